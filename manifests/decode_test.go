@@ -1,0 +1,69 @@
+package manifests
+
+import (
+	"strings"
+	"testing"
+)
+
+const apparmorImage = `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/app",
+"app":{"exec":["/bin/true"],"user":"0","group":"0","isolators":[
+ {"name":"os/linux/apparmor-profile","value":{"profile":"x"}},
+ {"name":"os/linux/no-new-privileges","value":true}]}}`
+
+func TestDecodeImageUnknownIsolator(t *testing.T) {
+	im, err := DecodeImage([]byte(apparmorImage))
+	if err != nil {
+		t.Fatalf("DecodeImage: %v", err)
+	}
+	isos := im.App.Isolators
+	if len(isos) != 2 || !IsUnknown(&isos[0]) || IsUnknown(&isos[1]) {
+		t.Fatalf("isolators decoded wrong: %+v", isos)
+	}
+	out, err := im.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `"profile":"x"`) {
+		t.Errorf("unknown isolator value lost on re-marshal: %s", out)
+	}
+}
+
+func TestDecodeImageInvalid(t *testing.T) {
+	for _, tc := range []struct{ name, in string }{
+		{"not json", `{`},
+		{"bad name", `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"Bad Name"}`},
+		{"wrong kind", `{"acKind":"PodManifest","acVersion":"0.8.11","name":"a"}`},
+		{"bad known isolator", `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"a","app":{"exec":["/x"],"user":"0","group":"0","isolators":[{"name":"resource/memory","value":{"limit":"1X"}}]}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := DecodeImage([]byte(tc.in)); err == nil {
+				t.Errorf("DecodeImage(%s) succeeded, want error", tc.in)
+			}
+		})
+	}
+}
+
+func FuzzDecodeImage(f *testing.F) {
+	f.Add([]byte(apparmorImage))
+	f.Add([]byte(`{"acKind":"ImageManifest","acVersion":"0.8.11","name":"a","labels":[{"name":"os","value":"linux"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		im, err := DecodeImage(b)
+		if err != nil {
+			return
+		}
+		out, err := im.MarshalJSON()
+		if err != nil {
+			return // the library may refuse to marshal what it decoded; it must not panic
+		}
+		if _, err := DecodeImage(out); err != nil {
+			t.Errorf("re-decode of marshalled manifest failed: %v\n%s", err, out)
+		}
+	})
+}
+
+func FuzzDecodePod(f *testing.F) {
+	f.Add([]byte(`{"acKind":"PodManifest","acVersion":"0.8.11","apps":[],"volumes":[]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = DecodePod(b)
+	})
+}
