@@ -1,0 +1,52 @@
+// Command stage1-ns is the namespace stage1. One static binary serves every
+// entrypoint of the stage1 image, chosen by the name it is started as (/init,
+// /gc, /stop, /enter), plus the hidden pod-setup step.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/rkt-ng/rkt/stage1/ns"
+)
+
+func init() {
+	// The run entrypoint's children have Pdeathsig set, which fires when the
+	// creating thread exits, and pod-setup's setns(CLONE_NEWNET) must hold on
+	// the thread that execs stage2: main stays on the initial thread,
+	// deliberately for the process's whole life.
+	runtime.LockOSThread()
+}
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if len(os.Args) > 1 && os.Args[1] == ns.SetupCommand {
+		err := ns.Setup()
+		fmt.Fprintf(os.Stderr, "rkt: pod setup: %v\n", err)
+		os.Exit(ns.ExitFailed)
+	}
+	args := os.Args[1:]
+	var err error
+	switch filepath.Base(os.Args[0]) {
+	case "init", "run":
+		for _, a := range args {
+			if a == "--debug" {
+				log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			}
+		}
+		os.Exit(ns.Run(args, log))
+	case "gc":
+		err = ns.GC(args)
+	case "stop":
+		err = ns.Stop(args)
+	default:
+		err = fmt.Errorf("unknown entrypoint %q", os.Args[0])
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rkt: %v\n", err)
+		os.Exit(ns.ExitFailed)
+	}
+}

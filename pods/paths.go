@@ -1,0 +1,159 @@
+package pods
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+type timeT = time.Time
+
+func timeOf(ts unix.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }
+
+// ManifestPath is the reified pod manifest.
+func (p *Pod) ManifestPath() string { return filepath.Join(p.Path(), manifestFile) }
+
+// Stage1ManifestPath is the stage1 image manifest.
+func (p *Pod) Stage1ManifestPath() string { return filepath.Join(p.Path(), "stage1", "manifest") }
+
+// Stage1RootfsPath is where the stage1 rootfs is mounted or copied.
+func (p *Pod) Stage1RootfsPath() string { return filepath.Join(p.Path(), "stage1", "rootfs") }
+
+// Stage1TreeStoreIDPath records the stage1 tree.
+func (p *Pod) Stage1TreeStoreIDPath() string { return filepath.Join(p.Path(), stage1TreeStoreIDFile) }
+
+// AppInfoDir holds an app's image manifest and tree ID.
+func (p *Pod) AppInfoDir(app string) string { return filepath.Join(p.Path(), "appsinfo", app) }
+
+// AppRootfsPath is an app's rootfs as seen from the host.
+func (p *Pod) AppRootfsPath(app string) string {
+	return filepath.Join(p.Stage1RootfsPath(), "opt", "stage2", app, "rootfs")
+}
+
+// OverlayDir holds overlay upper and work dirs of the tree treeID.
+func (p *Pod) OverlayDir(treeID string) string { return filepath.Join(p.Path(), "overlay", treeID) }
+
+// OverlayPreparedPath is the marker saying the pod uses overlayfs.
+func (p *Pod) OverlayPreparedPath() string { return filepath.Join(p.Path(), "overlay-prepared") }
+
+// UsesOverlay reports whether the pod's rootfs are overlay mounts.
+func (p *Pod) UsesOverlay() bool {
+	_, err := os.Stat(p.OverlayPreparedPath())
+	return err == nil
+}
+
+// NetInfoPath is the CNI teardown record.
+func (p *Pod) NetInfoPath() string { return filepath.Join(p.Path(), "net-info.json") }
+
+// NetNSPath is the file naming the pod's netns bind mount.
+func (p *Pod) NetNSPath() string { return filepath.Join(p.Path(), "netns") }
+
+// SubcgroupPath is the file naming the pod's cgroup.
+func (p *Pod) SubcgroupPath() string { return filepath.Join(p.Path(), "subcgroup") }
+
+// OptionsPath is the stage1-options.json file of rkt-ng extensions.
+func (p *Pod) OptionsPath() string { return filepath.Join(p.Path(), "stage1-options.json") }
+
+// LogDir holds the apps' captured logs.
+func (p *Pod) LogDir() string { return filepath.Join(p.Path(), "logs") }
+
+// stage1Data finds a path inside the stage1 rootfs: through the mount while
+// it exists, else in the overlay upper dir after the pod exited.
+func (p *Pod) stage1Data(rel string) string {
+	if p.UsesOverlay() {
+		id, err := os.ReadFile(p.Stage1TreeStoreIDPath())
+		if err == nil {
+			up := filepath.Join(p.OverlayDir(strings.TrimSpace(string(id))), "upper", rel)
+			if _, err := os.Lstat(up); err == nil {
+				return up
+			}
+		}
+	}
+	return filepath.Join(p.Stage1RootfsPath(), rel)
+}
+
+// StatusDir is where stage2 records each app's exit status.
+func (p *Pod) StatusDir() string { return p.stage1Data(filepath.Join("rkt", "status")) }
+
+// ReadyPath is the supervisor-status symlink, "ready" once all apps started.
+func (p *Pod) ReadyPath() string { return p.stage1Data(filepath.Join("rkt", "supervisor-status")) }
+
+// IsReady reports whether every app of the pod has started.
+func (p *Pod) IsReady() bool {
+	t, err := os.Readlink(p.ReadyPath())
+	return err == nil && t == "ready"
+}
+
+// PID is the host PID of the pod's init (from `pid`, else `ppid`'s only child).
+func (p *Pod) PID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(p.Path(), pidFile))
+	if err == nil {
+		return strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	b, err = os.ReadFile(filepath.Join(p.Path(), ppidFile))
+	if err != nil {
+		return 0, err
+	}
+	ppid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, err
+	}
+	kids, err := os.ReadFile("/proc/" + strconv.Itoa(ppid) + "/task/" + strconv.Itoa(ppid) + "/children")
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(kids))
+	if len(f) != 1 {
+		return 0, os.ErrNotExist
+	}
+	return strconv.Atoi(f[0])
+}
+
+// PIDPath is the file stage1 writes the pod init's PID to.
+func (p *Pod) PIDPath() string { return filepath.Join(p.Path(), pidFile) }
+
+// Started is when stage1 wrote the pid file (zero if never).
+func (p *Pod) Started() time.Time {
+	for _, f := range []string{pidFile, ppidFile} {
+		if t := ctime(filepath.Join(p.Path(), f)); !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// ExitedAt approximates when the pod exited: the newest app status write.
+func (p *Pod) ExitedAt() time.Time {
+	var last time.Time
+	ents, _ := os.ReadDir(p.StatusDir())
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.ModTime().After(last) {
+			last = fi.ModTime()
+		}
+	}
+	return last
+}
+
+// AppExitCodes reads every recorded app exit status.
+func (p *Pod) AppExitCodes() map[string]int {
+	out := map[string]int{}
+	dir := p.StatusDir()
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), "-") && (strings.HasSuffix(e.Name(), "-started") || strings.HasSuffix(e.Name(), "-created")) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if c, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			out[e.Name()] = c
+		}
+	}
+	return out
+}

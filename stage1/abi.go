@@ -1,0 +1,247 @@
+package stage1
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+)
+
+// Annotations of a stage1 image that name its entrypoints.
+const (
+	AnnotationRun              = "coreos.com/rkt/stage1/run"
+	AnnotationEnter            = "coreos.com/rkt/stage1/enter"
+	AnnotationGC               = "coreos.com/rkt/stage1/gc"
+	AnnotationStop             = "coreos.com/rkt/stage1/stop"
+	AnnotationInterfaceVersion = "coreos.com/rkt/stage1/interface-version"
+)
+
+// InterfaceVersion is the version of the ABI rkt-ng speaks (rkt 1.30's).
+const InterfaceVersion = 6
+
+// EnvLockFD names the inherited fd that holds the pod directory's lock.
+const EnvLockFD = "RKT_LOCK_FD"
+
+// ErrNoEntrypoint means a stage1 image lacks an entrypoint annotation.
+var ErrNoEntrypoint = errors.New("stage1 image has no entrypoint")
+
+// Entrypoints are a stage1's programs, relative to its rootfs.
+type Entrypoints struct {
+	Run, Enter, GC, Stop string
+	Version              int
+}
+
+// EntrypointsOf reads the annotations of a stage1 image manifest. Only run is
+// required; the interface version is 1 when absent, as in rkt.
+func EntrypointsOf(im *schema.ImageManifest) (Entrypoints, error) {
+	get := func(n string) string {
+		v, _ := im.Annotations.Get(n)
+		return v
+	}
+	e := Entrypoints{Run: get(AnnotationRun), Enter: get(AnnotationEnter), GC: get(AnnotationGC), Stop: get(AnnotationStop), Version: 1}
+	if e.Run == "" {
+		return e, fmt.Errorf("image %s: %w: annotation %s missing", im.Name, ErrNoEntrypoint, AnnotationRun)
+	}
+	if v := get(AnnotationInterfaceVersion); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return e, fmt.Errorf("image %s: invalid %s %q", im.Name, AnnotationInterfaceVersion, v)
+		}
+		e.Version = n
+	}
+	return e, nil
+}
+
+// RunArgs are the arguments stage0 passes to the run entrypoint.
+type RunArgs struct {
+	Debug          bool
+	Net            string // --net list as given to rkt
+	Interactive    bool
+	PrivateUsers   string // "UID:COUNT"
+	MDSToken       string
+	LocalConfig    string
+	Hostname       string
+	DisableCaps    bool
+	DisablePaths   bool
+	DisableSeccomp bool
+	DNSConfMode    string // "resolv=…,hosts=…"
+	IPC            string
+	UUID           string
+}
+
+// field is one run argument: its flag, the interface version that introduced
+// it, and where its value lives (b for a boolean flag, s for a string flag).
+type field struct {
+	flag    string
+	version int
+	b       *bool
+	s       *string
+}
+
+func (a *RunArgs) fields() []field {
+	return []field{
+		{"debug", 1, &a.Debug, nil},
+		{"net", 1, nil, &a.Net},
+		{"interactive", 1, &a.Interactive, nil},
+		{"private-users", 1, nil, &a.PrivateUsers},
+		{"mds-token", 1, nil, &a.MDSToken},
+		{"local-config", 1, nil, &a.LocalConfig},
+		{"hostname", 2, nil, &a.Hostname},
+		{"disable-capabilities-restriction", 3, &a.DisableCaps, nil},
+		{"disable-paths", 3, &a.DisablePaths, nil},
+		{"disable-seccomp", 3, &a.DisableSeccomp, nil},
+		{"dns-conf-mode", 4, nil, &a.DNSConfMode},
+		{"ipc", 6, nil, &a.IPC},
+	}
+}
+
+// Argv renders the arguments for a stage1 of the given interface version.
+// Arguments the version does not know are returned in dropped so that stage0
+// can warn about them.
+func (a RunArgs) Argv(version int) (argv, dropped []string) {
+	for _, f := range a.fields() {
+		var arg string
+		switch {
+		case f.b != nil && *f.b:
+			arg = "--" + f.flag
+		case f.s != nil && *f.s != "":
+			arg = "--" + f.flag + "=" + *f.s
+		default:
+			continue
+		}
+		if f.version > version {
+			dropped = append(dropped, arg)
+			continue
+		}
+		argv = append(argv, arg)
+	}
+	return append(argv, a.UUID), dropped
+}
+
+// ParseRunArgs is the inverse of Argv, for stage1 implementations. Unknown
+// flags are an error so that a mismatch between stage0 and stage1 is loud.
+func ParseRunArgs(args []string) (RunArgs, error) {
+	var a RunArgs
+	fields := a.fields()
+	for i, arg := range args {
+		if !strings.HasPrefix(arg, "--") {
+			if i != len(args)-1 {
+				return a, fmt.Errorf("unexpected argument %q before the pod UUID", arg)
+			}
+			a.UUID = arg
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
+		found := false
+		for _, f := range fields {
+			if f.flag != name {
+				continue
+			}
+			found = true
+			if f.b != nil {
+				*f.b = !hasVal || val == "true"
+			} else {
+				*f.s = val
+			}
+		}
+		if !found {
+			return a, fmt.Errorf("unknown stage1 run flag %q", arg)
+		}
+	}
+	if a.UUID == "" {
+		return a, errors.New("missing pod UUID")
+	}
+	return a, nil
+}
+
+// Options are rkt-ng's additions to the ABI, written by stage0 to
+// stage1-options.json. A stage1 that does not know the file ignores it.
+type Options struct {
+	// StopTimeout is how long apps get between their stop signal and SIGKILL.
+	StopTimeout Duration `json:"stopTimeout,omitempty"`
+	// MDSRegister asks the stage1 to serve the appc metadata service.
+	MDSRegister bool `json:"mdsRegister,omitempty"`
+	// Ports maps the pod manifest's exposed ports (rkt's --port).
+	DNS        []string `json:"dns,omitempty"`
+	DNSSearch  []string `json:"dnsSearch,omitempty"`
+	DNSOptions []string `json:"dnsOptions,omitempty"`
+	DNSDomain  string   `json:"dnsDomain,omitempty"`
+	// HostsEntries are extra /etc/hosts lines ("IP NAME"); "host" copies the host's file.
+	HostsEntries []string `json:"hostsEntries,omitempty"`
+	// DataDir is rkt's --dir, for state kept outside the pod (IPAM leases).
+	DataDir string `json:"dataDir,omitempty"`
+	// SystemConfig is rkt's --system-config.
+	SystemConfig string `json:"systemConfig,omitempty"`
+	// NoOverlay says the rootfs were copied, not mounted.
+	NoOverlay bool `json:"noOverlay,omitempty"`
+	// UnappliedIsolators were reported to the user already by stage0.
+	Apps map[string]AppOptions `json:"apps,omitempty"`
+}
+
+// AppOptions are per-app extensions.
+type AppOptions struct {
+	// StopSignal is the signal that asks the app to stop (OCI StopSignal).
+	StopSignal string `json:"stopSignal,omitempty"`
+}
+
+// Duration marshals as a Go duration string.
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// ReadOptions loads stage1-options.json; a missing file gives the zero Options.
+func ReadOptions(path string) (Options, error) {
+	var o Options
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return o, nil
+	}
+	if err != nil {
+		return o, err
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return o, fmt.Errorf("%s: %w", path, err)
+	}
+	return o, nil
+}
+
+// AppExitError carries an app's failure from the pod to rkt's exit code.
+type AppExitError struct {
+	App  string
+	Code int
+}
+
+func (e *AppExitError) Error() string {
+	if e.App == "" {
+		return fmt.Sprintf("pod exited with status %d", e.Code)
+	}
+	return fmt.Sprintf("app %s exited with status %d", e.App, e.Code)
+}
+
+// AppName returns the name of an app in a pod manifest: rkt-ng keeps appc's
+// rule that names are AC Names.
+func AppName(s string) (types.ACName, error) {
+	n, err := types.NewACName(s)
+	if err != nil {
+		return "", fmt.Errorf("invalid app name %q: %w", s, err)
+	}
+	return *n, nil
+}

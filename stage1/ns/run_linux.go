@@ -1,0 +1,380 @@
+package ns
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/internal/mountinfo"
+	"github.com/rkt-ng/rkt/manifests"
+	"github.com/rkt-ng/rkt/stage1"
+	"github.com/rkt-ng/rkt/stage1/podspec"
+	"github.com/rkt-ng/rkt/stage2"
+)
+
+// ExitFailed is the code of the run entrypoint's own failures: rkt's 254.
+const ExitFailed = 254
+
+// pod is what the run entrypoint knows about the pod it runs.
+type pod struct {
+	dir      string // the pod directory (cwd)
+	args     stage1.RunArgs
+	opts     stage1.Options
+	manifest *schema.PodManifest
+	images   map[string]*schema.ImageManifest // by app name
+	log      *slog.Logger
+}
+
+func (p *pod) root() string { return filepath.Join(p.dir, "stage1", "rootfs") }
+
+func (p *pod) appRootfs(app string) string {
+	return filepath.Join(p.root(), "opt", "stage2", app, "rootfs")
+}
+
+// Run is the body of the run entrypoint (`/init`). It returns the exit code
+// of `rkt run`.
+func Run(args []string, log *slog.Logger) int {
+	code, err := run(args, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rkt: %v\n", err)
+		return ExitFailed
+	}
+	return code
+}
+
+func loadPod(args []string, log *slog.Logger) (*pod, error) {
+	ra, err := stage1.ParseRunArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	p := &pod{dir: dir, args: ra, images: map[string]*schema.ImageManifest{}, log: log}
+	if p.opts, err = stage1.ReadOptions(filepath.Join(dir, "stage1-options.json")); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "pod"))
+	if err != nil {
+		return nil, fmt.Errorf("read pod manifest: %w", err)
+	}
+	if p.manifest, err = manifests.DecodePod(b); err != nil {
+		return nil, err
+	}
+	for _, ra := range p.manifest.Apps {
+		name := ra.Name.String()
+		b, err := os.ReadFile(filepath.Join(dir, "appsinfo", name, "manifest"))
+		if err != nil {
+			return nil, fmt.Errorf("app %s: read image manifest: %w", name, err)
+		}
+		if p.images[name], err = manifests.DecodeImage(b); err != nil {
+			return nil, fmt.Errorf("app %s: %w", name, err)
+		}
+	}
+	return p, nil
+}
+
+func run(args []string, log *slog.Logger) (int, error) {
+	p, err := loadPod(args, log)
+	if err != nil {
+		return 0, err
+	}
+	// The lock fd came to us without close-on-exec so that it survived
+	// stage0's exec; our children must not hold the lock.
+	if fd, err := strconv.Atoi(os.Getenv(stage1.EnvLockFD)); err == nil {
+		unix.CloseOnExec(fd)
+	}
+	if p.args.Net != "" && p.args.Net != "host" {
+		return 0, fmt.Errorf("network %q: only --net=host is supported by this stage1", p.args.Net)
+	}
+	setup, s2, err := p.configs()
+	if err != nil {
+		return 0, err
+	}
+	code, err := p.start(setup, s2)
+	if cerr := p.cleanup(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return code, err
+}
+
+// configs builds the setup child's and stage2's configurations.
+func (p *pod) configs() (*setupConfig, *stage2.Config, error) {
+	hostname := p.args.Hostname
+	if hostname == "" {
+		hostname = "rkt-" + p.args.UUID
+	}
+	setup := &setupConfig{Root: p.root(), Hostname: hostname, DisablePaths: p.args.DisablePaths}
+	s2 := &stage2.Config{PodUUID: p.args.UUID, StopTimeout: time.Duration(p.opts.StopTimeout), Debug: p.args.Debug}
+	for _, ra := range p.manifest.Apps {
+		ra := ra
+		name := ra.Name.String()
+		hostRootfs := p.appRootfs(name)
+		proc, err := podspec.Proc(podspec.Input{App: &ra, Image: p.images[name], HostRootfs: hostRootfs, PodRootfs: podspec.AppRootfs(name)})
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := ensureHosts(hostRootfs, hostname); err != nil {
+			return nil, nil, fmt.Errorf("app %s: %w", name, err)
+		}
+		binds, err := p.binds(&ra)
+		if err != nil {
+			return nil, nil, fmt.Errorf("app %s: %w", name, err)
+		}
+		proc.CapsUnrestricted = true // replaced by the isolator code below once it exists
+		app := stage2.App{Name: name, Root: podspec.AppRootfs(name), Proc: proc}
+		for _, eh := range ra.App.EventHandlers {
+			switch eh.Name {
+			case "pre-start":
+				app.PreStart = eh.Exec
+			case "post-stop":
+				app.PostStop = eh.Exec
+			}
+		}
+		if o, ok := p.opts.Apps[name]; ok && o.StopSignal != "" {
+			sig := unix.SignalNum(strings.ToUpper(o.StopSignal))
+			if sig == 0 {
+				sig = unix.SignalNum("SIG" + strings.ToUpper(o.StopSignal))
+			}
+			app.StopSignal = int(sig)
+		}
+		setup.Apps = append(setup.Apps, setupApp{Name: name, Rootfs: hostRootfs, ReadOnly: ra.ReadOnlyRootFS, Binds: binds})
+		s2.Apps = append(s2.Apps, app)
+	}
+	return setup, s2, nil
+}
+
+// ensureHosts gives an app an /etc/hosts with localhost when its image has
+// none; an existing file is never modified (appc ace.md).
+func ensureHosts(rootfs, hostname string) error {
+	full, err := securejoin.SecureJoin(rootfs, "/etc/hosts")
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(full); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		return err
+	}
+	content := "127.0.0.1\tlocalhost localhost.localdomain " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	return os.WriteFile(full, []byte(content), 0o644)
+}
+
+// binds resolves an app's mounts against the pod's volumes.
+func (p *pod) binds(ra *schema.RuntimeApp) ([]bindMount, error) {
+	var out []bindMount
+	vols := map[types.ACName]types.Volume{}
+	for _, v := range p.manifest.Volumes {
+		vols[v.Name] = v
+	}
+	for _, m := range ra.Mounts {
+		v, ok := vols[m.Volume]
+		if !ok {
+			if m.AppVolume == nil {
+				return nil, fmt.Errorf("mount %s: volume %q is not declared", m.Path, m.Volume)
+			}
+			v = *m.AppVolume
+		}
+		src, err := p.volumeSource(v)
+		if err != nil {
+			return nil, err
+		}
+		ro := v.ReadOnly != nil && *v.ReadOnly
+		for _, mp := range ra.App.MountPoints {
+			if mp.Path == m.Path && mp.ReadOnly {
+				ro = true
+			}
+		}
+		rec := v.Kind == "host" && (v.Recursive == nil || *v.Recursive)
+		fi, err := os.Stat(src)
+		if err != nil {
+			return nil, fmt.Errorf("volume %s: %w", v.Name, err)
+		}
+		out = append(out, bindMount{Source: src, Target: m.Path, ReadOnly: ro, Recursive: rec, File: !fi.IsDir()})
+	}
+	return out, nil
+}
+
+// volumeSource gives the host path of a volume, creating empty volumes in
+// the pod directory (sharedVolumes/) with their mode and owner.
+func (p *pod) volumeSource(v types.Volume) (string, error) {
+	switch v.Kind {
+	case "host":
+		fi, err := os.Lstat(v.Source)
+		if err != nil {
+			return "", fmt.Errorf("volume %s: host source: %w", v.Name, err)
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return "", fmt.Errorf("volume %s: host source %s is a symlink", v.Name, v.Source)
+		}
+		return v.Source, nil
+	case "empty":
+		dir := filepath.Join(p.dir, "sharedVolumes", v.Name.String())
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return "", err
+		}
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return "", err
+		}
+		mode := uint64(0o755)
+		if v.Mode != nil {
+			m, err := strconv.ParseUint(*v.Mode, 8, 32)
+			if err != nil {
+				return "", fmt.Errorf("volume %s: invalid mode %q", v.Name, *v.Mode)
+			}
+			mode = m
+		}
+		uid, gid := 0, 0
+		if v.UID != nil {
+			uid = *v.UID
+		}
+		if v.GID != nil {
+			gid = *v.GID
+		}
+		if err := os.Chmod(dir, os.FileMode(mode)); err != nil {
+			return "", err
+		}
+		if err := os.Lchown(dir, uid, gid); err != nil {
+			return "", err
+		}
+		return dir, nil
+	}
+	return "", fmt.Errorf("volume %s: unknown kind %q", v.Name, v.Kind)
+}
+
+// start runs the pod: the setup child in new namespaces becomes stage2, and
+// this process forwards signals to it until it exits.
+func (p *pod) start(setup *setupConfig, s2 *stage2.Config) (int, error) {
+	setupR, setupW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer setupR.Close()
+	s2R, s2W, err := os.Pipe()
+	if err != nil {
+		setupW.Close()
+		return 0, err
+	}
+	defer s2R.Close()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		setupW.Close()
+		s2W.Close()
+		return 0, err
+	}
+	defer readyR.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	env := []string{"PATH=" + podspec.DefaultPath}
+	if p.args.Debug {
+		env = append(env, "RKT_STAGE2_DEBUG=1")
+	}
+	// The child is killed with us (Pdeathsig). Pdeathsig fires when the
+	// creating thread exits, so the run entrypoint's main thread is locked
+	// for the process's whole life (cmd/stage1-ns).
+	child, err := os.StartProcess(self, []string{"stage1", SetupCommand}, &os.ProcAttr{
+		Dir:   p.dir,
+		Env:   env,
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, setupR, s2R, readyW},
+		Sys: &unixSysProcAttr{
+			Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
+			Pdeathsig:  unix.SIGKILL,
+		},
+	})
+	readyW.Close()
+	if err != nil {
+		setupW.Close()
+		s2W.Close()
+		return 0, fmt.Errorf("start pod: %w", err)
+	}
+	writeJSON := func(w io.WriteCloser, v any) error {
+		defer w.Close()
+		return json.NewEncoder(w).Encode(v)
+	}
+	if err := writeJSON(setupW, setup); err != nil {
+		s2W.Close()
+		child.Kill()
+		child.Wait()
+		return 0, fmt.Errorf("send pod setup config: %w", err)
+	}
+	if err := writeJSON(s2W, s2); err != nil {
+		child.Kill()
+		child.Wait()
+		return 0, fmt.Errorf("send stage2 config: %w", err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(p.dir, "pid"), []byte(strconv.Itoa(child.Pid)), 0o644); err != nil {
+		child.Kill()
+		child.Wait()
+		return 0, err
+	}
+	return p.supervise(child, readyR)
+}
+
+// supervise forwards signals to the pod's init until it exits.
+func (p *pod) supervise(child *os.Process, ready *os.File) (int, error) {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+	defer signal.Stop(sigs)
+	type result struct {
+		st  *os.ProcessState
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := child.Wait()
+		done <- result{st, err}
+	}()
+	readyc := make(chan struct{})
+	go func() {
+		defer close(readyc)
+		buf := make([]byte, 16)
+		if n, _ := ready.Read(buf); n > 0 {
+			p.onReady()
+		}
+	}()
+	for {
+		select {
+		case sig := <-sigs:
+			child.Signal(sig)
+		case r := <-done:
+			<-readyc
+			if r.err != nil {
+				return 0, fmt.Errorf("wait for pod: %w", r.err)
+			}
+			ws, _ := r.st.Sys().(unixWaitStatus)
+			if ws.Signaled() {
+				return 128 + int(ws.Signal()), nil
+			}
+			return ws.ExitStatus(), nil
+		}
+	}
+}
+
+// onReady is called once every app has started.
+func (p *pod) onReady() {
+	p.log.Debug("pod ready", "pod", p.args.UUID)
+}
+
+// cleanup undoes what the pod set up on the host once it has exited: the
+// same work the gc entrypoint does after a crash.
+func (p *pod) cleanup() error {
+	return mountinfo.UnmountAll(filepath.Join(p.dir, "stage1"))
+}

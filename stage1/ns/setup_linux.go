@@ -1,0 +1,387 @@
+package ns
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"golang.org/x/sys/unix"
+)
+
+// SetupCommand is the hidden argv[1] of the stage1 binary that runs as PID 1
+// of the new namespaces, prepares the mounts and execs stage2.
+const SetupCommand = "pod-setup"
+
+// Fds of the setup child: its setupConfig, then what it hands to stage2 (the
+// stage2 config and the readiness pipe) as fds 3 and 4.
+const (
+	setupConfigFd  = 3
+	stage2ConfigFd = 4
+	readyFd        = 5
+)
+
+type setupConfig struct {
+	// Root is the stage1 rootfs (host path), the pod's future "/".
+	Root     string     `json:"root"`
+	Hostname string     `json:"hostname"`
+	NetNS    string     `json:"netns,omitempty"`
+	Apps     []setupApp `json:"apps"`
+	// DisablePaths lifts masked and read-only /proc and /sys paths.
+	DisablePaths bool `json:"disablePaths,omitempty"`
+	// Mounts are extra mounts made in the pod root before pivot_root (cgroups).
+	Mounts []mountSpec `json:"mounts,omitempty"`
+}
+
+type setupApp struct {
+	Name string `json:"name"`
+	// Rootfs is the app's rootfs (host path, below Root).
+	Rootfs   string      `json:"rootfs"`
+	ReadOnly bool        `json:"readOnly,omitempty"`
+	Binds    []bindMount `json:"binds,omitempty"`
+	// Mounts are extra mounts relative to the app rootfs (cgroup views).
+	Mounts []mountSpec `json:"mounts,omitempty"`
+}
+
+type bindMount struct {
+	Source    string `json:"source"`
+	Target    string `json:"target"` // inside the app rootfs
+	ReadOnly  bool   `json:"readOnly,omitempty"`
+	Recursive bool   `json:"recursive,omitempty"`
+	// File is set when Source is a regular file (resolv.conf, hosts).
+	File bool `json:"file,omitempty"`
+}
+
+type mountSpec struct {
+	Source string  `json:"source"`
+	Target string  `json:"target"`
+	FSType string  `json:"fstype"`
+	Flags  uintptr `json:"flags"`
+	Data   string  `json:"data,omitempty"`
+}
+
+// Setup is the body of `stage1 pod-setup`. It runs on the locked main thread
+// of a process that is PID 1 in fresh mount, PID, UTS and IPC namespaces, and
+// only returns on failure.
+func Setup() error {
+	f := os.NewFile(setupConfigFd, "setup-config")
+	if f == nil {
+		return errors.New("pod setup started without its config fd")
+	}
+	var c setupConfig
+	err := json.NewDecoder(f).Decode(&c)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("decode pod setup config: %w", err)
+	}
+	if c.NetNS != "" {
+		nsf, err := os.Open(c.NetNS)
+		if err != nil {
+			return fmt.Errorf("open netns: %w", err)
+		}
+		// setns(2) of a network namespace applies to this thread only; the
+		// thread is locked and is the one that execs stage2.
+		err = unix.Setns(int(nsf.Fd()), unix.CLONE_NEWNET)
+		nsf.Close()
+		if err != nil {
+			return os.NewSyscallError("setns net", err)
+		}
+	}
+	if err := mountPod(&c); err != nil {
+		return err
+	}
+	if c.Hostname != "" {
+		if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
+			return os.NewSyscallError("sethostname", err)
+		}
+	}
+	// stage2 reads its config on fd 3 and writes readiness on fd 4.
+	if err := unix.Dup3(stage2ConfigFd, 3, 0); err != nil {
+		return os.NewSyscallError("dup3", err)
+	}
+	if err := unix.Dup3(readyFd, 4, 0); err != nil {
+		return os.NewSyscallError("dup3", err)
+	}
+	unix.Close(readyFd)
+	err = unix.Exec("/stage2", []string{"/stage2"}, os.Environ())
+	return fmt.Errorf("exec stage2: %w", err)
+}
+
+func mount(src, dst, fstype string, flags uintptr, data string) error {
+	if err := unix.Mount(src, dst, fstype, flags, data); err != nil {
+		return &os.PathError{Op: "mount " + fstype, Path: dst, Err: err}
+	}
+	return nil
+}
+
+// remountRO makes a bind mount read-only, keeping the flags it has (the
+// kernel refuses to drop locked nosuid/nodev/noexec flags).
+func remountRO(path string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return &os.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	keep := uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_NOATIME | unix.MS_RELATIME | unix.MS_NODIRATIME)
+	return mount("", path, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|keep, "")
+}
+
+// devices are the nodes appc requires in /dev, bind-mounted from the host so
+// that this works in a user namespace too.
+var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+// maskedPaths are hidden from apps (runc and Docker's defaults).
+var maskedPaths = []string{
+	"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats",
+	"/proc/acpi", "/proc/scsi", "/sys/firmware", "/proc/interrupts",
+}
+
+// readOnlyPaths are visible but read-only for apps.
+var readOnlyPaths = []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}
+
+func mountPod(c *setupConfig) error {
+	// Nothing we mount may propagate back to the host.
+	if err := mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return err
+	}
+	root := c.Root
+	// pivot_root needs the new root to be a mount point; --no-overlay pods
+	// have a plain directory there.
+	if err := mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	for _, d := range []string{"proc", "sys", "dev", "rkt/status", "rkt/env", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := mount("proc", filepath.Join(root, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	if err := mountSys(filepath.Join(root, "sys")); err != nil {
+		return err
+	}
+	if err := mountDev(filepath.Join(root, "dev")); err != nil {
+		return err
+	}
+	for _, m := range c.Mounts {
+		if err := os.MkdirAll(filepath.Join(root, m.Target), 0o755); err != nil {
+			return err
+		}
+		if err := mount(m.Source, filepath.Join(root, m.Target), m.FSType, m.Flags, m.Data); err != nil {
+			return err
+		}
+	}
+	for i := range c.Apps {
+		if err := mountApp(c, &c.Apps[i]); err != nil {
+			return fmt.Errorf("app %s: %w", c.Apps[i].Name, err)
+		}
+	}
+	if err := unix.Chdir(root); err != nil {
+		return os.NewSyscallError("chdir", err)
+	}
+	// pivot_root(".", ".") stacks the old root on top of the new one; the
+	// lazy unmount then drops it (pivot_root(2), "NOTES").
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return os.NewSyscallError("pivot_root", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return os.NewSyscallError("umount old root", err)
+	}
+	return unix.Chdir("/")
+}
+
+func mountSys(dst string) error {
+	err := mount("sysfs", dst, "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, "")
+	if err == nil {
+		return nil
+	}
+	// Without a network namespace of our own sysfs cannot be mounted fresh;
+	// a read-only bind of the host's works everywhere.
+	if err := mount("/sys", dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	return remountRO(dst)
+}
+
+func mountDev(dev string) error {
+	if err := mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+		return err
+	}
+	for _, d := range devices {
+		p := filepath.Join(dev, d)
+		if err := os.WriteFile(p, nil, 0o666); err != nil {
+			return err
+		}
+		if err := mount("/dev/"+d, p, "", unix.MS_BIND, ""); err != nil {
+			return err
+		}
+	}
+	// /dev/console: the caller's terminal when there is one, else /dev/null.
+	console := "/dev/null"
+	if t, err := os.Readlink("/proc/self/fd/0"); err == nil && isTerminal(0) {
+		console = t
+	}
+	if err := os.WriteFile(filepath.Join(dev, "console"), nil, 0o600); err != nil {
+		return err
+	}
+	if err := mount(console, filepath.Join(dev, "console"), "", unix.MS_BIND, ""); err != nil {
+		return err
+	}
+	for _, d := range []string{"pts", "shm", "mqueue"} {
+		if err := os.Mkdir(filepath.Join(dev, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := mount("devpts", filepath.Join(dev, "pts"), "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
+		return err
+	}
+	if err := mount("shm", filepath.Join(dev, "shm"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+		return err
+	}
+	if err := mount("mqueue", filepath.Join(dev, "mqueue"), "mqueue", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	for name, target := range map[string]string{"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
+		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isTerminal(fd int) bool {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err == nil
+}
+
+// inRoot resolves path inside rootfs without letting symlinks in the image
+// lead out of it, and creates it (a directory, or an empty file) if missing.
+func inRoot(rootfs, path string, file bool) (string, error) {
+	full, err := securejoin.SecureJoin(rootfs, path)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Lstat(full); errors.Is(err, os.ErrNotExist) {
+		if file {
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				return "", err
+			}
+			if err := os.WriteFile(full, nil, 0o644); err != nil {
+				return "", err
+			}
+		} else if err := os.MkdirAll(full, 0o755); err != nil {
+			return "", err
+		}
+	}
+	return full, nil
+}
+
+func mountApp(c *setupConfig, a *setupApp) error {
+	rootfs := a.Rootfs
+	// The rootfs must be a mount point of its own so that it can be made
+	// read-only and so that nothing below it leaks into the stage1 view.
+	if err := mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	proc, err := inRoot(rootfs, "/proc", false)
+	if err != nil {
+		return err
+	}
+	if err := mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	sys, err := inRoot(rootfs, "/sys", false)
+	if err != nil {
+		return err
+	}
+	if err := mount(filepath.Join(c.Root, "sys"), sys, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	if err := remountRO(sys); err != nil {
+		return err
+	}
+	dev, err := inRoot(rootfs, "/dev", false)
+	if err != nil {
+		return err
+	}
+	if err := mount(filepath.Join(c.Root, "dev"), dev, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	for _, m := range a.Mounts {
+		t, err := inRoot(rootfs, m.Target, false)
+		if err != nil {
+			return err
+		}
+		if err := mount(m.Source, t, m.FSType, m.Flags, m.Data); err != nil {
+			return err
+		}
+	}
+	for _, b := range a.Binds {
+		t, err := inRoot(rootfs, b.Target, b.File)
+		if err != nil {
+			return fmt.Errorf("mount target %s: %w", b.Target, err)
+		}
+		flags := uintptr(unix.MS_BIND)
+		if b.Recursive {
+			flags |= unix.MS_REC
+		}
+		if err := mount(b.Source, t, "", flags, ""); err != nil {
+			return err
+		}
+		if b.ReadOnly {
+			if err := remountRO(t); err != nil {
+				return err
+			}
+		}
+	}
+	if !c.DisablePaths {
+		if err := maskPaths(rootfs); err != nil {
+			return err
+		}
+	}
+	if a.ReadOnly {
+		if err := remountRO(rootfs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func maskPaths(rootfs string) error {
+	for _, p := range maskedPaths {
+		full, err := securejoin.SecureJoin(rootfs, p)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(full)
+		if err != nil {
+			continue // not present in this kernel
+		}
+		if fi.IsDir() {
+			err = mount("tmpfs", full, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
+		} else {
+			err = mount("/dev/null", full, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, p := range readOnlyPaths {
+		full, err := securejoin.SecureJoin(rootfs, p)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(full); err != nil {
+			continue
+		}
+		if err := mount(full, full, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return err
+		}
+		if err := remountRO(full); err != nil {
+			return err
+		}
+	}
+	return nil
+}

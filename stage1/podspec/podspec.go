@@ -1,0 +1,217 @@
+// Package podspec turns a reified appc pod manifest and the apps' rendered
+// rootfs into what stage2 runs: each app's argv, environment (appc executor
+// rules), user and groups resolved from the image's own /etc/passwd and
+// /etc/group, working directory and confinement. Every stage1 flavor uses it,
+// so apps see the same environment under namespaces and under KVM.
+package podspec
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/stage2"
+)
+
+// DefaultPath is appc's PATH when the image sets none.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Input is one app of the pod with where its rootfs is on this side.
+type Input struct {
+	App *schema.RuntimeApp
+	// Image is the app's image manifest (for annotations and defaults).
+	Image *schema.ImageManifest
+	// HostRootfs is the app's rootfs as stage1 sees it, for reading passwd/group.
+	HostRootfs string
+	// PodRootfs is the same rootfs as stage2 sees it (/opt/stage2/<app>/rootfs).
+	PodRootfs string
+	// ExtraEnv is added last (AC_METADATA_URL and such from stage1).
+	ExtraEnv []string
+}
+
+// Proc builds the process description of one app.
+func Proc(in Input) (stage2.Proc, error) {
+	app := in.App.App
+	name := in.App.Name.String()
+	if app == nil {
+		return stage2.Proc{}, fmt.Errorf("app %s: no app section in pod manifest", name)
+	}
+	if len(app.Exec) == 0 {
+		return stage2.Proc{}, fmt.Errorf("app %s: no exec given by the image or the pod", name)
+	}
+	p := stage2.Proc{
+		Args:       append([]string(nil), app.Exec...),
+		Root:       in.PodRootfs,
+		WorkingDir: app.WorkingDirectory,
+	}
+	if p.WorkingDir == "" {
+		p.WorkingDir = "/"
+	}
+	u, err := ResolveUser(in.HostRootfs, app.User, app.Group)
+	if err != nil {
+		return stage2.Proc{}, fmt.Errorf("app %s: %w", name, err)
+	}
+	p.UID, p.GID = u.UID, u.GID
+	for _, g := range app.SupplementaryGIDs {
+		p.Groups = append(p.Groups, uint32(g))
+	}
+	p.Env = Environment(name, app.Environment, u, in.ExtraEnv)
+	return p, nil
+}
+
+// Environment applies appc's rules: PATH (the image's or appc's default),
+// the image/pod environment, HOME/USER/LOGNAME/SHELL from passwd unless set,
+// AC_APP_NAME and container=rkt, then extra.
+func Environment(app string, env types.Environment, u User, extra []string) []string {
+	vals := map[string]string{}
+	var order []string
+	set := func(k, v string) {
+		if _, ok := vals[k]; !ok {
+			order = append(order, k)
+		}
+		vals[k] = v
+	}
+	set("PATH", DefaultPath)
+	for _, kv := range env {
+		set(kv.Name, kv.Value)
+	}
+	for k, v := range map[string]string{"HOME": u.Home, "USER": u.Name, "LOGNAME": u.Name, "SHELL": u.Shell} {
+		if _, ok := vals[k]; !ok && v != "" {
+			set(k, v)
+		}
+	}
+	set("AC_APP_NAME", app)
+	set("container", "rkt")
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		set(k, v)
+	}
+	out := make([]string, 0, len(order))
+	for _, k := range order {
+		out = append(out, k+"="+vals[k])
+	}
+	return out
+}
+
+// User is a resolved app user.
+type User struct {
+	UID, GID    uint32
+	Name        string
+	Home, Shell string
+}
+
+// ResolveUser resolves appc's user and group fields inside rootfs: a number,
+// a name from the image's /etc/passwd or /etc/group, or an absolute path
+// meaning the owner of that file in the image.
+func ResolveUser(rootfs, user, group string) (User, error) {
+	var u User
+	if user == "" || group == "" {
+		return u, fmt.Errorf("image must set both user and group (got user=%q group=%q)", user, group)
+	}
+	pw, _ := readDB(rootfs, "/etc/passwd")
+	switch {
+	case strings.HasPrefix(user, "/"):
+		st, err := statIn(rootfs, user)
+		if err != nil {
+			return u, fmt.Errorf("user %s: %w", user, err)
+		}
+		u.UID = st.Uid
+	default:
+		if n, err := strconv.ParseUint(user, 10, 32); err == nil {
+			u.UID = uint32(n)
+		} else {
+			found := false
+			for _, e := range pw {
+				if e[0] == user && len(e) >= 4 {
+					if n, err := strconv.ParseUint(e[2], 10, 32); err == nil {
+						u.UID, found = uint32(n), true
+						break
+					}
+				}
+			}
+			if !found {
+				return u, fmt.Errorf("user %q not found in the image's /etc/passwd", user)
+			}
+		}
+	}
+	for _, e := range pw {
+		if len(e) >= 7 && e[2] == strconv.FormatUint(uint64(u.UID), 10) {
+			u.Name, u.Home, u.Shell = e[0], e[5], e[6]
+			break
+		}
+	}
+	switch {
+	case strings.HasPrefix(group, "/"):
+		st, err := statIn(rootfs, group)
+		if err != nil {
+			return u, fmt.Errorf("group %s: %w", group, err)
+		}
+		u.GID = st.Gid
+	default:
+		if n, err := strconv.ParseUint(group, 10, 32); err == nil {
+			u.GID = uint32(n)
+		} else {
+			gr, _ := readDB(rootfs, "/etc/group")
+			found := false
+			for _, e := range gr {
+				if e[0] == group && len(e) >= 3 {
+					if n, err := strconv.ParseUint(e[2], 10, 32); err == nil {
+						u.GID, found = uint32(n), true
+						break
+					}
+				}
+			}
+			if !found {
+				return u, fmt.Errorf("group %q not found in the image's /etc/group", group)
+			}
+		}
+	}
+	return u, nil
+}
+
+func statIn(rootfs, path string) (*unix.Stat_t, error) {
+	full, err := securejoin.SecureJoin(rootfs, path)
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(full, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return &st, nil
+}
+
+// readDB reads a colon-separated database file inside rootfs without
+// following symlinks out of it.
+func readDB(rootfs, path string) ([][]string, error) {
+	full, err := securejoin.SecureJoin(rootfs, path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(full)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out [][]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, strings.Split(line, ":"))
+	}
+	return out, sc.Err()
+}
+
+// AppRootfs is where stage2 finds an app's rootfs inside the pod.
+func AppRootfs(app string) string { return filepath.Join("/opt/stage2", app, "rootfs") }

@@ -1,0 +1,78 @@
+package stage2
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Paths inside the pod (the stage1 rootfs) that stage2 reads and writes. They
+// are part of the pod directory contract (docs/design.md).
+const (
+	StatusDir        = "/rkt/status"
+	SupervisorStatus = "/rkt/supervisor-status"
+	EnvDir           = "/rkt/env"
+	EnterSocket      = "/rkt/stage2.sock"
+)
+
+// Config is what stage1 tells stage2, as JSON on fd 3.
+type Config struct {
+	PodUUID     string        `json:"podUUID"`
+	Apps        []App         `json:"apps"`
+	StopTimeout time.Duration `json:"stopTimeout"`
+	Debug       bool          `json:"debug,omitempty"`
+}
+
+// App is everything stage2 needs to start one app and its event handlers.
+type App struct {
+	Name string `json:"name"`
+	// Root is the app's rootfs inside the pod (/opt/stage2/<name>/rootfs).
+	Root string `json:"root"`
+	Proc Proc   `json:"proc"`
+	// PreStart and PostStop are event handler commands, run as root in Root.
+	PreStart []string `json:"preStart,omitempty"`
+	PostStop []string `json:"postStop,omitempty"`
+	// StopSignal asks the app to stop (default SIGTERM).
+	StopSignal int `json:"stopSignal,omitempty"`
+}
+
+// Proc is one process to start inside an app: the app itself, an event
+// handler, or an `rkt enter` command. The launcher applies it in order:
+// cgroup, oom score, chroot, chdir, groups, gid, capabilities with uid,
+// no_new_privs, seccomp, exec.
+type Proc struct {
+	Args       []string `json:"args"`
+	Env        []string `json:"env"`
+	Root       string   `json:"root"`
+	WorkingDir string   `json:"workingDir"`
+	UID        uint32   `json:"uid"`
+	GID        uint32   `json:"gid"`
+	Groups     []uint32 `json:"groups,omitempty"`
+	// CgroupProcs are cgroup.procs files the process joins before it execs.
+	CgroupProcs []string `json:"cgroupProcs,omitempty"`
+	OOMScoreAdj *int     `json:"oomScoreAdj,omitempty"`
+	// Caps is the capability set; nil keeps every capability (insecure).
+	Caps []string `json:"caps,omitempty"`
+	// CapsUnrestricted leaves capabilities untouched (--insecure-options=capabilities).
+	CapsUnrestricted bool `json:"capsUnrestricted,omitempty"`
+	NoNewPrivs       bool `json:"noNewPrivs,omitempty"`
+	// Seccomp is nil when no filter is installed.
+	Seccomp *Seccomp `json:"seccomp,omitempty"`
+}
+
+// Seccomp is a resolved appc seccomp isolator.
+type Seccomp struct {
+	Retain   bool     `json:"retain"`
+	Syscalls []string `json:"syscalls"`
+	Errno    string   `json:"errno,omitempty"`
+}
+
+// ReadConfig decodes a Config from f.
+func ReadConfig(f *os.File) (*Config, error) {
+	var c Config
+	if err := json.NewDecoder(f).Decode(&c); err != nil {
+		return nil, fmt.Errorf("read stage2 config: %w", err)
+	}
+	return &c, nil
+}

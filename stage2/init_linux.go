@@ -1,0 +1,387 @@
+package stage2
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/atomicfile"
+)
+
+// Fds of the init: its Config, and an optional pipe on which it writes
+// "ready\n" once every app has started (stage1 turns that into sd_notify).
+const (
+	initConfigFd = 3
+	initReadyFd  = 4
+)
+
+// ExitLaunchFailed is recorded for an app that could not be started (bad
+// working directory, missing executable, confinement failure): it is rkt's own
+// error code, so `rkt run` exits with it.
+const ExitLaunchFailed = 254
+
+type procKind int
+
+const (
+	kindMain procKind = iota
+	kindHandler
+)
+
+type proc struct {
+	app  *App
+	kind procKind
+}
+
+// supervisor is the pod's PID 1.
+type supervisor struct {
+	cfg *Config
+	log *slog.Logger
+
+	procs  map[int]proc            // live processes we started, by pid
+	exited map[int]unix.WaitStatus // reaped while waiting for someone else
+	mains  map[string]int          // app name -> main pid while running
+	codes  map[string]int          // app name -> exit code once exited
+	order  []string                // app names in start order
+	killed map[int]bool            // pids we sent the stop signal to
+	sigs   chan os.Signal          // every signal we handle
+	ready  *os.File                // readiness pipe to stage1, or nil
+	first  *struct {
+		app  string
+		code int
+	} // first failure
+}
+
+// Init is the body of the stage2 binary as the pod's PID 1. It returns the
+// pod's exit code.
+func Init(log *slog.Logger) int {
+	cfgFile := os.NewFile(initConfigFd, "config")
+	if cfgFile == nil {
+		log.Error("stage2 started without its config fd")
+		return ExitLaunchFailed
+	}
+	cfg, err := ReadConfig(cfgFile)
+	cfgFile.Close()
+	if err != nil {
+		log.Error("stage2 config", "err", err)
+		return ExitLaunchFailed
+	}
+	s := &supervisor{
+		cfg:    cfg,
+		log:    log,
+		procs:  map[int]proc{},
+		exited: map[int]unix.WaitStatus{},
+		mains:  map[string]int{},
+		codes:  map[string]int{},
+		killed: map[int]bool{},
+		sigs:   make(chan os.Signal, 32),
+	}
+	if f := os.NewFile(initReadyFd, "ready"); f != nil {
+		if _, err := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0); err == nil {
+			s.ready = f
+		}
+	}
+	signal.Notify(s.sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+	return s.run()
+}
+
+func (s *supervisor) run() int {
+	if err := os.MkdirAll(StatusDir, 0o755); err != nil {
+		s.log.Error("create status dir", "err", err)
+		return ExitLaunchFailed
+	}
+	stopping := false
+	for i := range s.cfg.Apps {
+		app := &s.cfg.Apps[i]
+		s.order = append(s.order, app.Name)
+		if err := s.startApp(app); err != nil {
+			fmt.Fprintf(os.Stderr, "rkt: app %s: %v\n", app.Name, err)
+			s.record(app.Name, ExitLaunchFailed)
+			stopping = true
+			break
+		}
+	}
+	if !stopping {
+		if err := os.Symlink("ready", SupervisorStatus); err != nil && !errors.Is(err, os.ErrExist) {
+			s.log.Warn("write supervisor status", "err", err)
+		}
+		if s.ready != nil {
+			s.ready.Write([]byte("ready\n"))
+			s.ready.Close()
+		}
+	} else {
+		s.stopAll()
+	}
+	s.loop(stopping)
+	for _, name := range s.order {
+		if app := s.app(name); app != nil && len(app.PostStop) > 0 {
+			if _, started := s.codes[name]; started {
+				s.runHandler(app, app.PostStop, "post-stop")
+			}
+		}
+	}
+	// PID 1 of the pod's PID namespace: kill(-1) reaches every process left in
+	// it, so nothing an app forked outlives the pod.
+	unix.Kill(-1, unix.SIGKILL)
+	s.reapAll(true)
+	if s.first != nil {
+		return s.first.code
+	}
+	return 0
+}
+
+func (s *supervisor) app(name string) *App {
+	for i := range s.cfg.Apps {
+		if s.cfg.Apps[i].Name == name {
+			return &s.cfg.Apps[i]
+		}
+	}
+	return nil
+}
+
+// startApp runs the pre-start handler to completion, then starts the app.
+func (s *supervisor) startApp(app *App) error {
+	if len(app.PreStart) > 0 {
+		code, err := s.runHandler(app, app.PreStart, "pre-start")
+		if err != nil {
+			return fmt.Errorf("pre-start: %w", err)
+		}
+		if code != 0 {
+			return fmt.Errorf("pre-start handler %q exited with status %d", app.PreStart[0], code)
+		}
+	}
+	pid, err := s.launch(app.Proc)
+	if err != nil {
+		return err
+	}
+	s.procs[pid] = proc{app: app, kind: kindMain}
+	s.mains[app.Name] = pid
+	atomicfile.WriteFile(filepath.Join(StatusDir, app.Name+"-started"), nil, 0o644)
+	return nil
+}
+
+// handlerProc is the app's process description turned into an event
+// handler's: same root, environment and confinement, but run as root.
+func handlerProc(app *App, args []string) Proc {
+	p := app.Proc
+	p.Args = args
+	p.UID, p.GID, p.Groups = 0, 0, nil
+	return p
+}
+
+func (s *supervisor) runHandler(app *App, args []string, what string) (int, error) {
+	pid, err := s.launch(handlerProc(app, args))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rkt: app %s: %s handler: %v\n", app.Name, what, err)
+		return ExitLaunchFailed, err
+	}
+	s.procs[pid] = proc{app: app, kind: kindHandler}
+	ws := s.waitFor(pid)
+	return exitCode(ws), nil
+}
+
+// launch starts `stage2 exec-app` for p and waits until it has exec'd the
+// command or failed.
+func (s *supervisor) launch(p Proc) (int, error) {
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer cfgR.Close()
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		cfgW.Close()
+		return 0, err
+	}
+	defer errR.Close()
+	b, err := json.Marshal(p)
+	if err != nil {
+		cfgW.Close()
+		errW.Close()
+		return 0, err
+	}
+	// The config is far below the pipe buffer, so the write cannot block.
+	_, err = cfgW.Write(b)
+	cfgW.Close()
+	if err != nil {
+		errW.Close()
+		return 0, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		self = "/proc/self/exe"
+	}
+	proc, err := os.StartProcess(self, []string{"stage2", LaunchCommand}, &os.ProcAttr{
+		Env:   []string{},
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, cfgR, errW},
+	})
+	errW.Close()
+	if err != nil {
+		return 0, fmt.Errorf("start launcher: %w", err)
+	}
+	msg, _ := io.ReadAll(io.LimitReader(errR, 4096))
+	if len(msg) > 0 {
+		// The launcher failed before exec and exits; reap it now.
+		s.procs[proc.Pid] = failedLauncher
+		s.waitFor(proc.Pid)
+		return 0, errors.New(string(msg))
+	}
+	return proc.Pid, nil
+}
+
+// failedLauncher stands for a launcher that reported an error and exits.
+var failedLauncher = proc{kind: kindHandler}
+
+// waitFor blocks until pid exits, reaping (and remembering) others meanwhile.
+func (s *supervisor) waitFor(pid int) unix.WaitStatus {
+	for {
+		if ws, ok := s.exited[pid]; ok {
+			delete(s.exited, pid)
+			return ws
+		}
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return ws
+		}
+		if got == pid {
+			delete(s.procs, pid)
+			return ws
+		}
+		s.exited[got] = ws
+	}
+}
+
+// reapAll collects exited children; with block it waits until none is left.
+func (s *supervisor) reapAll(block bool) {
+	flags := unix.WNOHANG
+	if block {
+		flags = 0
+	}
+	for pid, ws := range s.exited {
+		delete(s.exited, pid)
+		s.onExit(pid, ws)
+	}
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, flags, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return
+		}
+		s.onExit(pid, ws)
+	}
+}
+
+func (s *supervisor) onExit(pid int, ws unix.WaitStatus) {
+	p, ok := s.procs[pid]
+	if !ok {
+		return // an orphan re-parented to us: reaped, nothing to record
+	}
+	delete(s.procs, pid)
+	if p.kind != kindMain {
+		return
+	}
+	name := p.app.Name
+	delete(s.mains, name)
+	code := exitCode(ws)
+	s.record(name, code)
+	stoppedByUs := s.killed[pid] && ws.Signaled() && ws.Signal() == stopSignal(p.app)
+	if code != 0 && !stoppedByUs && s.first == nil {
+		s.first = &struct {
+			app  string
+			code int
+		}{name, code}
+		s.log.Debug("app failed, stopping the pod", "app", name, "code", code)
+		s.stopAll()
+	}
+}
+
+func (s *supervisor) record(app string, code int) {
+	s.codes[app] = code
+	if err := atomicfile.WriteFile(filepath.Join(StatusDir, app), []byte(strconv.Itoa(code)), 0o644); err != nil {
+		s.log.Warn("record exit status", "app", app, "err", err)
+	}
+}
+
+func stopSignal(app *App) unix.Signal {
+	if app.StopSignal > 0 {
+		return unix.Signal(app.StopSignal)
+	}
+	return unix.SIGTERM
+}
+
+// stopAll sends every running app its stop signal.
+func (s *supervisor) stopAll() {
+	for name, pid := range s.mains {
+		if s.killed[pid] {
+			continue
+		}
+		s.killed[pid] = true
+		unix.Kill(pid, stopSignal(s.app(name)))
+	}
+}
+
+// loop runs until every app's main process has exited.
+func (s *supervisor) loop(stopping bool) {
+	var deadline <-chan time.Time
+	timeout := s.cfg.StopTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	if stopping {
+		deadline = time.After(timeout)
+	}
+	for len(s.mains) > 0 {
+		select {
+		case sig := <-s.sigs:
+			switch sig {
+			case unix.SIGCHLD:
+				s.reapAll(false)
+			case unix.SIGTERM, unix.SIGINT:
+				s.stopAll()
+				if deadline == nil {
+					deadline = time.After(timeout)
+				}
+			default:
+				// SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH go to the apps' main
+				// processes only, not to everything in the pod (rkt #3512).
+				for _, pid := range s.mains {
+					unix.Kill(pid, sig.(unix.Signal))
+				}
+			}
+		case <-deadline:
+			for _, pid := range s.mains {
+				unix.Kill(pid, unix.SIGKILL)
+			}
+			deadline = nil
+		}
+		if s.first != nil && deadline == nil && len(s.mains) > 0 {
+			deadline = time.After(timeout)
+		}
+	}
+}
+
+// exitCode maps a wait status to a shell-style code.
+func exitCode(ws unix.WaitStatus) int {
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return ExitLaunchFailed
+}

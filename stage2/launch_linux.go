@@ -1,0 +1,158 @@
+package stage2
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/stage2/caps"
+	"github.com/rkt-ng/rkt/stage2/seccomp"
+)
+
+// LaunchCommand is the hidden argv[1] of the stage2 binary that turns a
+// freshly started copy of it into one confined app process.
+const LaunchCommand = "exec-app"
+
+// Fds of a launcher: its Proc as JSON, and a close-on-exec pipe that carries a
+// setup error back; EOF without data on it means the exec succeeded.
+const (
+	launchConfigFd = 3
+	launchErrorFd  = 4
+)
+
+// Launch is the body of `stage2 exec-app`. The caller has locked the main
+// goroutine to its thread before any other goroutine started: every
+// per-thread step below (capabilities, no_new_privs, seccomp) must happen on
+// the thread that calls execve. It returns only on failure, after reporting
+// the error on the error pipe.
+func Launch() error {
+	errPipe := os.NewFile(launchErrorFd, "error-pipe")
+	// The pipe must close when exec succeeds: that EOF is the success signal.
+	unix.CloseOnExec(launchErrorFd)
+	err := launch()
+	if errPipe != nil {
+		fmt.Fprint(errPipe, err.Error())
+		errPipe.Close()
+	}
+	return err
+}
+
+func launch() error {
+	cfgFile := os.NewFile(launchConfigFd, "config")
+	if cfgFile == nil {
+		return errors.New("launcher started without its config fd")
+	}
+	var p Proc
+	err := json.NewDecoder(cfgFile).Decode(&p)
+	cfgFile.Close()
+	if err != nil {
+		return fmt.Errorf("decode launch config: %w", err)
+	}
+	if len(p.Args) == 0 {
+		return errors.New("no command to run")
+	}
+	pid := strconv.Itoa(os.Getpid())
+	for _, f := range p.CgroupProcs {
+		if err := os.WriteFile(f, []byte(pid), 0); err != nil {
+			return fmt.Errorf("join cgroup %s: %w", filepath.Dir(f), err)
+		}
+	}
+	if p.OOMScoreAdj != nil {
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
+			return fmt.Errorf("set oom_score_adj: %w", err)
+		}
+	}
+	if err := unix.Chroot(p.Root); err != nil {
+		return os.NewSyscallError("chroot "+p.Root, err)
+	}
+	wd := p.WorkingDir
+	if wd == "" {
+		wd = "/"
+	}
+	if err := unix.Chdir(wd); err != nil {
+		return fmt.Errorf("working directory %s: %w", wd, err)
+	}
+	argv0, err := lookPath(p.Args[0], p.Env)
+	if err != nil {
+		return err
+	}
+	var capSet caps.Set
+	if !p.CapsUnrestricted {
+		if capSet, err = caps.Resolve(p.Caps, nil); err != nil {
+			return err
+		}
+	}
+	var filter *seccomp.Filter
+	if p.Seccomp != nil {
+		mode := seccomp.Remove
+		if p.Seccomp.Retain {
+			mode = seccomp.Retain
+		}
+		if filter, err = seccomp.Build(mode, p.Seccomp.Syscalls, p.Seccomp.Errno); err != nil {
+			return err
+		}
+	}
+	groups := make([]int, len(p.Groups))
+	for i, g := range p.Groups {
+		groups[i] = int(g)
+	}
+	if err := unix.Setgroups(groups); err != nil {
+		return os.NewSyscallError("setgroups", err)
+	}
+	if err := unix.Setresgid(int(p.GID), int(p.GID), int(p.GID)); err != nil {
+		return os.NewSyscallError("setresgid", err)
+	}
+	if p.CapsUnrestricted {
+		if err := unix.Setresuid(int(p.UID), int(p.UID), int(p.UID)); err != nil {
+			return os.NewSyscallError("setresuid", err)
+		}
+	} else if err := caps.Apply(capSet, int(p.UID)); err != nil {
+		return err
+	}
+	if p.NoNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return os.NewSyscallError("prctl(PR_SET_NO_NEW_PRIVS)", err)
+		}
+	}
+	if filter != nil {
+		if err := filter.Install(); err != nil {
+			return err
+		}
+	}
+	err = unix.Exec(argv0, p.Args, p.Env)
+	return fmt.Errorf("exec %s: %w", p.Args[0], err)
+}
+
+// lookPath resolves a command without a slash through the app's PATH, inside
+// the app's root (the caller has chrooted).
+func lookPath(cmd string, env []string) (string, error) {
+	if strings.Contains(cmd, "/") {
+		if _, err := os.Stat(cmd); err != nil {
+			return "", fmt.Errorf("executable %s: %w", cmd, err)
+		}
+		return cmd, nil
+	}
+	path := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			continue
+		}
+		full := filepath.Join(dir, cmd)
+		fi, err := os.Stat(full)
+		if err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return full, nil
+		}
+	}
+	return "", fmt.Errorf("executable %s: not found in PATH %q", cmd, path)
+}
