@@ -39,8 +39,8 @@ type App struct {
 
 // Proc is one process to start inside an app: the app itself, an event
 // handler, or an `rkt enter` command. The launcher applies it in order:
-// cgroup, oom score, chroot, chdir, groups, gid, capabilities with uid,
-// no_new_privs, seccomp, exec.
+// cgroup, oom score, chroot, chdir, groups, gid, no_new_privs, seccomp,
+// capabilities with uid, exec.
 type Proc struct {
 	Args       []string `json:"args"`
 	Env        []string `json:"env"`
@@ -52,8 +52,9 @@ type Proc struct {
 	// CgroupProcs are cgroup.procs files the process joins before it execs.
 	CgroupProcs []string `json:"cgroupProcs,omitempty"`
 	OOMScoreAdj *int     `json:"oomScoreAdj,omitempty"`
-	// Caps is the capability set; nil keeps every capability (insecure).
-	Caps []string `json:"caps,omitempty"`
+	// Caps is the app's capability set by name; nil means appc's default
+	// set and an empty list means none (so no omitempty).
+	Caps []string `json:"caps"`
 	// CapsUnrestricted leaves capabilities untouched (--insecure-options=capabilities).
 	CapsUnrestricted bool `json:"capsUnrestricted,omitempty"`
 	NoNewPrivs       bool `json:"noNewPrivs,omitempty"`

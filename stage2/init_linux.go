@@ -34,11 +34,13 @@ type procKind int
 const (
 	kindMain procKind = iota
 	kindHandler
+	kindEnter
 )
 
 type proc struct {
 	app  *App
 	kind procKind
+	conn int // kindEnter: the client connection to reply on
 }
 
 // supervisor is the pod's PID 1.
@@ -46,15 +48,16 @@ type supervisor struct {
 	cfg *Config
 	log *slog.Logger
 
-	procs  map[int]proc            // live processes we started, by pid
-	exited map[int]unix.WaitStatus // reaped while waiting for someone else
-	mains  map[string]int          // app name -> main pid while running
-	codes  map[string]int          // app name -> exit code once exited
-	order  []string                // app names in start order
-	killed map[int]bool            // pids we sent the stop signal to
-	sigs   chan os.Signal          // every signal we handle
-	ready  *os.File                // readiness pipe to stage1, or nil
-	first  *struct {
+	procs   map[int]proc            // live processes we started, by pid
+	exited  map[int]unix.WaitStatus // reaped while waiting for someone else
+	mains   map[string]int          // app name -> main pid while running
+	codes   map[string]int          // app name -> exit code once exited
+	order   []string                // app names in start order
+	killed  map[int]bool            // pids we sent the stop signal to
+	sigs    chan os.Signal          // every signal we handle
+	enterCh chan *enterReq          // rkt enter requests from the socket goroutine
+	ready   *os.File                // readiness pipe to stage1, or nil
+	first   *struct {
 		app  string
 		code int
 	} // first failure
@@ -75,14 +78,15 @@ func Init(log *slog.Logger) int {
 		return ExitLaunchFailed
 	}
 	s := &supervisor{
-		cfg:    cfg,
-		log:    log,
-		procs:  map[int]proc{},
-		exited: map[int]unix.WaitStatus{},
-		mains:  map[string]int{},
-		codes:  map[string]int{},
-		killed: map[int]bool{},
-		sigs:   make(chan os.Signal, 32),
+		cfg:     cfg,
+		log:     log,
+		procs:   map[int]proc{},
+		exited:  map[int]unix.WaitStatus{},
+		mains:   map[string]int{},
+		codes:   map[string]int{},
+		killed:  map[int]bool{},
+		sigs:    make(chan os.Signal, 32),
+		enterCh: make(chan *enterReq),
 	}
 	if f := os.NewFile(initReadyFd, "ready"); f != nil {
 		if _, err := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0); err == nil {
@@ -120,7 +124,13 @@ func (s *supervisor) run() int {
 	} else {
 		s.stopAll()
 	}
+	stopEnter, err := s.listenEnter(EnterSocket)
+	if err != nil {
+		s.log.Warn("rkt enter will not work for this pod", "err", err)
+		stopEnter = func() {}
+	}
 	s.loop(stopping)
+	stopEnter()
 	for _, name := range s.order {
 		if app := s.app(name); app != nil && len(app.PostStop) > 0 {
 			if _, started := s.codes[name]; started {
@@ -188,9 +198,14 @@ func (s *supervisor) runHandler(app *App, args []string, what string) (int, erro
 	return exitCode(ws), nil
 }
 
-// launch starts `stage2 exec-app` for p and waits until it has exec'd the
-// command or failed.
+// launch starts `stage2 exec-app` for p with the pod's stdio and waits until
+// it has exec'd the command or failed.
 func (s *supervisor) launch(p Proc) (int, error) {
+	return s.launchWith(p, []*os.File{os.Stdin, os.Stdout, os.Stderr})
+}
+
+// launchWith is launch with the given stdin, stdout and stderr.
+func (s *supervisor) launchWith(p Proc, stdio []*os.File) (int, error) {
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
 		return 0, err
@@ -221,7 +236,7 @@ func (s *supervisor) launch(p Proc) (int, error) {
 	}
 	proc, err := os.StartProcess(self, []string{"stage2", LaunchCommand}, &os.ProcAttr{
 		Env:   []string{},
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, cfgR, errW},
+		Files: append(append([]*os.File(nil), stdio...), cfgR, errW),
 	})
 	errW.Close()
 	if err != nil {
@@ -292,6 +307,10 @@ func (s *supervisor) onExit(pid int, ws unix.WaitStatus) {
 		return // an orphan re-parented to us: reaped, nothing to record
 	}
 	delete(s.procs, pid)
+	if p.kind == kindEnter {
+		replyEnter(p.conn, EnterReply{Code: exitCode(ws)})
+		return
+	}
 	if p.kind != kindMain {
 		return
 	}
@@ -363,6 +382,8 @@ func (s *supervisor) loop(stopping bool) {
 					unix.Kill(pid, sig.(unix.Signal))
 				}
 			}
+		case r := <-s.enterCh:
+			s.startEnter(r)
 		case <-deadline:
 			for _, pid := range s.mains {
 				unix.Kill(pid, unix.SIGKILL)

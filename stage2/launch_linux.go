@@ -108,13 +108,11 @@ func launch() error {
 	if err := unix.Setresgid(int(p.GID), int(p.GID), int(p.GID)); err != nil {
 		return os.NewSyscallError("setresgid", err)
 	}
-	if p.CapsUnrestricted {
-		if err := unix.Setresuid(int(p.UID), int(p.UID), int(p.UID)); err != nil {
-			return os.NewSyscallError("setresuid", err)
-		}
-	} else if err := caps.Apply(capSet, int(p.UID)); err != nil {
-		return err
-	}
+	// Order matters: a seccomp filter can only be installed with
+	// no_new_privs or CAP_SYS_ADMIN, which the app's capability set usually
+	// lacks, so the filter goes in before capabilities are dropped; every
+	// call after it (prctl, capset, setresuid, execve) is in seccomp's
+	// essential set.
 	if p.NoNewPrivs {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return os.NewSyscallError("prctl(PR_SET_NO_NEW_PRIVS)", err)
@@ -124,6 +122,13 @@ func launch() error {
 		if err := filter.Install(); err != nil {
 			return err
 		}
+	}
+	if p.CapsUnrestricted {
+		if err := unix.Setresuid(int(p.UID), int(p.UID), int(p.UID)); err != nil {
+			return os.NewSyscallError("setresuid", err)
+		}
+	} else if err := caps.Apply(capSet, int(p.UID)); err != nil {
+		return err
 	}
 	err = unix.Exec(argv0, p.Args, p.Env)
 	return fmt.Errorf("exec %s: %w", p.Args[0], err)

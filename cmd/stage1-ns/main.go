@@ -42,6 +42,11 @@ func main() {
 		err = ns.GC(args)
 	case "stop":
 		err = ns.Stop(args)
+	case "enter":
+		var code int
+		if code, err = ns.Enter(args); err == nil {
+			os.Exit(code)
+		}
 	default:
 		err = fmt.Errorf("unknown entrypoint %q", os.Args[0])
 	}

@@ -1,15 +1,19 @@
 package ns
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/stage2"
 )
 
 // GC is the gc entrypoint: it releases what a pod held on the host (network,
@@ -59,4 +63,54 @@ func Stop(args []string) error {
 		return os.NewSyscallError("kill", err)
 	}
 	return nil
+}
+
+// Enter is the enter entrypoint: `enter --pid=N --appname=A -- CMD ARGS`. It
+// asks the pod's stage2 to start the command inside the app with the app's
+// own confinement, handing over this process's stdin, stdout and stderr, and
+// returns the command's exit code.
+func Enter(args []string) (int, error) {
+	fs := flag.NewFlagSet("enter", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Int("pid", 0, "")
+	app := fs.String("appname", "", "")
+	if err := fs.Parse(args); err != nil {
+		return 0, fmt.Errorf("enter: %w", err)
+	}
+	cmd := fs.Args()
+	if len(cmd) == 0 {
+		return 0, errors.New("enter: no command given")
+	}
+	req, err := json.Marshal(stage2.EnterRequest{App: *app, Args: cmd})
+	if err != nil {
+		return 0, err
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	sock := filepath.Join("stage1", "rootfs", strings.TrimPrefix(stage2.EnterSocket, "/"))
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
+		return 0, fmt.Errorf("enter: connect to the pod's init: %w", &os.PathError{Op: "connect", Path: sock, Err: err})
+	}
+	if err := unix.Sendmsg(fd, req, unix.UnixRights(0, 1, 2), nil, 0); err != nil {
+		return 0, os.NewSyscallError("sendmsg", err)
+	}
+	buf := make([]byte, 64<<10)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		return 0, os.NewSyscallError("read", err)
+	}
+	if n == 0 {
+		return 0, errors.New("enter: the pod's init closed the connection (pod exited?)")
+	}
+	var rep stage2.EnterReply
+	if err := json.Unmarshal(buf[:n], &rep); err != nil {
+		return 0, fmt.Errorf("enter: %w", err)
+	}
+	if rep.Error != "" {
+		return 0, fmt.Errorf("enter: %s", rep.Error)
+	}
+	return rep.Code, nil
 }

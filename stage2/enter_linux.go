@@ -1,0 +1,156 @@
+package stage2
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// EnterRequest asks stage2 to start a command inside a running app with
+// exactly that app's confinement (root, user, capabilities, seccomp,
+// no_new_privs, cgroup): `rkt enter` never runs more privileged than the app
+// (rkt's CVE-2019-10144/10145/10147). The client's stdin, stdout and stderr
+// travel with it as SCM_RIGHTS.
+type EnterRequest struct {
+	App  string   `json:"app"`
+	Args []string `json:"args"`
+	Env  []string `json:"env,omitempty"`
+}
+
+// EnterReply is sent back when the command has exited.
+type EnterReply struct {
+	Code  int    `json:"code"`
+	Error string `json:"error,omitempty"`
+}
+
+const maxEnterMsg = 64 << 10
+
+// enterReq is a received request with its connection and fds.
+type enterReq struct {
+	req  EnterRequest
+	conn int
+	fds  []int
+}
+
+// listenEnter opens the enter socket and serves it on a goroutine owned by
+// the supervisor; requests arrive on s.enters until the socket is closed.
+func (s *supervisor) listenEnter(path string) (func(), error) {
+	os.Remove(path)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "bind", Path: path, Err: err}
+	}
+	os.Chmod(path, 0o600)
+	if err := unix.Listen(fd, 16); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("listen", err)
+	}
+	done, quit := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			conn, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+			if err == unix.EINTR || err == unix.ECONNABORTED {
+				continue
+			}
+			if err != nil {
+				return // the listening socket was closed
+			}
+			r, err := readEnter(conn)
+			if err != nil {
+				replyEnter(conn, EnterReply{Code: ExitLaunchFailed, Error: err.Error()})
+				continue
+			}
+			select {
+			case s.enterCh <- r:
+			case <-quit:
+				closeFds(r.fds)
+				replyEnter(conn, EnterReply{Code: ExitLaunchFailed, Error: "pod is stopping"})
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		unix.Shutdown(fd, unix.SHUT_RDWR)
+		unix.Close(fd)
+		<-done
+	}, nil
+}
+
+func readEnter(conn int) (*enterReq, error) {
+	buf := make([]byte, maxEnterMsg)
+	oob := make([]byte, unix.CmsgSpace(3*4))
+	n, oobn, _, _, err := unix.Recvmsg(conn, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("recvmsg", err)
+	}
+	r := &enterReq{conn: conn}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err == nil {
+		for _, m := range msgs {
+			fds, err := unix.ParseUnixRights(&m)
+			if err == nil {
+				r.fds = append(r.fds, fds...)
+			}
+		}
+	}
+	if len(r.fds) != 3 {
+		closeFds(r.fds)
+		return nil, fmt.Errorf("enter request carries %d fds, want 3", len(r.fds))
+	}
+	if err := json.Unmarshal(buf[:n], &r.req); err != nil {
+		closeFds(r.fds)
+		return nil, fmt.Errorf("decode enter request: %w", err)
+	}
+	if len(r.req.Args) == 0 {
+		closeFds(r.fds)
+		return nil, errors.New("enter request has no command")
+	}
+	return r, nil
+}
+
+func closeFds(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+func replyEnter(conn int, r EnterReply) {
+	b, _ := json.Marshal(r)
+	unix.Write(conn, b)
+	unix.Close(conn)
+}
+
+// startEnter launches an enter request inside its app.
+func (s *supervisor) startEnter(r *enterReq) {
+	defer closeFds(r.fds)
+	app := s.app(r.req.App)
+	if app == nil {
+		replyEnter(r.conn, EnterReply{Code: ExitLaunchFailed, Error: fmt.Sprintf("no app %q in this pod", r.req.App)})
+		return
+	}
+	if _, running := s.mains[app.Name]; !running {
+		replyEnter(r.conn, EnterReply{Code: ExitLaunchFailed, Error: fmt.Sprintf("app %s is not running", app.Name)})
+		return
+	}
+	p := app.Proc
+	p.Args = r.req.Args
+	if len(r.req.Env) > 0 {
+		p.Env = r.req.Env
+	}
+	files := []*os.File{os.NewFile(uintptr(r.fds[0]), "stdin"), os.NewFile(uintptr(r.fds[1]), "stdout"), os.NewFile(uintptr(r.fds[2]), "stderr")}
+	pid, err := s.launchWith(p, files)
+	if err != nil {
+		replyEnter(r.conn, EnterReply{Code: ExitLaunchFailed, Error: err.Error()})
+		return
+	}
+	s.procs[pid] = proc{app: app, kind: kindEnter, conn: r.conn}
+}
