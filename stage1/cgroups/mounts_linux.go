@@ -1,0 +1,108 @@
+package cgroups
+
+import (
+	"path"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// MountSpec is one mount(2) call of the pod's cgroup view, as plain data: this
+// package mounts nothing. Target, and Source when Flags has MS_BIND, are paths
+// inside the pod's root; the caller resolves them under the root it is
+// building (filepath-securejoin) and creates Target directories as needed.
+// For other mounts Source is the filesystem's device name.
+type MountSpec struct {
+	Source string  `json:"source"`
+	Target string  `json:"target"`
+	FSType string  `json:"fstype"`
+	Flags  uintptr `json:"flags"`
+	Data   string  `json:"data,omitempty"`
+}
+
+// cgroupMountRoot is where the pod sees its cgroups.
+const cgroupMountRoot = "/sys/fs/cgroup"
+
+const secureFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+
+// Mounts returns, in order, the mounts that give the pod its view of its
+// cgroups at /sys/fs/cgroup. They are meant for the pod's own mount namespace
+// and must be computed after the app cgroups are created ([Pod.NewApp]):
+// only the pod's child cgroups known then (InitLeaf and the apps) are
+// writable inside the pod. The pod cgroup itself stays read-only, so the pod
+// cannot raise its own pod-wide limits; apps can change their own limits,
+// which stay bounded by the pod's.
+//
+// v1: a tmpfs at /sys/fs/cgroup; for each hierarchy, the hierarchy mounted at
+// /sys/fs/cgroup/<controllers>, each child cgroup of the pod bind-mounted over
+// itself there, and the hierarchy remounted read-only; last, the tmpfs
+// remounted read-only.
+//
+// v2: a cgroup2 mount at /sys/fs/cgroup, each child cgroup of the pod
+// bind-mounted over itself, and the cgroup2 mount remounted read-only. The
+// cgroup2 mount must be done inside a cgroup namespace rooted at the pod
+// cgroup (see the package doc), where it shows the pod's subtree only.
+// (With the nsdelegate mount option on the host the kernel would protect the
+// namespace root by itself; the read-only remount does not depend on it.)
+//
+// Read-only remounts carry MS_BIND so that they change the mount, not the
+// cgroup superblock shared with the host.
+func (p *Pod) Mounts() []MountSpec {
+	ro := MountSpec{Flags: unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY | secureFlags}
+	binds := func(podDir string) []MountSpec {
+		var ms []MountSpec
+		for _, c := range p.children {
+			d := path.Join(podDir, c)
+			ms = append(ms, MountSpec{Source: d, Target: d, Flags: unix.MS_BIND})
+		}
+		return ms
+	}
+	if p.mode == Unified {
+		ms := []MountSpec{{
+			Source: "cgroup2", Target: cgroupMountRoot, FSType: "cgroup2",
+			Flags: secureFlags | unix.MS_RELATIME,
+		}}
+		ms = append(ms, binds(cgroupMountRoot)...)
+		ro.Target = cgroupMountRoot
+		return append(ms, ro)
+	}
+	ms := []MountSpec{{
+		Source: "tmpfs", Target: cgroupMountRoot, FSType: "tmpfs",
+		Flags: secureFlags, Data: "mode=755",
+	}}
+	for _, d := range p.dirs {
+		target := path.Join(cgroupMountRoot, d.h.dirName())
+		data := d.h.key()
+		if !slices.ContainsFunc(d.h.Controllers, isController) {
+			// A named hierarchy without controllers: without "none" the
+			// kernel would try to bind every controller.
+			data = "none," + data
+		}
+		ms = append(ms, MountSpec{Source: "cgroup", Target: target, FSType: "cgroup", Flags: secureFlags, Data: data})
+		// Without a cgroup namespace the new mount shows the hierarchy from
+		// the root of our namespace, which is what d.rel is relative to.
+		ms = append(ms, binds(path.Join(target, d.rel))...)
+		r := ro
+		r.Target = target
+		ms = append(ms, r)
+	}
+	ro.Target = cgroupMountRoot
+	return append(ms, ro)
+}
+
+func isController(c string) bool { return !strings.HasPrefix(c, "name=") }
+
+// ProcsFiles returns the cgroup.procs files of the app as seen inside the
+// pod through [Pod.Mounts]: a process writes its PID there to join the app's
+// cgroups before it execs (stage2's launcher does).
+func (a *App) ProcsFiles() []string {
+	if a.p.mode == Unified {
+		return []string{path.Join(cgroupMountRoot, a.name, "cgroup.procs")}
+	}
+	out := make([]string, 0, len(a.p.dirs))
+	for _, d := range a.p.dirs {
+		out = append(out, path.Join(cgroupMountRoot, d.h.dirName(), d.rel, a.name, "cgroup.procs"))
+	}
+	return out
+}
