@@ -35,6 +35,9 @@ type App struct {
 	PostStop []string `json:"postStop,omitempty"`
 	// StopSignal asks the app to stop (default SIGTERM).
 	StopSignal int `json:"stopSignal,omitempty"`
+	// NotifySocket, if set, is the app's sd_notify socket (pod view): the
+	// pod is ready only once the app sent READY=1 on it.
+	NotifySocket string `json:"notifySocket,omitempty"`
 }
 
 // Proc is one process to start inside an app: the app itself, an event

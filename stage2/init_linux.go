@@ -48,16 +48,19 @@ type supervisor struct {
 	cfg *Config
 	log *slog.Logger
 
-	procs   map[int]proc            // live processes we started, by pid
-	exited  map[int]unix.WaitStatus // reaped while waiting for someone else
-	mains   map[string]int          // app name -> main pid while running
-	codes   map[string]int          // app name -> exit code once exited
-	order   []string                // app names in start order
-	killed  map[int]bool            // pids we sent the stop signal to
-	sigs    chan os.Signal          // every signal we handle
-	enterCh chan *enterReq          // rkt enter requests from the socket goroutine
-	ready   *os.File                // readiness pipe to stage1, or nil
-	first   *struct {
+	procs     map[int]proc            // live processes we started, by pid
+	exited    map[int]unix.WaitStatus // reaped while waiting for someone else
+	mains     map[string]int          // app name -> main pid while running
+	codes     map[string]int          // app name -> exit code once exited
+	order     []string                // app names in start order
+	killed    map[int]bool            // pids we sent the stop signal to
+	sigs      chan os.Signal          // every signal we handle
+	enterCh   chan *enterReq          // rkt enter requests from the socket goroutine
+	readyCh   chan string             // apps that sent READY=1 on their notify socket
+	waiting   map[string]bool         // notify apps that have not said READY=1 yet
+	readyDone bool                    // the pod was declared ready
+	ready     *os.File                // readiness pipe to stage1, or nil
+	first     *struct {
 		app  string
 		code int
 	} // first failure
@@ -87,6 +90,8 @@ func Init(log *slog.Logger) int {
 		killed:  map[int]bool{},
 		sigs:    make(chan os.Signal, 32),
 		enterCh: make(chan *enterReq),
+		readyCh: make(chan string),
+		waiting: map[string]bool{},
 	}
 	if f := os.NewFile(initReadyFd, "ready"); f != nil {
 		if _, err := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0); err == nil {
@@ -103,9 +108,26 @@ func (s *supervisor) run() int {
 		return ExitLaunchFailed
 	}
 	stopping := false
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
 	for i := range s.cfg.Apps {
 		app := &s.cfg.Apps[i]
 		s.order = append(s.order, app.Name)
+		if app.NotifySocket != "" {
+			stop, err := s.listenNotify(app.Name, app.NotifySocket)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "rkt: app %s: notify socket: %v\n", app.Name, err)
+				s.record(app.Name, ExitLaunchFailed)
+				stopping = true
+				break
+			}
+			stops = append(stops, stop)
+			s.waiting[app.Name] = true
+		}
 		if err := s.startApp(app); err != nil {
 			fmt.Fprintf(os.Stderr, "rkt: app %s: %v\n", app.Name, err)
 			s.record(app.Name, ExitLaunchFailed)
@@ -113,16 +135,10 @@ func (s *supervisor) run() int {
 			break
 		}
 	}
-	if !stopping {
-		if err := os.Symlink("ready", SupervisorStatus); err != nil && !errors.Is(err, os.ErrExist) {
-			s.log.Warn("write supervisor status", "err", err)
-		}
-		if s.ready != nil {
-			s.ready.Write([]byte("ready\n"))
-			s.ready.Close()
-		}
-	} else {
+	if stopping {
 		s.stopAll()
+	} else {
+		s.maybeReady()
 	}
 	stopEnter, err := s.listenEnter(EnterSocket)
 	if err != nil {
@@ -146,6 +162,24 @@ func (s *supervisor) run() int {
 		return s.first.code
 	}
 	return 0
+}
+
+// maybeReady declares the pod ready once every app started and every
+// notify app said READY=1: the supervisor-status symlink for `rkt status
+// --wait-ready`, and the readiness pipe stage1 turns into sd_notify.
+func (s *supervisor) maybeReady() {
+	if len(s.waiting) > 0 || s.readyDone {
+		return
+	}
+	s.readyDone = true
+	if err := os.Symlink("ready", SupervisorStatus); err != nil && !errors.Is(err, os.ErrExist) {
+		s.log.Warn("write supervisor status", "err", err)
+	}
+	if s.ready != nil {
+		s.ready.Write([]byte("ready\n"))
+		s.ready.Close()
+		s.ready = nil
+	}
 }
 
 func (s *supervisor) app(name string) *App {
@@ -384,6 +418,11 @@ func (s *supervisor) loop(stopping bool) {
 			}
 		case r := <-s.enterCh:
 			s.startEnter(r)
+		case app := <-s.readyCh:
+			delete(s.waiting, app)
+			if s.first == nil && deadline == nil {
+				s.maybeReady()
+			}
 		case <-deadline:
 			for _, pid := range s.mains {
 				unix.Kill(pid, unix.SIGKILL)

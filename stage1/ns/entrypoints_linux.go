@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage2"
 )
 
@@ -23,7 +24,7 @@ func GC(args []string) error {
 	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Bool("debug", false, "")
-	fs.String("local-config", "", "")
+	local := fs.String("local-config", "", "")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("gc: %w", err)
 	}
@@ -35,6 +36,10 @@ func GC(args []string) error {
 		return err
 	}
 	p := &pod{dir: dir}
+	p.args.UUID, p.args.LocalConfig = fs.Arg(0), *local
+	if p.opts, err = stage1.ReadOptions(filepath.Join(dir, "stage1-options.json")); err != nil {
+		return err
+	}
 	return p.cleanup()
 }
 

@@ -1,6 +1,7 @@
 package ns
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,16 +19,25 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/cni"
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/stage1"
+	"github.com/rkt-ng/rkt/stage1/cgroups"
 	"github.com/rkt-ng/rkt/stage1/podspec"
 	"github.com/rkt-ng/rkt/stage2"
 )
 
 // ExitFailed is the code of the run entrypoint's own failures: rkt's 254.
 const ExitFailed = 254
+
+// annotationNotify marks an image whose app speaks sd_notify; the pod is
+// ready only when it has sent READY=1 (appc executor annotation).
+const annotationNotify = "appc.io/executor/supports-systemd-notify"
+
+// appNotifyDir is where such an app finds its NOTIFY_SOCKET.
+const appNotifyDir = "/run/rkt/notify"
 
 // pod is what the run entrypoint knows about the pod it runs.
 type pod struct {
@@ -37,6 +47,7 @@ type pod struct {
 	manifest *schema.PodManifest
 	images   map[string]*schema.ImageManifest // by app name
 	log      *slog.Logger
+	cg       *cgroups.Pod // nil without cgroups
 }
 
 func (p *pod) root() string { return filepath.Join(p.dir, "stage1", "rootfs") }
@@ -99,25 +110,39 @@ func run(args []string, log *slog.Logger) (int, error) {
 	if fd, err := strconv.Atoi(os.Getenv(stage1.EnvLockFD)); err == nil {
 		unix.CloseOnExec(fd)
 	}
-	if p.args.Net != "" && p.args.Net != "host" {
-		return 0, fmt.Errorf("network %q: only --net=host is supported by this stage1", p.args.Net)
-	}
-	setup, s2, err := p.configs()
-	if err != nil {
-		return 0, err
-	}
-	code, err := p.start(setup, s2)
+	code, err := p.runPod()
 	if cerr := p.cleanup(); cerr != nil && err == nil {
 		err = cerr
 	}
 	return code, err
 }
 
+func (p *pod) runPod() (int, error) {
+	nsPath, info, err := p.setupNetwork(context.Background())
+	if err != nil {
+		return 0, err
+	}
+	if err := p.setupCgroups(); err != nil {
+		return 0, err
+	}
+	setup, s2, err := p.configs(info)
+	if err != nil {
+		return 0, err
+	}
+	setup.NetNS = nsPath
+	setup.Mounts = p.cgroupMounts()
+	return p.start(setup, s2)
+}
+
 // configs builds the setup child's and stage2's configurations.
-func (p *pod) configs() (*setupConfig, *stage2.Config, error) {
+func (p *pod) configs(info *cni.Info) (*setupConfig, *stage2.Config, error) {
 	hostname := p.args.Hostname
 	if hostname == "" {
 		hostname = "rkt-" + p.args.UUID
+	}
+	dnsFiles, err := p.dnsFiles(info)
+	if err != nil {
+		return nil, nil, err
 	}
 	setup := &setupConfig{Root: p.root(), Hostname: hostname, DisablePaths: p.args.DisablePaths}
 	s2 := &stage2.Config{PodUUID: p.args.UUID, StopTimeout: time.Duration(p.opts.StopTimeout), Debug: p.args.Debug}
@@ -136,8 +161,28 @@ func (p *pod) configs() (*setupConfig, *stage2.Config, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("app %s: %w", name, err)
 		}
-		proc.CapsUnrestricted = true // replaced by the isolator code below once it exists
-		app := stage2.App{Name: name, Root: podspec.AppRootfs(name), Proc: proc}
+		binds = append(binds, filesFor(&ra, dnsFiles)...)
+		notify := ""
+		if v, ok := p.images[name].Annotations.Get(annotationNotify); ok && v == "true" {
+			dir := filepath.Join(p.root(), "rkt", "notify", name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, nil, err
+			}
+			binds = append(binds, bindMount{Source: dir, Target: appNotifyDir})
+			proc.Env = append(proc.Env, "NOTIFY_SOCKET="+appNotifyDir+"/notify.sock")
+			notify = "/rkt/notify/" + name + "/notify.sock"
+		}
+		applied, err := podspec.Confine(&proc, ra.App.Isolators, podspec.Insecure{Capabilities: p.args.DisableCaps, Seccomp: p.args.DisableSeccomp})
+		if err != nil {
+			return nil, nil, fmt.Errorf("app %s: %w", name, err)
+		}
+		if proc.CgroupProcs, err = p.appCgroup(name, ra.App.Isolators, applied); err != nil {
+			return nil, nil, err
+		}
+		for _, iso := range manifests.Unapplied(ra.App.Isolators, applied) {
+			fmt.Fprintf(os.Stderr, "rkt: app %s: isolator %s is not supported by this stage1 and was ignored\n", name, iso)
+		}
+		app := stage2.App{Name: name, Root: podspec.AppRootfs(name), Proc: proc, NotifySocket: notify}
 		for _, eh := range ra.App.EventHandlers {
 			switch eh.Name {
 			case "pre-start":
@@ -290,20 +335,41 @@ func (p *pod) start(setup *setupConfig, s2 *stage2.Config) (int, error) {
 	// The child is killed with us (Pdeathsig). Pdeathsig fires when the
 	// creating thread exits, so the run entrypoint's main thread is locked
 	// for the process's whole life (cmd/stage1-ns).
+	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
+	back, err := p.enterForClone()
+	if err != nil {
+		setupW.Close()
+		s2W.Close()
+		return 0, err
+	}
+	if back != nil {
+		flags |= unix.CLONE_NEWCGROUP
+	}
 	child, err := os.StartProcess(self, []string{"stage1", SetupCommand}, &os.ProcAttr{
 		Dir:   p.dir,
 		Env:   env,
 		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, setupR, s2R, readyW},
-		Sys: &unixSysProcAttr{
-			Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
-			Pdeathsig:  unix.SIGKILL,
-		},
+		Sys:   &unixSysProcAttr{Cloneflags: flags, Pdeathsig: unix.SIGKILL},
 	})
+	if back != nil {
+		if berr := back(); berr != nil && err == nil {
+			child.Kill()
+			child.Wait()
+			err = fmt.Errorf("leave pod cgroup: %w", berr)
+		}
+	}
 	readyW.Close()
 	if err != nil {
 		setupW.Close()
 		s2W.Close()
 		return 0, fmt.Errorf("start pod: %w", err)
+	}
+	if err := p.placeInit(child.Pid); err != nil {
+		setupW.Close()
+		s2W.Close()
+		child.Kill()
+		child.Wait()
+		return 0, err
 	}
 	writeJSON := func(w io.WriteCloser, v any) error {
 		defer w.Close()
@@ -368,13 +434,23 @@ func (p *pod) supervise(child *os.Process, ready *os.File) (int, error) {
 	}
 }
 
-// onReady is called once every app has started.
+// onReady is called once every app has started (and every app that
+// supports sd_notify has said READY=1).
 func (p *pod) onReady() {
 	p.log.Debug("pod ready", "pod", p.args.UUID)
+	if err := sdNotify(fmt.Sprintf("READY=1\nMAINPID=%d\n", os.Getpid())); err != nil {
+		p.log.Warn("tell the supervisor the pod is ready", "err", err)
+	}
 }
 
 // cleanup undoes what the pod set up on the host once it has exited: the
-// same work the gc entrypoint does after a crash.
+// same work the gc entrypoint does after a crash. Every step runs even when
+// an earlier one failed.
 func (p *pod) cleanup() error {
-	return mountinfo.UnmountAll(filepath.Join(p.dir, "stage1"))
+	p.reportOOM()
+	return errors.Join(
+		removeCgroups(context.Background(), p.dir),
+		teardownNetwork(context.Background(), p.dir, p.pluginDirs(), p.netDataDir()),
+		mountinfo.UnmountAll(filepath.Join(p.dir, "stage1")),
+	)
 }

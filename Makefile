@@ -1,0 +1,68 @@
+# rkt-ng build. `make` builds bin/rkt and the namespace stage1 image
+# bin/stage1-ns.aci; `make test` runs every test; `make demo` runs the whole
+# signed-image path end to end; `make bench` prints the performance table.
+
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+VERSION     ?= 0.1.0
+GO          ?= go
+GOFLAGS_BIN := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+BUILD       := build
+STAGE1_DIR  := $(BUILD)/stage1-ns
+export CGO_ENABLED := 0
+
+GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*' 2>/dev/null) go.mod go.sum
+
+.PHONY: all deps test unit functional demo bench install clean fuzz
+
+all: bin/rkt bin/stage1-ns.aci
+
+bin/rkt: $(GO_SOURCES)
+	$(GO) build $(GOFLAGS_BIN) -o $@ ./cmd/rkt
+
+$(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2: $(GO_SOURCES)
+	$(GO) build $(GOFLAGS_BIN) -o $(BUILD)/stage1-bin/stage1 ./cmd/stage1-ns
+	$(GO) build $(GOFLAGS_BIN) -o $(BUILD)/stage1-bin/stage2 ./cmd/stage2
+
+$(BUILD)/cni-plugins/.built: go.mod go.sum cni/build-plugins.sh
+	sh cni/build-plugins.sh $(BUILD)/cni-plugins
+	touch $@
+
+# The stage1 image is built with rkt itself (rkt image build), reproducibly.
+bin/stage1-ns.aci: bin/rkt $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2 $(BUILD)/cni-plugins/.built stage1/ns/image/manifest.json
+	rm -rf $(STAGE1_DIR) && mkdir -p $(STAGE1_DIR)/rootfs/opt/stage2 $(STAGE1_DIR)/rootfs/rkt $(STAGE1_DIR)/rootfs/etc \
+		$(STAGE1_DIR)/rootfs/proc $(STAGE1_DIR)/rootfs/sys $(STAGE1_DIR)/rootfs/dev $(STAGE1_DIR)/rootfs/tmp \
+		$(STAGE1_DIR)/rootfs/usr/lib/rkt/plugins/net
+	cp $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2 $(STAGE1_DIR)/rootfs/
+	for e in init gc stop enter; do ln $(STAGE1_DIR)/rootfs/stage1 $(STAGE1_DIR)/rootfs/$$e; done
+	cp $(BUILD)/cni-plugins/* $(STAGE1_DIR)/rootfs/usr/lib/rkt/plugins/net/
+	sed 's/@VERSION@/$(VERSION)/' stage1/ns/image/manifest.json > $(STAGE1_DIR)/manifest
+	bin/rkt image build --overwrite --mtime=0 $(STAGE1_DIR) $@
+
+# deps installs what the tests and the demo need on a fresh Debian 12.
+deps:
+	sh scripts/install-deps.sh
+
+test: deps all
+	$(GO) vet ./...
+	GOOS=darwin $(GO) build ./manifests/... ./signing/... ./discovery/...
+	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /tests)
+	RKT=$(CURDIR)/bin/rkt RKT_STAGE1=$(CURDIR)/bin/stage1-ns.aci $(GO) test -count=1 -timeout 20m ./tests/...
+
+demo: deps all
+	sh scripts/demo.sh
+
+bench: deps all
+	$(GO) run ./tests/bench
+
+fuzz:
+	sh scripts/fuzz.sh
+
+install: all
+	install -D -m 0755 bin/rkt $(DESTDIR)$(PREFIX)/bin/rkt
+	install -D -m 0644 bin/stage1-ns.aci $(DESTDIR)$(PREFIX)/lib/rkt/stage1-images/stage1-ns.aci
+	install -d $(DESTDIR)$(PREFIX)/lib/rkt/plugins/net
+	install -m 0755 $(BUILD)/cni-plugins/* $(DESTDIR)$(PREFIX)/lib/rkt/plugins/net/
+
+clean:
+	rm -rf bin $(BUILD)

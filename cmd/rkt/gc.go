@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rkt-ng/rkt/stage0"
+)
+
+func newGCCmd(g *globalFlags) *cobra.Command {
+	var o stage0.GCOptions
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Garbage collect pods that have exited",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.config()
+			if err != nil {
+				return err
+			}
+			return c.GC(cmd.Context(), o, os.Stdout)
+		},
+	}
+	cmd.Flags().DurationVar(&o.GracePeriod, "grace-period", 30*time.Minute, "time an exited pod is kept before removal")
+	cmd.Flags().DurationVar(&o.ExpirePrepared, "expire-prepared", 24*time.Hour, "time a prepared pod is kept")
+	cmd.Flags().BoolVar(&o.MarkOnly, "mark-only", false, "only mark exited pods as garbage, remove nothing")
+	return cmd
+}
+
+func newStopCmd(g *globalFlags) *cobra.Command {
+	var force bool
+	var uuidFile string
+	cmd := &cobra.Command{
+		Use:   "stop POD...",
+		Short: "Stop running pods",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.config()
+			if err != nil {
+				return err
+			}
+			refs, err := podRefs(args, uuidFile)
+			if err != nil {
+				return err
+			}
+			var failed error
+			for _, ref := range refs {
+				p, err := c.Stop(cmd.Context(), ref, force)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "rkt: %v\n", err)
+					failed = fmt.Errorf("failed to stop %d pod(s)", len(refs))
+					continue
+				}
+				fmt.Printf("%q\n", p.UUID)
+			}
+			return failed
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "kill the pod instead of asking it to stop")
+	cmd.Flags().StringVar(&uuidFile, "uuid-file", "", "read the pod UUID from this file")
+	return cmd
+}
+
+func newRmCmd(g *globalFlags) *cobra.Command {
+	var uuidFile string
+	cmd := &cobra.Command{
+		Use:   "rm POD...",
+		Short: "Remove exited or prepared pods",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.config()
+			if err != nil {
+				return err
+			}
+			refs, err := podRefs(args, uuidFile)
+			if err != nil {
+				return err
+			}
+			var failed error
+			for _, ref := range refs {
+				p, err := c.Remove(cmd.Context(), ref)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "rkt: %v\n", err)
+					failed = fmt.Errorf("failed to remove %d pod(s)", len(refs))
+					continue
+				}
+				fmt.Printf("%q\n", p.UUID)
+			}
+			return failed
+		},
+	}
+	cmd.Flags().StringVar(&uuidFile, "uuid-file", "", "read the pod UUID from this file")
+	return cmd
+}
+
+// podRefs returns the pods named on the command line or in --uuid-file.
+func podRefs(args []string, uuidFile string) ([]string, error) {
+	if uuidFile != "" {
+		if len(args) > 0 {
+			return nil, &usageError{fmt.Errorf("give pods either as arguments or with --uuid-file")}
+		}
+		b, err := os.ReadFile(uuidFile)
+		if err != nil {
+			return nil, fmt.Errorf("--uuid-file: %w", err)
+		}
+		return []string{string(bytes.TrimSpace(b))}, nil
+	}
+	if len(args) == 0 {
+		return nil, &usageError{fmt.Errorf("no pod given")}
+	}
+	return args, nil
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/rkt-ng/rkt/stage0"
+)
+
+// globalFlags are rkt's flags valid for every command.
+type globalFlags struct {
+	dir, localConfig, systemConfig, userConfig string
+	insecure                                   string
+	debug                                      bool
+	logFormat                                  string
+}
+
+// config builds the stage0 configuration from the global flags.
+func (g *globalFlags) config() (*stage0.Config, error) {
+	in, err := stage0.ParseInsecure(g.insecure)
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("--insecure-options: %w", err)}
+	}
+	level := slog.LevelWarn
+	if g.debug {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if g.logFormat == "json" {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	return &stage0.Config{
+		Dir: g.dir, LocalConfig: g.localConfig, SystemConfig: g.systemConfig, UserConfig: g.userConfig,
+		Insecure: in, Debug: g.debug, Log: slog.New(h),
+	}, nil
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "rkt",
+		Short:         "rkt-ng: a daemonless pod runner",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.dir, "dir", "/var/lib/rkt", "rkt data directory")
+	pf.StringVar(&g.localConfig, "local-config", "/etc/rkt", "local configuration directory")
+	pf.StringVar(&g.systemConfig, "system-config", "/usr/lib/rkt", "system configuration directory")
+	pf.StringVar(&g.userConfig, "user-config", "", "user configuration directory")
+	pf.StringVar(&g.insecure, "insecure-options", "none", "comma-separated list of security features to disable: none,image,tls,http,pubkey,capabilities,paths,seccomp,all-fetch,all-run,all")
+	pf.BoolVar(&g.debug, "debug", false, "print out more debug information to stderr")
+	pf.StringVar(&g.logFormat, "log-format", "text", "format of log messages on stderr: text or json")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.AddCommand(
+		newRunCmd(g), newPrepareCmd(g), newRunPreparedCmd(g),
+		newFetchCmd(g), newTrustCmd(g), newGCCmd(g), newStatusCmd(g), newListCmd(g), newStopCmd(g), newRmCmd(g),
+		newCatManifestCmd(g), newImageCmd(g), newVersionCmd(g), newEnterCmd(g),
+	)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs with rkt's usage exit status.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return &usageError{err}
+		}
+		return nil
+	}
+}
+
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.MinimumNArgs(n)(cmd, args); err != nil {
+			return &usageError{err}
+		}
+		return nil
+	}
+}
+
+var _ = pflag.ContinueOnError

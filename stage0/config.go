@@ -1,0 +1,101 @@
+package stage0
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/rkt-ng/rkt/pods"
+	"github.com/rkt-ng/rkt/signing"
+	"github.com/rkt-ng/rkt/stage0/store"
+)
+
+// Insecure is the set of checks --insecure-options turned off.
+type Insecure struct {
+	Image, TLS, HTTP, PubKey, Capabilities, Paths, Seccomp bool
+}
+
+var insecureNames = []string{"none", "image", "tls", "http", "pubkey", "capabilities", "paths", "seccomp", "ondisk", "all-fetch", "all-run", "all"}
+
+// ParseInsecure parses rkt's --insecure-options value.
+func ParseInsecure(s string) (Insecure, error) {
+	var in Insecure
+	if s == "" {
+		return in, nil
+	}
+	for _, o := range strings.Split(s, ",") {
+		switch strings.TrimSpace(o) {
+		case "none", "ondisk":
+		case "image":
+			in.Image = true
+		case "tls":
+			in.TLS = true
+		case "http":
+			in.HTTP = true
+		case "pubkey":
+			in.PubKey = true
+		case "capabilities":
+			in.Capabilities = true
+		case "paths":
+			in.Paths = true
+		case "seccomp":
+			in.Seccomp = true
+		case "all-fetch":
+			in.Image, in.TLS, in.HTTP, in.PubKey = true, true, true, true
+		case "all-run":
+			in.Capabilities, in.Paths, in.Seccomp = true, true, true
+		case "all":
+			in = Insecure{true, true, true, true, true, true, true}
+		default:
+			return in, fmt.Errorf("unknown insecure option %q (valid: %s)", o, strings.Join(insecureNames, ", "))
+		}
+	}
+	return in, nil
+}
+
+// Config is rkt's global configuration: where data and configuration live and
+// which checks are off. It is built once by cmd/rkt from the global flags.
+type Config struct {
+	Dir          string // --dir
+	LocalConfig  string // --local-config
+	SystemConfig string // --system-config
+	UserConfig   string // --user-config
+	Insecure     Insecure
+	Debug        bool
+	Log          *slog.Logger
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Log
+}
+
+// Store opens the image store.
+func (c *Config) Store() (*store.Store, error) {
+	return store.Open(filepath.Join(c.Dir, "cas"))
+}
+
+// Pods opens the pod directory.
+func (c *Config) Pods() (*pods.Dir, error) {
+	return pods.OpenDir(c.Dir)
+}
+
+// Keystore is the trust store of the configured dirs: `rkt trust` writes to
+// the local config, which overrides the system config.
+func (c *Config) Keystore() *signing.Keystore {
+	return &signing.Keystore{LocalDir: c.LocalConfig, SystemDir: c.SystemConfig}
+}
+
+// sortedKeys is a helper for deterministic output.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,135 @@
+package stage0
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/rkt-ng/rkt/manifests"
+	"github.com/rkt-ng/rkt/stage0/store"
+)
+
+// ErrUnsigned means an image has no signature to check and the user did not
+// pass --insecure-options=image.
+var ErrUnsigned = errors.New("image is not signed")
+
+// FetchOptions control how one image is found and checked.
+type FetchOptions struct {
+	// Signature is an explicit signature file (--signature).
+	Signature string
+	// PullPolicy is "new", "update" or "never" (rkt's --pull-policy).
+	PullPolicy string
+	// NoVerify skips the signature check (--insecure-options=image, or a
+	// default stage1 shipped beside the binary).
+	NoVerify bool
+}
+
+// isPath reports whether ref names a local file, as rkt decides: file://,
+// an absolute or relative path, or a bare name of an existing .aci file.
+func isPath(ref string) (string, bool) {
+	if p, ok := strings.CutPrefix(ref, "file://"); ok {
+		return p, true
+	}
+	if strings.HasPrefix(ref, "/") || strings.HasPrefix(ref, "./") || strings.HasPrefix(ref, "../") {
+		return ref, true
+	}
+	if strings.HasSuffix(ref, ".aci") {
+		if _, err := os.Stat(ref); err == nil {
+			return ref, true
+		}
+	}
+	return "", false
+}
+
+// FetchImage makes the image named by ref available in the store and
+// returns its ID. ref is a file path or file:// URL, an image ID (prefix),
+// or a name already in the store.
+func (c *Config) FetchImage(ctx context.Context, s *store.Store, ref string, o FetchOptions) (string, error) {
+	if path, ok := isPath(ref); ok {
+		return c.fetchFile(ctx, s, path, o)
+	}
+	if strings.HasPrefix(ref, "sha512-") || o.PullPolicy != "update" {
+		img, err := s.Resolve(ref)
+		if err == nil {
+			return img.ID, nil
+		}
+		if strings.HasPrefix(ref, "sha512-") || o.PullPolicy == "never" || !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
+	return c.fetchRemote(ctx, s, ref, o)
+}
+
+// fetchRemote is where discovery plugs in; without it a name must already be
+// in the store.
+func (c *Config) fetchRemote(ctx context.Context, s *store.Store, ref string, o FetchOptions) (string, error) {
+	img, err := s.Resolve(ref)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", ref, err)
+	}
+	return img.ID, nil
+}
+
+// fetchFile verifies a local ACI against the trust store (unless told not
+// to) and imports it. Nothing enters the store before the signature checks.
+func (c *Config) fetchFile(ctx context.Context, s *store.Store, path string, o FetchOptions) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", path, err)
+	}
+	defer f.Close()
+	if !o.NoVerify && !c.Insecure.Image {
+		if err := c.verifyFile(f, path, o.Signature); err != nil {
+			return "", err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return "", err
+		}
+	}
+	img, err := s.ImportACI(ctx, f)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", path, err)
+	}
+	return img.ID, nil
+}
+
+// verifyFile checks the detached signature of an ACI file against the
+// keyring of the name in its manifest.
+func (c *Config) verifyFile(f *os.File, path, sigPath string) error {
+	im, err := manifests.ReadACIManifest(f)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if sigPath == "" {
+		sigPath = path + ".asc"
+	}
+	sig, err := os.Open(sigPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("image %s (%s): %w: no signature at %s (use --insecure-options=image to run unsigned images)", path, im.Name, ErrUnsigned, sigPath)
+	}
+	if err != nil {
+		return err
+	}
+	defer sig.Close()
+	signer, err := c.Keystore().Verify(string(im.Name), f, sig)
+	if err != nil {
+		return fmt.Errorf("image %s (%s): %w", filepath.Base(path), im.Name, err)
+	}
+	c.logger().Info("signature verified", "image", string(im.Name), "signer", signerName(signer))
+	return nil
+}
+
+func signerName(e *openpgp.Entity) string {
+	if id := e.PrimaryIdentity(); id != nil {
+		return id.Name
+	}
+	return fmt.Sprintf("%X", e.PrimaryKey.Fingerprint)
+}

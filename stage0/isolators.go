@@ -1,0 +1,142 @@
+package stage0
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/appc/spec/schema/types"
+)
+
+// applyIsolatorFlags turns rkt's isolator flags into appc isolators that
+// replace the image's isolators of the same kind.
+func applyIsolatorFlags(isos types.Isolators, spec AppSpec) (types.Isolators, error) {
+	replace := func(iso *types.Isolator, err error, flag string, names ...types.ACIdentifier) error {
+		if err != nil {
+			return fmt.Errorf("%s: %w", flag, err)
+		}
+		isos.ReplaceIsolatorsByName(*iso, names)
+		return nil
+	}
+	if spec.Memory != "" {
+		r, err := types.NewResourceMemoryIsolator(spec.Memory, spec.Memory)
+		if err != nil {
+			return nil, fmt.Errorf("--memory=%s: %w", spec.Memory, err)
+		}
+		if err := replace(asIsolator(r.AsIsolator()), nil, "--memory", types.ResourceMemoryName); err != nil {
+			return nil, err
+		}
+	}
+	if spec.CPU != "" {
+		r, err := types.NewResourceCPUIsolator(spec.CPU, spec.CPU)
+		if err != nil {
+			return nil, fmt.Errorf("--cpu=%s: %w", spec.CPU, err)
+		}
+		if err := replace(asIsolator(r.AsIsolator()), nil, "--cpu", types.ResourceCPUName); err != nil {
+			return nil, err
+		}
+	}
+	if spec.CPUShares != nil {
+		r, err := types.NewLinuxCPUShares(*spec.CPUShares)
+		if err != nil {
+			return nil, fmt.Errorf("--cpu-shares=%d: %w", *spec.CPUShares, err)
+		}
+		if err := replace(asIsolator(r.AsIsolator()), nil, "--cpu-shares", types.LinuxCPUSharesName); err != nil {
+			return nil, err
+		}
+	}
+	if spec.OOMScoreAdj != nil {
+		r, err := types.NewLinuxOOMScoreAdj(*spec.OOMScoreAdj)
+		if err != nil {
+			return nil, fmt.Errorf("--oom-score-adj=%d: %w", *spec.OOMScoreAdj, err)
+		}
+		if err := replace(asIsolator(r.AsIsolator()), nil, "--oom-score-adj", types.LinuxOOMScoreAdjName); err != nil {
+			return nil, err
+		}
+	}
+	capNames := []types.ACIdentifier{types.LinuxCapabilitiesRetainSetName, types.LinuxCapabilitiesRevokeSetName}
+	if len(spec.CapsRetain) > 0 && len(spec.CapsRemove) > 0 {
+		return nil, fmt.Errorf("--caps-retain and --caps-remove conflict: give only one")
+	}
+	if len(spec.CapsRetain) > 0 {
+		r, err := types.NewLinuxCapabilitiesRetainSet(normCaps(spec.CapsRetain)...)
+		if err != nil {
+			return nil, fmt.Errorf("--caps-retain: %w", err)
+		}
+		iso, err := r.AsIsolator()
+		if err := replace(iso, err, "--caps-retain", capNames...); err != nil {
+			return nil, err
+		}
+	}
+	if len(spec.CapsRemove) > 0 {
+		r, err := types.NewLinuxCapabilitiesRevokeSet(normCaps(spec.CapsRemove)...)
+		if err != nil {
+			return nil, fmt.Errorf("--caps-remove: %w", err)
+		}
+		iso, err := r.AsIsolator()
+		if err := replace(iso, err, "--caps-remove", capNames...); err != nil {
+			return nil, err
+		}
+	}
+	if spec.Seccomp != "" {
+		iso, err := seccompIsolator(spec.Seccomp)
+		if err != nil {
+			return nil, err
+		}
+		isos.ReplaceIsolatorsByName(*iso, []types.ACIdentifier{types.LinuxSeccompRetainSetName, types.LinuxSeccompRemoveSetName})
+	}
+	return isos, nil
+}
+
+func asIsolator(i types.Isolator) *types.Isolator { return &i }
+
+// normCaps accepts "net_admin", "NET_ADMIN" and "CAP_NET_ADMIN".
+func normCaps(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, c := range in {
+		for _, c := range strings.Split(c, ",") {
+			c = strings.ToUpper(strings.TrimSpace(c))
+			if c == "" {
+				continue
+			}
+			if !strings.HasPrefix(c, "CAP_") {
+				c = "CAP_" + c
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// seccompIsolator parses --seccomp mode=retain|remove[,errno=E],SYSCALL...
+func seccompIsolator(s string) (*types.Isolator, error) {
+	mode, errno := "", ""
+	var calls []string
+	for _, f := range strings.Split(s, ",") {
+		switch {
+		case strings.HasPrefix(f, "mode="):
+			mode = strings.TrimPrefix(f, "mode=")
+		case strings.HasPrefix(f, "errno="):
+			errno = strings.TrimPrefix(f, "errno=")
+		case f != "":
+			calls = append(calls, f)
+		}
+	}
+	if len(calls) == 0 {
+		return nil, fmt.Errorf("--seccomp %q: no syscalls given", s)
+	}
+	switch mode {
+	case "retain":
+		r, err := types.NewLinuxSeccompRetainSet(errno, calls...)
+		if err != nil {
+			return nil, fmt.Errorf("--seccomp %q: %w", s, err)
+		}
+		return r.AsIsolator()
+	case "remove":
+		r, err := types.NewLinuxSeccompRemoveSet(errno, calls...)
+		if err != nil {
+			return nil, fmt.Errorf("--seccomp %q: %w", s, err)
+		}
+		return r.AsIsolator()
+	}
+	return nil, fmt.Errorf("--seccomp %q: mode must be retain or remove", s)
+}

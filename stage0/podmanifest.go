@@ -1,0 +1,328 @@
+package stage0
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+)
+
+// AppSpec is one app of a pod as the user gave it on the command line.
+type AppSpec struct {
+	Image     string   // image reference
+	Args      []string // arguments after "--"
+	HasArgs   bool     // "--" was given (even with no arguments)
+	Exec      string   // --exec
+	Name      string   // --name
+	Signature string   // --signature
+
+	WorkingDir        string
+	User, Group       string
+	SupplementaryGIDs []int
+	ReadOnlyRootfs    bool
+	Environment       []string // --environment K=V
+	Annotations       map[string]string
+	UserAnnotations   map[string]string
+	UserLabels        map[string]string
+	Mounts            []Mount
+
+	// Isolator flags.
+	Memory, CPU            string
+	CPUShares, OOMScoreAdj *int
+	CapsRetain, CapsRemove []string
+	Seccomp                string
+}
+
+// Mount is --mount volume=NAME,target=PATH.
+type Mount struct {
+	Volume string
+	Target string
+}
+
+// ParseMount parses rkt's --mount value.
+func ParseMount(s string) (Mount, error) {
+	var m Mount
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return m, fmt.Errorf("--mount %q: want volume=NAME,target=PATH", s)
+		}
+		switch k {
+		case "volume":
+			m.Volume = v
+		case "target":
+			m.Target = v
+		default:
+			return m, fmt.Errorf("--mount %q: unknown key %q", s, k)
+		}
+	}
+	if m.Volume == "" || m.Target == "" {
+		return m, fmt.Errorf("--mount %q: want volume=NAME,target=PATH", s)
+	}
+	if !path.IsAbs(m.Target) {
+		return m, fmt.Errorf("--mount %q: target must be an absolute path", s)
+	}
+	return m, nil
+}
+
+// ParseVolume parses rkt's --volume value with appc's rules.
+func ParseVolume(s string) (*types.Volume, error) {
+	v, err := types.VolumeFromString(s)
+	if err != nil {
+		return nil, fmt.Errorf("--volume %q: %w", s, err)
+	}
+	if v.Kind == "host" && v.Source == "" {
+		return nil, fmt.Errorf("--volume %q: a host volume needs source=", s)
+	}
+	return v, nil
+}
+
+// EnvSources are the pod-wide environment flags, lowest precedence first
+// after the image's own environment.
+type EnvSources struct {
+	Inherit bool     // --inherit-env
+	File    string   // --set-env-file
+	Set     []string // --set-env
+}
+
+func readEnvFile(p string) ([]string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("--set-env-file: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !strings.Contains(line, "=") {
+			return nil, fmt.Errorf("--set-env-file %s: line %q is not NAME=VALUE", p, line)
+		}
+		out = append(out, line)
+	}
+	return out, sc.Err()
+}
+
+// mergeEnv applies rkt's precedence: parent < image < env file < --set-env
+// < --environment (lowest first).
+func mergeEnv(image types.Environment, src EnvSources, appEnv []string) (types.Environment, error) {
+	var layers [][]string
+	if src.Inherit {
+		layers = append(layers, os.Environ())
+	}
+	var img []string
+	for _, kv := range image {
+		img = append(img, kv.Name+"="+kv.Value)
+	}
+	layers = append(layers, img)
+	if src.File != "" {
+		fileEnv, err := readEnvFile(src.File)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, fileEnv)
+	}
+	layers = append(layers, src.Set, appEnv)
+	var out types.Environment
+	for _, l := range layers {
+		for _, kv := range l {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return nil, fmt.Errorf("environment entry %q is not NAME=VALUE", kv)
+			}
+			out.Set(k, v)
+		}
+	}
+	return out, nil
+}
+
+// appName picks a unique app name: --name, else the last part of the image
+// name, with -2, -3... appended when taken.
+func appName(spec AppSpec, im *schema.ImageManifest, taken map[string]bool) (types.ACName, error) {
+	if spec.Name != "" {
+		n, err := types.NewACName(spec.Name)
+		if err != nil {
+			return "", fmt.Errorf("--name %q: %w", spec.Name, err)
+		}
+		if taken[n.String()] {
+			return "", fmt.Errorf("--name %q: an app of this pod already has that name", spec.Name)
+		}
+		return *n, nil
+	}
+	base := path.Base(string(im.Name))
+	n, err := types.SanitizeACName(base)
+	if err != nil {
+		return "", fmt.Errorf("image %s: cannot derive an app name: %w", im.Name, err)
+	}
+	name := n
+	for i := 2; taken[name]; i++ {
+		name = fmt.Sprintf("%s-%d", n, i)
+	}
+	return types.ACName(name), nil
+}
+
+// runtimeApp builds one app of the pod manifest from the image and the flags.
+func runtimeApp(spec AppSpec, id string, im *schema.ImageManifest, name types.ACName, env EnvSources) (schema.RuntimeApp, error) {
+	h, err := types.NewHash(id)
+	if err != nil {
+		return schema.RuntimeApp{}, err
+	}
+	ra := schema.RuntimeApp{
+		Name:           name,
+		Image:          schema.RuntimeImage{Name: &im.Name, ID: *h, Labels: im.Labels},
+		ReadOnlyRootFS: spec.ReadOnlyRootfs,
+	}
+	var app types.App
+	if im.App != nil {
+		app = *im.App
+		app.Exec = append(types.Exec(nil), im.App.Exec...)
+		app.Environment = append(types.Environment(nil), im.App.Environment...)
+	}
+	if spec.Exec != "" {
+		app.Exec = types.Exec{spec.Exec}
+	}
+	if spec.HasArgs || spec.Exec != "" {
+		if len(app.Exec) == 0 {
+			return ra, fmt.Errorf("image %s has no exec; give one with --exec", im.Name)
+		}
+		app.Exec = append(types.Exec{app.Exec[0]}, spec.Args...)
+	}
+	if len(app.Exec) == 0 {
+		return ra, fmt.Errorf("image %s has no app to run; give one with --exec", im.Name)
+	}
+	if spec.WorkingDir != "" {
+		app.WorkingDirectory = spec.WorkingDir
+	}
+	if spec.User != "" {
+		app.User = spec.User
+	}
+	if spec.Group != "" {
+		app.Group = spec.Group
+	}
+	if app.User == "" {
+		app.User = "0"
+	}
+	if app.Group == "" {
+		app.Group = "0"
+	}
+	if len(spec.SupplementaryGIDs) > 0 {
+		app.SupplementaryGIDs = spec.SupplementaryGIDs
+	}
+	if app.Environment, err = mergeEnv(app.Environment, env, spec.Environment); err != nil {
+		return ra, err
+	}
+	if app.Isolators, err = applyIsolatorFlags(app.Isolators, spec); err != nil {
+		return ra, err
+	}
+	for _, m := range spec.Mounts {
+		vn, err := types.NewACName(m.Volume)
+		if err != nil {
+			return ra, fmt.Errorf("--mount volume=%s: %w", m.Volume, err)
+		}
+		ra.Mounts = append(ra.Mounts, schema.Mount{Volume: *vn, Path: m.Target})
+	}
+	for k, v := range spec.Annotations {
+		n, err := types.NewACIdentifier(k)
+		if err != nil {
+			return ra, fmt.Errorf("--annotation %s: %w", k, err)
+		}
+		ra.Annotations.Set(*n, v)
+	}
+	if len(spec.UserAnnotations) > 0 {
+		app.UserAnnotations = types.UserAnnotations(spec.UserAnnotations)
+	}
+	if len(spec.UserLabels) > 0 {
+		app.UserLabels = types.UserLabels(spec.UserLabels)
+	}
+	ra.App = &app
+	return ra, nil
+}
+
+// fillMounts satisfies every mount point of the app: by an explicit --mount,
+// by a volume of the same name (rkt's rule), or by a new empty volume
+// (Docker's implicit volumes). It returns the volumes it added.
+func fillMounts(ra *schema.RuntimeApp, vols map[types.ACName]types.Volume) []types.Volume {
+	var added []types.Volume
+	for _, mp := range ra.App.MountPoints {
+		done := false
+		for _, m := range ra.Mounts {
+			if m.Path == mp.Path {
+				done = true
+				break
+			}
+		}
+		if done {
+			continue
+		}
+		if _, ok := vols[mp.Name]; ok {
+			ra.Mounts = append(ra.Mounts, schema.Mount{Volume: mp.Name, Path: mp.Path})
+			continue
+		}
+		name := types.ACName(ra.Name.String() + "-" + mp.Name.String())
+		v, err := types.VolumeFromString(fmt.Sprintf("%s,kind=empty,readOnly=%v", name, mp.ReadOnly))
+		if err != nil {
+			continue
+		}
+		vols[name] = *v
+		added = append(added, *v)
+		ra.Mounts = append(ra.Mounts, schema.Mount{Volume: name, Path: mp.Path})
+	}
+	return added
+}
+
+// ParsePort parses rkt's --port NAME:[HOSTIP:]HOSTPORT.
+func ParsePort(s string) (types.ExposedPort, error) {
+	var ep types.ExposedPort
+	parts := strings.Split(s, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return ep, fmt.Errorf("--port %q: want NAME:[HOSTIP:]HOSTPORT", s)
+	}
+	n, err := types.NewACName(parts[0])
+	if err != nil {
+		return ep, fmt.Errorf("--port %q: %w", s, err)
+	}
+	ep.Name = *n
+	if len(parts) == 3 {
+		ep.HostIP = net.ParseIP(parts[1])
+		if ep.HostIP == nil {
+			return ep, fmt.Errorf("--port %q: invalid host IP %q", s, parts[1])
+		}
+	}
+	port, err := strconv.ParseUint(parts[len(parts)-1], 10, 16)
+	if err != nil || port == 0 {
+		return ep, fmt.Errorf("--port %q: invalid host port %q", s, parts[len(parts)-1])
+	}
+	ep.HostPort = uint(port)
+	return ep, nil
+}
+
+// addPorts adds --port forwards to the pod manifest, checking that an app
+// of the pod declares each port name.
+func addPorts(pm *schema.PodManifest, specs []string) error {
+	for _, s := range specs {
+		ep, err := ParsePort(s)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, ra := range pm.Apps {
+			for _, p := range ra.App.Ports {
+				found = found || p.Name == ep.Name
+			}
+		}
+		if !found {
+			return fmt.Errorf("--port %s: no app of the pod declares a port named %q", s, ep.Name)
+		}
+		pm.Ports = append(pm.Ports, ep)
+	}
+	return nil
+}

@@ -1,0 +1,344 @@
+package stage0
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/internal/copytree"
+	"github.com/rkt-ng/rkt/internal/mountinfo"
+	"github.com/rkt-ng/rkt/manifests"
+	"github.com/rkt-ng/rkt/pods"
+	"github.com/rkt-ng/rkt/stage0/store"
+	"github.com/rkt-ng/rkt/stage1"
+)
+
+// PrepareConfig is everything `rkt prepare` and `rkt run` need to build a pod.
+type PrepareConfig struct {
+	Apps        []AppSpec
+	PodManifest string   // --pod-manifest
+	Volumes     []string // --volume
+	Ports       []string // --port
+	PodName     string   // --pod-name
+	Stage1      Stage1Options
+	NoOverlay   bool
+	Env         EnvSources
+	PullPolicy  string
+	// Options go to stage1-options.json.
+	Options stage1.Options
+}
+
+// prepared is a pod being built and what it was built from.
+type prepared struct {
+	pod      *pods.Pod
+	manifest *schema.PodManifest
+	stage1   *schema.ImageManifest
+}
+
+// Prepare creates a pod in the prepare state, locked, with its manifest
+// written and its rootfs mounted. On failure nothing is left behind.
+func (c *Config) Prepare(ctx context.Context, pc PrepareConfig) (*pods.Pod, error) {
+	pr, err := c.prepare(ctx, pc)
+	if err != nil {
+		return nil, err
+	}
+	return pr.pod, nil
+}
+
+func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, error) {
+	s, err := c.Store()
+	if err != nil {
+		return nil, err
+	}
+	stage1ID, err := c.ResolveStage1(ctx, s, pc.Stage1)
+	if err != nil {
+		return nil, err
+	}
+	s1, err := s.Manifest(stage1ID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := stage1.EntrypointsOf(s1); err != nil {
+		return nil, err
+	}
+	pm, images, err := c.podManifest(ctx, s, pc)
+	if err != nil {
+		return nil, err
+	}
+	pd, err := c.Pods()
+	if err != nil {
+		return nil, err
+	}
+	p, err := pd.Create(pc.PodName)
+	if err != nil {
+		return nil, err
+	}
+	pr := &prepared{pod: p, manifest: pm, stage1: s1}
+	if err := c.fill(ctx, s, pr, stage1ID, images, pc); err != nil {
+		discard(p)
+		return nil, err
+	}
+	return pr, nil
+}
+
+// discard removes a pod whose preparation failed. If that is impossible
+// (a busy mount), the pod is left as an aborted prepare for gc.
+func discard(p *pods.Pod) {
+	if err := mountinfo.UnmountAll(p.Path()); err == nil {
+		if os.RemoveAll(p.Path()) == nil {
+			p.Close()
+			return
+		}
+	}
+	p.ToAbortedPrepare()
+}
+
+// podManifest builds (or loads) the reified pod manifest and resolves every
+// image it names to an ID in the store.
+func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConfig) (*schema.PodManifest, map[string]string, error) {
+	images := map[string]string{} // app name -> image ID
+	if pc.PodManifest != "" {
+		return c.loadPodManifest(ctx, s, pc, images)
+	}
+	if len(pc.Apps) == 0 {
+		return nil, nil, errors.New("no image given")
+	}
+	pm := schema.BlankPodManifest()
+	vols := map[types.ACName]types.Volume{}
+	for _, vs := range pc.Volumes {
+		v, err := ParseVolume(vs)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, dup := vols[v.Name]; dup {
+			return nil, nil, fmt.Errorf("--volume %s: declared twice", v.Name)
+		}
+		vols[v.Name] = *v
+		pm.Volumes = append(pm.Volumes, *v)
+	}
+	taken := map[string]bool{}
+	for _, spec := range pc.Apps {
+		id, err := c.FetchImage(ctx, s, spec.Image, FetchOptions{Signature: spec.Signature, PullPolicy: pullPolicy(pc.PullPolicy)})
+		if err != nil {
+			return nil, nil, err
+		}
+		im, err := s.Manifest(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		name, err := appName(spec, im, taken)
+		if err != nil {
+			return nil, nil, err
+		}
+		taken[name.String()] = true
+		ra, err := runtimeApp(spec, id, im, name, pc.Env)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, m := range ra.Mounts {
+			if _, ok := vols[m.Volume]; !ok {
+				return nil, nil, fmt.Errorf("--mount volume=%s: no such volume; declare it with --volume", m.Volume)
+			}
+		}
+		pm.Volumes = append(pm.Volumes, fillMounts(&ra, vols)...)
+		pm.Apps = append(pm.Apps, ra)
+		images[name.String()] = id
+	}
+	if err := checkMounts(pm); err != nil {
+		return nil, nil, err
+	}
+	if err := addPorts(pm, pc.Ports); err != nil {
+		return nil, nil, err
+	}
+	return pm, images, nil
+}
+
+func pullPolicy(p string) string {
+	if p == "" {
+		return "new"
+	}
+	return p
+}
+
+// loadPodManifest reads --pod-manifest; its apps name images by ID or name.
+func (c *Config) loadPodManifest(ctx context.Context, s *store.Store, pc PrepareConfig, images map[string]string) (*schema.PodManifest, map[string]string, error) {
+	if len(pc.Apps) > 0 || len(pc.Volumes) > 0 {
+		return nil, nil, errors.New("--pod-manifest cannot be combined with images, app flags or --volume")
+	}
+	b, err := os.ReadFile(pc.PodManifest)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--pod-manifest: %w", err)
+	}
+	pm, err := manifests.DecodePod(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--pod-manifest %s: %w", pc.PodManifest, err)
+	}
+	if len(pm.Apps) == 0 {
+		return nil, nil, fmt.Errorf("--pod-manifest %s: no apps", pc.PodManifest)
+	}
+	for i := range pm.Apps {
+		ra := &pm.Apps[i]
+		ref := ra.Image.ID.String()
+		if ra.Image.ID.Empty() {
+			if ra.Image.Name == nil {
+				return nil, nil, fmt.Errorf("--pod-manifest: app %s: image needs an id or a name", ra.Name)
+			}
+			ref = ra.Image.Name.String()
+		}
+		id, err := c.FetchImage(ctx, s, ref, FetchOptions{PullPolicy: pullPolicy(pc.PullPolicy)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--pod-manifest: app %s: %w", ra.Name, err)
+		}
+		im, err := s.Manifest(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		h, _ := types.NewHash(id)
+		ra.Image.ID = *h
+		if ra.Image.Name == nil {
+			ra.Image.Name = &im.Name
+		}
+		if ra.App == nil {
+			if im.App == nil {
+				return nil, nil, fmt.Errorf("--pod-manifest: app %s: neither the pod nor image %s has an app", ra.Name, im.Name)
+			}
+			app := *im.App
+			ra.App = &app
+		}
+		images[ra.Name.String()] = id
+	}
+	if err := checkMounts(pm); err != nil {
+		return nil, nil, fmt.Errorf("--pod-manifest %s: %w", pc.PodManifest, err)
+	}
+	return pm, images, nil
+}
+
+// checkMounts validates what the appc library leaves to the runtime: every
+// mount names a declared volume, and no two mounts of an app overlap.
+func checkMounts(pm *schema.PodManifest) error {
+	vols := map[types.ACName]bool{}
+	for _, v := range pm.Volumes {
+		vols[v.Name] = true
+	}
+	for _, ra := range pm.Apps {
+		seen := map[string]bool{}
+		for _, m := range ra.Mounts {
+			if !vols[m.Volume] && m.AppVolume == nil {
+				return fmt.Errorf("app %s: mount %s uses undeclared volume %q", ra.Name, m.Path, m.Volume)
+			}
+			p := filepath.Clean(m.Path)
+			if seen[p] {
+				return fmt.Errorf("app %s: two mounts on %s", ra.Name, p)
+			}
+			seen[p] = true
+		}
+	}
+	return nil
+}
+
+// fill writes the pod's files and lays down its rootfs.
+func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1ID string, images map[string]string, pc PrepareConfig) error {
+	p := pr.pod
+	b, err := pr.manifest.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("pod manifest: %w", err)
+	}
+	if err := atomicfile.WriteFile(p.ManifestPath(), b, 0o640); err != nil {
+		return err
+	}
+	s1tree, err := s.Render(ctx, stage1ID)
+	if err != nil {
+		return fmt.Errorf("render stage1: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(p.Stage1ManifestPath()), 0o755); err != nil {
+		return err
+	}
+	if b, err = pr.stage1.MarshalJSON(); err != nil {
+		return err
+	}
+	if err := os.WriteFile(p.Stage1ManifestPath(), b, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(p.Stage1TreeStoreIDPath(), []byte(s1tree.ID), 0o644); err != nil {
+		return err
+	}
+	if !pc.NoOverlay {
+		if err := os.WriteFile(p.OverlayPreparedPath(), nil, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := layDown(p, s1tree, p.Stage1RootfsPath(), p.OverlayDir(s1tree.ID), "", pc.NoOverlay); err != nil {
+		return fmt.Errorf("stage1 rootfs: %w", err)
+	}
+	for _, ra := range pr.manifest.Apps {
+		name := ra.Name.String()
+		id := images[name]
+		tree, err := s.Render(ctx, id)
+		if err != nil {
+			return fmt.Errorf("render app %s: %w", name, err)
+		}
+		im, err := s.Manifest(id)
+		if err != nil {
+			return err
+		}
+		info := p.AppInfoDir(name)
+		if err := os.MkdirAll(info, 0o755); err != nil {
+			return err
+		}
+		if b, err = im.MarshalJSON(); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(info, "manifest"), b, 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(info, "treeStoreID"), []byte(tree.ID), 0o644); err != nil {
+			return err
+		}
+		if err := layDown(p, tree, p.AppRootfsPath(name), p.OverlayDir(tree.ID), name, pc.NoOverlay); err != nil {
+			return fmt.Errorf("app %s rootfs: %w", name, err)
+		}
+		s.Touch(ctx, id)
+	}
+	opts := pc.Options
+	opts.DataDir, opts.SystemConfig, opts.NoOverlay = c.Dir, c.SystemConfig, pc.NoOverlay
+	if b, err = json.Marshal(opts); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(p.OptionsPath(), b, 0o644)
+}
+
+// layDown puts a rendered tree at target: an overlay mount whose upper and
+// work dirs live in the pod (overlay/<treeID>/{upper,work}[/<app>]), or a copy.
+func layDown(p *pods.Pod, tree store.Tree, target, overlayDir, app string, noOverlay bool) error {
+	if noOverlay {
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		return copytree.Copy(tree.Rootfs, target)
+	}
+	upper, work := filepath.Join(overlayDir, "upper"), filepath.Join(overlayDir, "work")
+	if app != "" {
+		upper, work = filepath.Join(upper, app), filepath.Join(work, app)
+	}
+	for _, d := range []string{upper, work, target} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	data := "lowerdir=" + tree.Rootfs + ",upperdir=" + upper + ",workdir=" + work
+	if err := unix.Mount("overlay", target, "overlay", 0, data); err != nil {
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENODEV) {
+			return fmt.Errorf("mount overlay on %s: %w (the filesystem of --dir may not support overlayfs upper dirs; try --no-overlay)", target, err)
+		}
+		return &os.PathError{Op: "mount overlay", Path: target, Err: err}
+	}
+	return nil
+}

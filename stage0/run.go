@@ -1,0 +1,104 @@
+package stage0
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/manifests"
+	"github.com/rkt-ng/rkt/pods"
+	"github.com/rkt-ng/rkt/stage1"
+)
+
+// RunOptions are the flags of `rkt run` and `rkt run-prepared` that go to
+// the stage1 run entrypoint.
+type RunOptions struct {
+	Args         stage1.RunArgs // UUID is filled in
+	UUIDFileSave string
+}
+
+// Run prepares a pod and execs its stage1. On success it does not return:
+// this process becomes the pod.
+func (c *Config) Run(ctx context.Context, pc PrepareConfig, ro RunOptions) error {
+	pr, err := c.prepare(ctx, pc)
+	if err != nil {
+		return err
+	}
+	if err := pr.pod.ToRun(); err != nil {
+		discard(pr.pod)
+		return err
+	}
+	return c.execStage1(pr.pod, ro)
+}
+
+// RunPrepared runs a pod made by `rkt prepare`.
+func (c *Config) RunPrepared(ctx context.Context, ref string, ro RunOptions) error {
+	pd, err := c.Pods()
+	if err != nil {
+		return err
+	}
+	p, err := pd.Get(ref)
+	if err != nil {
+		return err
+	}
+	if p.State() != pods.Prepared {
+		return fmt.Errorf("pod %s: %w: %s, want prepared", p.UUID, pods.ErrBadState, p.State())
+	}
+	if err := p.TakeLock(); err != nil {
+		return err
+	}
+	if err := p.ToRun(); err != nil {
+		p.Close()
+		return err
+	}
+	return c.execStage1(p, ro)
+}
+
+// execStage1 replaces this process with the stage1 run entrypoint, handing
+// it the pod's lock fd (RKT_LOCK_FD) so that the lock lives exactly as long
+// as the pod.
+func (c *Config) execStage1(p *pods.Pod, ro RunOptions) error {
+	b, err := os.ReadFile(p.Stage1ManifestPath())
+	if err != nil {
+		return err
+	}
+	im, err := manifests.DecodeImage(b)
+	if err != nil {
+		return fmt.Errorf("stage1 manifest: %w", err)
+	}
+	ep, err := stage1.EntrypointsOf(im)
+	if err != nil {
+		return err
+	}
+	ro.Args.UUID = p.UUID
+	if ro.Args.LocalConfig == "" {
+		ro.Args.LocalConfig = c.LocalConfig
+	}
+	argv, dropped := ro.Args.Argv(ep.Version)
+	for _, d := range dropped {
+		c.logger().Warn("stage1 does not support this option; dropped", "option", d, "interface_version", ep.Version)
+	}
+	if ro.UUIDFileSave != "" {
+		if err := atomicfile.WriteFile(ro.UUIDFileSave, []byte(p.UUID), 0o644); err != nil {
+			return fmt.Errorf("--uuid-file-save: %w", err)
+		}
+	}
+	fd := int(p.Lock().Fd())
+	// The lock fd must survive exec; everything else Go opened is
+	// close-on-exec already.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+		return os.NewSyscallError("fcntl", err)
+	}
+	if err := os.Chdir(p.Path()); err != nil {
+		return err
+	}
+	entry := filepath.Join(p.Stage1RootfsPath(), ep.Run)
+	env := append(os.Environ(), stage1.EnvLockFD+"="+strconv.Itoa(fd))
+	err = unix.Exec(entry, append([]string{entry}, argv...), env)
+	return fmt.Errorf("exec stage1 %s: %w", entry, err)
+}

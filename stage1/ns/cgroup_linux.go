@@ -1,0 +1,172 @@
+package ns
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/appc/spec/schema/types"
+
+	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/stage1/cgroups"
+)
+
+// cgroupIsolators are the isolators applied through cgroups.
+var cgroupIsolators = []types.ACIdentifier{types.ResourceMemoryName, types.ResourceCPUName, types.LinuxCPUSharesName}
+
+// setupCgroups creates the pod's cgroup under the cgroup rkt runs in (so a
+// pod started by a systemd unit stays in the unit) with the pod-wide limits,
+// and records it for gc. Without usable cgroups the pod runs without them
+// and the limits are reported as not applied.
+func (p *pod) setupCgroups() error {
+	cg, err := cgroups.NewPod(p.args.UUID, cgroups.WithLogger(p.log))
+	if errors.Is(err, cgroups.ErrNoCgroups) {
+		p.log.Warn("no cgroup hierarchy found; pod runs without cgroups")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create pod cgroup: %w", err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(p.dir, "subcgroup"), []byte(cg.Path()), 0o644); err != nil {
+		return err
+	}
+	p.cg = cg
+	l, err := cgroups.FromIsolators(p.manifest.Isolators)
+	if err != nil {
+		return fmt.Errorf("pod isolators: %w", err)
+	}
+	if err := cg.SetLimits(l); err != nil {
+		return err
+	}
+	return nil
+}
+
+// appCgroup creates an app's cgroup with its limits and returns the files
+// the app's launcher joins it through.
+func (p *pod) appCgroup(name string, isos types.Isolators, applied map[types.ACIdentifier]bool) ([]string, error) {
+	if p.cg == nil {
+		return nil, nil
+	}
+	l, err := cgroups.FromIsolators(isos)
+	if err != nil {
+		return nil, fmt.Errorf("app %s: %w", name, err)
+	}
+	a, err := p.cg.NewApp(name, l)
+	if err != nil {
+		return nil, fmt.Errorf("app %s: %w", name, err)
+	}
+	for _, n := range cgroupIsolators {
+		applied[n] = true
+	}
+	return a.ProcsFiles(), nil
+}
+
+// cgroupMounts is the pod's view of its cgroups, as setup mounts.
+func (p *pod) cgroupMounts() []mountSpec {
+	if p.cg == nil {
+		return nil
+	}
+	var out []mountSpec
+	for _, m := range p.cg.Mounts() {
+		out = append(out, mountSpec{Source: m.Source, Target: m.Target, FSType: m.FSType, Flags: m.Flags, Data: m.Data})
+	}
+	return out
+}
+
+// ownUnifiedCgroup is the cgroup2 directory this process is in.
+func ownUnifiedCgroup() (string, error) {
+	l, err := cgroups.Detect()
+	if err != nil {
+		return "", err
+	}
+	if len(l.Hierarchies) == 0 {
+		return "", errors.New("no cgroup2 hierarchy")
+	}
+	f, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rel, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
+			h := l.Hierarchies[0]
+			r, err := filepath.Rel(h.Root, rel)
+			if err != nil || strings.HasPrefix(r, "..") {
+				return "", fmt.Errorf("own cgroup %s is outside the visible hierarchy", rel)
+			}
+			return filepath.Join(h.Mountpoint, r), nil
+		}
+	}
+	return "", errors.New("no cgroup2 entry in /proc/self/cgroup")
+}
+
+// enterForClone, on cgroup v2, moves this process into the pod cgroup so
+// that a child cloned with CLONE_NEWCGROUP gets a cgroup namespace rooted
+// there; the returned function moves this process back (rkt's PID stays in
+// the cgroup it was started in, e.g. its systemd unit's).
+func (p *pod) enterForClone() (back func() error, err error) {
+	if p.cg == nil || p.cg.Mode() != cgroups.Unified {
+		return nil, nil
+	}
+	own, err := ownUnifiedCgroup()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.cg.Enter(os.Getpid()); err != nil {
+		return nil, err
+	}
+	return func() error {
+		return os.WriteFile(filepath.Join(own, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0)
+	}, nil
+}
+
+// placeInit puts the pod's init (the setup child, later stage2) in the
+// pod's init leaf; on v2 it is there already and this moves it to the leaf.
+func (p *pod) placeInit(pid int) error {
+	if p.cg == nil {
+		return nil
+	}
+	if p.cg.Mode() == cgroups.Unified {
+		return p.cg.EnableControllers()
+	}
+	return p.cg.Init().AddProc(pid)
+}
+
+// reportOOM tells the user which apps the kernel OOM-killed.
+func (p *pod) reportOOM() {
+	if p.cg == nil || p.manifest == nil {
+		return
+	}
+	for _, ra := range p.manifest.Apps {
+		a, err := p.cg.App(ra.Name.String())
+		if err != nil {
+			continue
+		}
+		if oom, err := a.OOMKilled(); err == nil && oom {
+			fmt.Fprintf(os.Stderr, "rkt: app %s was killed by the kernel OOM killer (memory limit reached)\n", ra.Name)
+		}
+	}
+}
+
+// removeCgroups kills what is left of the pod and removes its cgroups,
+// from the record in the pod directory (so gc can do it after a crash).
+func removeCgroups(ctx context.Context, podDir string) error {
+	b, err := os.ReadFile(filepath.Join(podDir, "subcgroup"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cg, err := cgroups.Open(strings.TrimSpace(string(b)))
+	if err != nil {
+		return err
+	}
+	return cg.Remove(ctx)
+}

@@ -1,0 +1,88 @@
+package ns
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/appc/spec/schema"
+
+	"github.com/rkt-ng/rkt/cni"
+)
+
+// podFile is a file stage1 writes and bind-mounts over the same path in
+// every app (resolv.conf, hosts).
+type podFile struct {
+	source string // host path
+	target string // path inside each app
+}
+
+// dnsFiles decides the pod's /etc/resolv.conf and /etc/hosts with rkt's
+// precedence: --dns flags, then DNS from the CNI result; --hosts-entry lines
+// (or the host's file for "host"). Apps keep their image's own files when
+// nothing applies.
+func (p *pod) dnsFiles(info *cni.Info) ([]podFile, error) {
+	var out []podFile
+	etc := filepath.Join(p.root(), "etc")
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		return nil, err
+	}
+	o := p.opts
+	switch {
+	case len(o.DNS) == 1 && o.DNS[0] == "host":
+		out = append(out, podFile{"/etc/resolv.conf", "/etc/resolv.conf"})
+	case len(o.DNS) == 1 && o.DNS[0] == "none":
+	case len(o.DNS) > 0 || len(o.DNSSearch) > 0 || len(o.DNSOptions) > 0 || o.DNSDomain != "":
+		path := filepath.Join(etc, "rkt-resolv.conf")
+		if err := writeResolvConf(path, cni.DNS{Nameservers: o.DNS, Search: o.DNSSearch, Options: o.DNSOptions, Domain: o.DNSDomain}); err != nil {
+			return nil, err
+		}
+		out = append(out, podFile{path, "/etc/resolv.conf"})
+	case info != nil && !info.DNS().IsZero():
+		path := filepath.Join(etc, "rkt-resolv.conf")
+		if err := writeResolvConf(path, info.DNS()); err != nil {
+			return nil, err
+		}
+		out = append(out, podFile{path, "/etc/resolv.conf"})
+	}
+	if len(o.HostsEntries) > 0 {
+		if len(o.HostsEntries) == 1 && o.HostsEntries[0] == "host" {
+			out = append(out, podFile{"/etc/hosts", "/etc/hosts"})
+		} else {
+			hostname := p.args.Hostname
+			if hostname == "" {
+				hostname = "rkt-" + p.args.UUID
+			}
+			var b strings.Builder
+			fmt.Fprintf(&b, "127.0.0.1\tlocalhost localhost.localdomain %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", hostname)
+			for _, e := range o.HostsEntries {
+				fmt.Fprintln(&b, e)
+			}
+			path := filepath.Join(etc, "rkt-hosts")
+			if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+				return nil, err
+			}
+			out = append(out, podFile{path, "/etc/hosts"})
+		}
+	}
+	return out, nil
+}
+
+// filesFor turns pod files into an app's bind mounts, except where the app
+// mounts a volume on the same path (a volume beats the generated file).
+func filesFor(ra *schema.RuntimeApp, files []podFile) []bindMount {
+	var out []bindMount
+	for _, f := range files {
+		taken := false
+		for _, m := range ra.Mounts {
+			if filepath.Clean(m.Path) == f.target {
+				taken = true
+			}
+		}
+		if !taken {
+			out = append(out, bindMount{Source: f.source, Target: f.target, ReadOnly: true, File: true})
+		}
+	}
+	return out
+}

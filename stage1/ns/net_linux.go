@@ -1,0 +1,162 @@
+package ns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rkt-ng/rkt/cni"
+	"github.com/rkt-ng/rkt/internal/atomicfile"
+)
+
+// netnsDir holds the bind mounts of pod network namespaces. It lives under
+// /run so that a reboot forgets them with the namespaces themselves.
+const netnsDir = "/run/rkt/netns"
+
+// pluginDirs is where CNI plugins are looked up, as rkt: $CNI_PATH, the
+// plugin dirs of the local and system config, and those in the stage1 image.
+func (p *pod) pluginDirs() []string {
+	var dirs []string
+	if env := os.Getenv("CNI_PATH"); env != "" {
+		dirs = append(dirs, filepath.SplitList(env)...)
+	}
+	for _, c := range []string{p.args.LocalConfig, p.opts.SystemConfig} {
+		if c != "" {
+			dirs = append(dirs, filepath.Join(c, "plugins", "net"), filepath.Join(c, "net.d"))
+		}
+	}
+	// The plugins bundled in the stage1 image sit beside this program, which
+	// runs from the pod's stage1 rootfs or, for gc after the pod's mounts are
+	// gone, from the stage1 tree in the store.
+	if exe, err := os.Executable(); err == nil {
+		dirs = append(dirs, filepath.Join(filepath.Dir(exe), "usr", "lib", "rkt", "plugins", "net"))
+	}
+	return dirs
+}
+
+func (p *pod) netDataDir() string {
+	if p.opts.DataDir != "" {
+		return filepath.Join(p.opts.DataDir, "networks")
+	}
+	return filepath.Join(p.dir, "networks")
+}
+
+// setupNetwork creates the pod's netns and attaches its networks. It returns
+// the netns path, "" for --net=host.
+func (p *pod) setupNetwork(ctx context.Context) (string, *cni.Info, error) {
+	spec := p.args.Net
+	if spec == "" {
+		spec = "default"
+	}
+	if cni.IsHost(spec) {
+		return "", nil, nil
+	}
+	cat, err := cni.Load(p.args.LocalConfig, p.opts.SystemConfig)
+	if err != nil {
+		return "", nil, err
+	}
+	reqs, err := cat.Select(spec)
+	if err != nil {
+		return "", nil, err
+	}
+	ports, err := p.portMappings()
+	if err != nil {
+		return "", nil, err
+	}
+	if len(ports) > 0 && len(reqs) == 0 {
+		return "", nil, errors.New("--port needs a network; --net=none has none")
+	}
+	nsPath := filepath.Join(netnsDir, p.args.UUID)
+	// Record the netns before creating it, so that gc finds it after a crash.
+	if err := atomicfile.WriteFile(filepath.Join(p.dir, "netns"), []byte(nsPath), 0o644); err != nil {
+		return "", nil, err
+	}
+	if err := cni.NewNetNS(nsPath); err != nil {
+		return "", nil, fmt.Errorf("create network namespace: %w", err)
+	}
+	if len(reqs) == 0 {
+		return nsPath, nil, nil
+	}
+	info, err := cni.Setup(ctx, cni.SetupConfig{
+		PodUUID: p.args.UUID, NetNSPath: nsPath, PluginDirs: p.pluginDirs(), Networks: reqs, Ports: ports,
+		DataDir: p.netDataDir(), InfoPath: filepath.Join(p.dir, "net-info.json"), PluginStderr: os.Stderr, Log: p.log,
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("network: %w", err)
+	}
+	return nsPath, info, nil
+}
+
+// portMappings resolves the pod manifest's exposed ports against the apps'
+// declared ports.
+func (p *pod) portMappings() ([]cni.PortMapping, error) {
+	var out []cni.PortMapping
+	for _, ep := range p.manifest.Ports {
+		found := false
+		for _, ra := range p.manifest.Apps {
+			if ra.App == nil {
+				continue
+			}
+			for _, port := range ra.App.Ports {
+				if port.Name != ep.Name {
+					continue
+				}
+				pm := cni.PortMapping{Name: ep.Name.String(), Protocol: port.Protocol, HostPort: int(ep.HostPort), PodPort: int(port.Port)}
+				if ep.HostIP != nil {
+					pm.HostIP = ep.HostIP.String()
+				}
+				if ep.PodPort != nil {
+					pm.PodPort = int(ep.PodPort.Port)
+				}
+				out = append(out, pm)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("--port %s: no app of the pod declares a port named %q", ep.Name, ep.Name)
+		}
+	}
+	return out, nil
+}
+
+// teardownNetwork releases everything the pod's networks hold; it works
+// from the records alone and is idempotent.
+func teardownNetwork(ctx context.Context, podDir string, pluginDirs []string, dataDir string) error {
+	b, err := os.ReadFile(filepath.Join(podDir, "netns"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	nsPath := strings.TrimSpace(string(b))
+	var info *cni.Info
+	if i, err := cni.LoadInfo(filepath.Join(podDir, "net-info.json")); err == nil {
+		info = i
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return cni.Teardown(ctx, info, nsPath, pluginDirs, dataDir)
+}
+
+// writeResolvConf writes the DNS configuration the networks returned into
+// the stage1 rootfs, to be bind-mounted over each app's /etc/resolv.conf.
+func writeResolvConf(path string, d cni.DNS) error {
+	var b strings.Builder
+	for _, ns := range d.Nameservers {
+		fmt.Fprintf(&b, "nameserver %s\n", ns)
+	}
+	if d.Domain != "" {
+		fmt.Fprintf(&b, "domain %s\n", d.Domain)
+	}
+	if len(d.Search) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(d.Search, " "))
+	}
+	if len(d.Options) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(d.Options, " "))
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}

@@ -1,0 +1,115 @@
+package podspec
+
+import (
+	"fmt"
+
+	"github.com/appc/spec/schema/types"
+
+	"github.com/rkt-ng/rkt/stage2"
+)
+
+// DefaultSeccompSet is appc/rkt's default filter when an app names none.
+const DefaultSeccompSet = "@rkt/default-whitelist"
+
+// Insecure lists the confinement that --insecure-options lifted.
+type Insecure struct {
+	Capabilities, Seccomp bool
+}
+
+// Confine sets p's capabilities, seccomp filter, no_new_privs and OOM score
+// from the app's isolators, and returns the names of the isolators it
+// applied so the caller can report the others as ignored (appc requires
+// telling the user).
+func Confine(p *stage2.Proc, isos types.Isolators, in Insecure) (applied map[types.ACIdentifier]bool, err error) {
+	applied = map[types.ACIdentifier]bool{}
+	p.CapsUnrestricted = in.Capabilities
+	var retain, remove []string
+	var seccomp *stage2.Seccomp
+	for _, iso := range isos {
+		switch v := iso.Value().(type) {
+		case *types.LinuxCapabilitiesRetainSet:
+			if retain != nil || remove != nil {
+				return nil, fmt.Errorf("isolator %s: only one capabilities set is allowed", iso.Name)
+			}
+			retain = capNames(v.Set())
+		case *types.LinuxCapabilitiesRevokeSet:
+			if retain != nil || remove != nil {
+				return nil, fmt.Errorf("isolator %s: only one capabilities set is allowed", iso.Name)
+			}
+			remove = capNames(v.Set())
+		case *types.LinuxSeccompRetainSet:
+			if seccomp != nil {
+				return nil, fmt.Errorf("isolator %s: conflicting seccomp retain and remove sets", iso.Name)
+			}
+			seccomp = &stage2.Seccomp{Retain: true, Syscalls: syscallNames(v.Set()), Errno: string(v.Errno())}
+		case *types.LinuxSeccompRemoveSet:
+			if seccomp != nil {
+				return nil, fmt.Errorf("isolator %s: conflicting seccomp retain and remove sets", iso.Name)
+			}
+			seccomp = &stage2.Seccomp{Syscalls: syscallNames(v.Set()), Errno: string(v.Errno())}
+		case *types.LinuxNoNewPrivileges:
+			p.NoNewPrivs = bool(*v)
+		case *types.LinuxOOMScoreAdj:
+			n := int(*v)
+			p.OOMScoreAdj = &n
+		default:
+			continue
+		}
+		applied[iso.Name] = true
+	}
+	if !in.Capabilities {
+		p.Caps, err = effectiveCaps(retain, remove)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !in.Seccomp {
+		if seccomp == nil {
+			seccomp = &stage2.Seccomp{Retain: true, Syscalls: []string{DefaultSeccompSet}}
+		}
+		p.Seccomp = seccomp
+	}
+	return applied, nil
+}
+
+// defaultCaps is appc's default capability set.
+var defaultCaps = []string{
+	"CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_KILL", "CAP_MKNOD",
+	"CAP_NET_RAW", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETFCAP", "CAP_SYS_CHROOT",
+}
+
+// effectiveCaps applies a retain set (replacing the default) or a remove set
+// (subtracted from the default). The result is never nil, so that an empty
+// set survives the trip to stage2.
+func effectiveCaps(retain, remove []string) ([]string, error) {
+	if retain != nil {
+		return append([]string{}, retain...), nil
+	}
+	drop := map[string]bool{}
+	for _, c := range remove {
+		drop[c] = true
+	}
+	out := []string{}
+	for _, c := range defaultCaps {
+		if !drop[c] {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func capNames(cs []types.LinuxCapability) []string {
+	out := []string{}
+	for _, c := range cs {
+		out = append(out, string(c))
+	}
+	return out
+}
+
+func syscallNames(cs []types.LinuxSeccompEntry) []string {
+	out := []string{}
+	for _, c := range cs {
+		out = append(out, string(c))
+	}
+	return out
+}
