@@ -1,0 +1,20 @@
+// Package store is rkt-ng's image store, rooted at $DATA/cas. It is
+// Linux-only (flock(2), openat2(2) through internal/untar).
+//
+// Layout (see docs/design.md):
+//
+//	blob/sha512/<128 hex>   decompressed ACI tar; image ID = "sha512-<128 hex>"
+//	images/<id>.json        index row (Image)
+//	manifest/<id>           the image manifest as found in the ACI
+//	tree/<treeID>/          rendered image plus dependencies: rootfs/, rendered, image, deps
+//	locks/<key>             flock files, one per image ID and per tree ID
+//	tmp/                    imports in progress
+//
+// Guarantees: the store is safe for concurrent use by many processes; all
+// coordination is flock(2) on per-key files plus write-temp/fsync/rename, no
+// in-memory lock protects disk state. An image is visible exactly when its
+// index row exists: the blob and manifest are renamed into place first and
+// the row is written last, so a failed import leaves nothing behind. A tree
+// is visible exactly when tree/<treeID> exists: it is rendered in
+// tree/.tmp-<treeID>, synced, and renamed. Lock order is images before trees.
+package store

@@ -1,0 +1,281 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
+
+	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/internal/flock"
+	"github.com/rkt-ng/rkt/manifests"
+)
+
+var (
+	// ErrNotFound means no image or tree matches the reference.
+	ErrNotFound = errors.New("not found")
+	// ErrAmbiguous means an image ID prefix matches several images.
+	ErrAmbiguous = errors.New("ambiguous")
+)
+
+// Image kinds.
+const (
+	KindACI = "aci"
+	KindOCI = "oci"
+)
+
+// Image is an image's index row, cas/images/<id>.json.
+type Image struct {
+	ID         string       `json:"id"`
+	Name       string       `json:"name"`
+	Labels     types.Labels `json:"labels,omitempty"`
+	ImportTime time.Time    `json:"importTime"`
+	LastUsed   time.Time    `json:"lastUsed"`
+	// Size is the size in bytes of the stored (uncompressed) blob.
+	Size int64  `json:"size"`
+	Kind string `json:"kind"`
+}
+
+// Store is an image store directory. Its methods may be called from many
+// goroutines and processes at once.
+type Store struct {
+	dir string
+}
+
+const (
+	idPrefix   = "sha512-"
+	treePrefix = "deps-sha512-"
+	hexLen     = 128
+	// MinPrefix is the shortest image ID prefix (hex digits after
+	// "sha512-") that Resolve accepts.
+	MinPrefix = 12
+)
+
+// Open opens the store rooted at dir (normally $DATA/cas), creating its
+// directories if needed.
+func Open(dir string) (*Store, error) {
+	s := &Store{dir: dir}
+	for _, d := range []string{"blob/sha512", "images", "manifest", "tree", "locks", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("open image store: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Dir is the store's root directory.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) blobPath(id string) string {
+	return filepath.Join(s.dir, "blob", "sha512", strings.TrimPrefix(id, idPrefix))
+}
+func (s *Store) rowPath(id string) string      { return filepath.Join(s.dir, "images", id+".json") }
+func (s *Store) manifestPath(id string) string { return filepath.Join(s.dir, "manifest", id) }
+func (s *Store) treeDir(treeID string) string  { return filepath.Join(s.dir, "tree", treeID) }
+
+// validID reports whether id is a full image ID; ids become file names, so
+// nothing else may reach a path.
+func validID(id string) bool {
+	h, ok := strings.CutPrefix(id, idPrefix)
+	return ok && len(h) == hexLen && isHex(h)
+}
+
+func validTreeID(id string) bool {
+	h, ok := strings.CutPrefix(id, treePrefix)
+	return ok && len(h) == hexLen && isHex(h)
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// lock takes the flock of key (an image or tree ID), polling so that ctx can
+// cancel the wait.
+func (s *Store) lock(ctx context.Context, key string, exclusive bool) (*flock.Lock, error) {
+	l, err := flock.Open(filepath.Join(s.dir, "locks", key))
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", key, err)
+	}
+	try := l.TryShared
+	if exclusive {
+		try = l.TryExclusive
+	}
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err := try()
+		if err == nil {
+			return l, nil
+		}
+		if !errors.Is(err, flock.ErrLocked) {
+			l.Close()
+			return nil, fmt.Errorf("lock %s: %w", key, err)
+		}
+		select {
+		case <-ctx.Done():
+			l.Close()
+			return nil, fmt.Errorf("lock %s: %w", key, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Get returns the index row of the image with the full ID id.
+func (s *Store) Get(id string) (Image, error) {
+	if !validID(id) {
+		return Image{}, fmt.Errorf("image ID %q: invalid: want sha512- and %d hex digits", id, hexLen)
+	}
+	b, err := os.ReadFile(s.rowPath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return Image{}, fmt.Errorf("image %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Image{}, fmt.Errorf("image %s: %w", id, err)
+	}
+	var img Image
+	if err := json.Unmarshal(b, &img); err != nil {
+		return Image{}, fmt.Errorf("image %s: index row: %w", id, err)
+	}
+	return img, nil
+}
+
+// List returns every image, oldest import first.
+func (s *Store) List() ([]Image, error) {
+	ents, err := os.ReadDir(filepath.Join(s.dir, "images"))
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	var imgs []Image
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !validID(id) {
+			continue // atomicfile temporaries and strangers
+		}
+		img, err := s.Get(id)
+		if errors.Is(err, ErrNotFound) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		imgs = append(imgs, img)
+	}
+	slices.SortFunc(imgs, func(a, b Image) int {
+		if c := a.ImportTime.Compare(b.ImportTime); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return imgs, nil
+}
+
+// Manifest returns the image manifest of image id.
+func (s *Store) Manifest(id string) (*schema.ImageManifest, error) {
+	if _, err := s.Get(id); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(s.manifestPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("image %s: manifest: %w", id, err)
+	}
+	im, err := manifests.DecodeImage(b)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", id, err)
+	}
+	return im, nil
+}
+
+// OpenBlob opens the uncompressed ACI tar of image id.
+func (s *Store) OpenBlob(id string) (io.ReadCloser, error) {
+	if _, err := s.Get(id); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.blobPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("image %s: blob: %w", id, err)
+	}
+	return f, nil
+}
+
+// Touch sets the LastUsed time of image id to now.
+func (s *Store) Touch(ctx context.Context, id string) error {
+	if !validID(id) {
+		_, err := s.Get(id)
+		return err
+	}
+	l, err := s.lock(ctx, id, true)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	img, err := s.Get(id)
+	if err != nil {
+		return err
+	}
+	img.LastUsed = time.Now().UTC()
+	return s.writeRow(img)
+}
+
+func (s *Store) writeRow(img Image) error {
+	b, err := json.Marshal(img)
+	if err != nil {
+		return fmt.Errorf("image %s: index row: %w", img.ID, err)
+	}
+	if err := atomicfile.WriteFile(s.rowPath(img.ID), b, 0o644); err != nil {
+		return fmt.Errorf("image %s: index row: %w", img.ID, err)
+	}
+	return nil
+}
+
+// Remove removes image id, its manifest and blob, and the trees rendered for
+// it (as the top image). Trees of other images that use it as a dependency
+// are kept: they are complete copies.
+func (s *Store) Remove(ctx context.Context, id string) error {
+	if !validID(id) {
+		_, err := s.Get(id)
+		return err
+	}
+	l, err := s.lock(ctx, id, true)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if _, err := s.Get(id); err != nil {
+		return err
+	}
+	trees, err := s.Trees()
+	if err != nil {
+		return err
+	}
+	for _, t := range trees {
+		top, err := os.ReadFile(filepath.Join(s.treeDir(t.ID), "image"))
+		if err != nil || string(top) != id {
+			continue
+		}
+		if err := s.RemoveTree(ctx, t.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("remove image %s: %w", id, err)
+		}
+	}
+	// The row goes first: from here on the image does not exist.
+	if err := os.Remove(s.rowPath(id)); err != nil {
+		return fmt.Errorf("remove image %s: %w", id, err)
+	}
+	for _, p := range []string{s.manifestPath(id), s.blobPath(id)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove image %s: %w", id, err)
+		}
+	}
+	return nil
+}
