@@ -58,6 +58,15 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 	if err != nil {
 		return nil, err
 	}
+	// App images first: an image refused for its signature leaves the store
+	// exactly as it was.
+	pm, images, err := c.podManifest(ctx, s, pc)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateIsolators(pm); err != nil {
+		return nil, err
+	}
 	stage1ID, err := c.ResolveStage1(ctx, s, pc.Stage1)
 	if err != nil {
 		return nil, err
@@ -67,10 +76,6 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 		return nil, err
 	}
 	if _, err := stage1.EntrypointsOf(s1); err != nil {
-		return nil, err
-	}
-	pm, images, err := c.podManifest(ctx, s, pc)
-	if err != nil {
 		return nil, err
 	}
 	pd, err := c.Pods()

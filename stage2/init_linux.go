@@ -60,10 +60,7 @@ type supervisor struct {
 	waiting   map[string]bool         // notify apps that have not said READY=1 yet
 	readyDone bool                    // the pod was declared ready
 	ready     *os.File                // readiness pipe to stage1, or nil
-	first     *struct {
-		app  string
-		code int
-	} // first failure
+	first     *failure                // the first app failure, nil while none
 }
 
 // Init is the body of the stage2 binary as the pod's PID 1. It returns the
@@ -121,7 +118,7 @@ func (s *supervisor) run() int {
 			stop, err := s.listenNotify(app.Name, app.NotifySocket)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "rkt: app %s: notify socket: %v\n", app.Name, err)
-				s.record(app.Name, ExitLaunchFailed)
+				s.fail(app.Name, ExitLaunchFailed)
 				stopping = true
 				break
 			}
@@ -130,7 +127,7 @@ func (s *supervisor) run() int {
 		}
 		if err := s.startApp(app); err != nil {
 			fmt.Fprintf(os.Stderr, "rkt: app %s: %v\n", app.Name, err)
-			s.record(app.Name, ExitLaunchFailed)
+			s.fail(app.Name, ExitLaunchFailed)
 			stopping = true
 			break
 		}
@@ -354,12 +351,23 @@ func (s *supervisor) onExit(pid int, ws unix.WaitStatus) {
 	s.record(name, code)
 	stoppedByUs := s.killed[pid] && ws.Signaled() && ws.Signal() == stopSignal(p.app)
 	if code != 0 && !stoppedByUs && s.first == nil {
-		s.first = &struct {
-			app  string
-			code int
-		}{name, code}
+		s.first = &failure{name, code}
 		s.log.Debug("app failed, stopping the pod", "app", name, "code", code)
 		s.stopAll()
+	}
+}
+
+// failure is the first app failure, which decides the pod's exit code.
+type failure struct {
+	app  string
+	code int
+}
+
+// fail records an app that could not be started as the pod's failure.
+func (s *supervisor) fail(app string, code int) {
+	s.record(app, code)
+	if s.first == nil {
+		s.first = &failure{app, code}
 	}
 }
 
