@@ -45,26 +45,26 @@ type State string
 
 // States as rkt's pod-lifecycle.md.
 const (
-	Embryo          State = "embryo"
-	Preparing       State = "preparing"
-	AbortedPrepare  State = "aborted prepare"
-	Prepared        State = "prepared"
-	Running         State = "running"
-	Exited          State = "exited"
-	ExitedDeleting  State = "exited deleting"
-	ExitedGarbage   State = "exited garbage"
-	Deleting        State = "deleting"
-	Garbage         State = "garbage"
-	stateUnknown    State = "unknown"
-	nameFile              = "name"
-	namesLockFile         = ".names.lock"
-	uuidPattern           = `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`
-	minPrefixLength       = 2
-	createdFile           = "pod-created"
-	manifestFile          = "pod"
-	pidFile               = "pid"
-	ppidFile              = "ppid"
-	stage1TreeStoreIDFile = "stage1TreeStoreID"
+	Embryo                State = "embryo"
+	Preparing             State = "preparing"
+	AbortedPrepare        State = "aborted prepare"
+	Prepared              State = "prepared"
+	Running               State = "running"
+	Exited                State = "exited"
+	ExitedDeleting        State = "exited deleting"
+	ExitedGarbage         State = "exited garbage"
+	Deleting              State = "deleting"
+	Garbage               State = "garbage"
+	stateUnknown          State = "unknown"
+	nameFile                    = "name"
+	namesLockFile               = ".names.lock"
+	uuidPattern                 = `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`
+	minPrefixLength             = 2
+	createdFile                 = "pod-created"
+	manifestFile                = "pod"
+	pidFile                     = "pid"
+	ppidFile                    = "ppid"
+	stage1TreeStoreIDFile       = "stage1TreeStoreID"
 )
 
 var uuidRE = regexp.MustCompile(uuidPattern)
@@ -142,8 +142,8 @@ func (d *Dir) Create(name string) (*Pod, error) {
 			return nil, err
 		}
 		defer release()
-		if p, err := d.byName(name); err == nil {
-			p.Close()
+		// An exited pod keeps its name until gc, but a new pod may take it.
+		if p, err := d.byName(name); err == nil && !p.IsFinished() {
 			l.Close()
 			cleanup()
 			return nil, fmt.Errorf("pod name %q: %w by %s", name, ErrNameInUse, p.UUID)

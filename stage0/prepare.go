@@ -117,6 +117,9 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 		return nil, nil, errors.New("no image given")
 	}
 	pm := schema.BlankPodManifest()
+	// An empty list, not null: the metadata service serves annotations as
+	// stored, and appc clients compare them with the decoded manifest.
+	pm.Annotations = types.Annotations{}
 	vols := map[types.ACName]types.Volume{}
 	for _, vs := range pc.Volumes {
 		v, err := ParseVolume(vs)

@@ -13,6 +13,7 @@ import (
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/stage1"
+	"github.com/rkt-ng/rkt/stage1/mds"
 )
 
 // RunOptions are the flags of `rkt run` and `rkt run-prepared` that go to
@@ -20,6 +21,8 @@ import (
 type RunOptions struct {
 	Args         stage1.RunArgs // UUID is filled in
 	UUIDFileSave string
+	// MDSRegister has the stage1 serve the metadata service with a fresh token.
+	MDSRegister bool
 }
 
 // Run prepares a pod and execs its stage1. On success it does not return:
@@ -82,6 +85,13 @@ func (c *Config) execStage1(p *pods.Pod, ro RunOptions) error {
 		return err
 	}
 	ro.Args.UUID = p.UUID
+	if ro.MDSRegister && ro.Args.MDSToken == "" {
+		tok, err := mds.NewToken()
+		if err != nil {
+			return err
+		}
+		ro.Args.MDSToken = tok
+	}
 	if ro.Args.LocalConfig == "" {
 		ro.Args.LocalConfig = c.LocalConfig
 	}

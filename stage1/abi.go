@@ -165,8 +165,6 @@ func ParseRunArgs(args []string) (RunArgs, error) {
 type Options struct {
 	// StopTimeout is how long apps get between their stop signal and SIGKILL.
 	StopTimeout Duration `json:"stopTimeout,omitempty"`
-	// MDSRegister asks the stage1 to serve the appc metadata service.
-	MDSRegister bool `json:"mdsRegister,omitempty"`
 	// Ports maps the pod manifest's exposed ports (rkt's --port).
 	DNS        []string `json:"dns,omitempty"`
 	DNSSearch  []string `json:"dnsSearch,omitempty"`

@@ -48,7 +48,7 @@ func (p *podFlags) register(fs *pflag.FlagSet, run bool) {
 	fs.StringVar(&p.stage1Hash, "stage1-hash", "", "image ID of a stage1 image in the store")
 	fs.StringVar(&p.stage1FromDir, "stage1-from-dir", "", "file name of a stage1 image in the stage1 images directory")
 	fs.DurationVar(&p.stopTimeout, "stop-timeout", 10*time.Second, "time apps get between their stop signal and SIGKILL")
-	fs.BoolVar(&p.mdsRegister, "mds-register", false, "serve the appc metadata service to the pod")
+	fs.BoolVar(&p.mdsRegister, "mds-register", true, "serve the appc metadata service to the pod")
 	fs.BoolVar(&p.privateUsers, "private-users", false, "run the pod in a user namespace")
 	fs.StringArrayVar(&p.ports, "port", nil, "forward a host port to a named app port: NAME:[HOSTIP:]HOSTPORT")
 	fs.StringSliceVar(&p.dns, "dns", nil, "name servers for the pod (IP, host or none)")
@@ -78,8 +78,8 @@ func (p *podFlags) prepareConfig(apps []stage0.AppSpec) stage0.PrepareConfig {
 		PullPolicy: p.pullPolicy,
 		Ports:      p.ports,
 		Options: stage1.Options{
-			StopTimeout: stage1.Duration(p.stopTimeout), MDSRegister: p.mdsRegister,
-			DNS: p.dns, DNSSearch: p.dnsSearch, DNSOptions: p.dnsOpt, DNSDomain: p.dnsDomain, HostsEntries: hostsLines(p.hostsEntries),
+			StopTimeout: stage1.Duration(p.stopTimeout),
+			DNS:         p.dns, DNSSearch: p.dnsSearch, DNSOptions: p.dnsOpt, DNSDomain: p.dnsDomain, HostsEntries: hostsLines(p.hostsEntries),
 		},
 	}
 }
@@ -91,6 +91,7 @@ func (p *podFlags) runOptions(c *stage0.Config) stage0.RunOptions {
 			DisableCaps: c.Insecure.Capabilities, DisablePaths: c.Insecure.Paths, DisableSeccomp: c.Insecure.Seccomp,
 		},
 		UUIDFileSave: p.uuidFileSave,
+		MDSRegister:  p.mdsRegister,
 	}
 }
 

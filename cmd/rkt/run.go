@@ -75,6 +75,6 @@ func newRunPreparedCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	pf.registerRun(cmd.Flags())
-	cmd.Flags().BoolVar(&pf.mdsRegister, "mds-register", false, "serve the appc metadata service to the pod")
+	cmd.Flags().BoolVar(&pf.mdsRegister, "mds-register", true, "serve the appc metadata service to the pod")
 	return cmd
 }

@@ -125,7 +125,16 @@ func (p *pod) runPod() (int, error) {
 	if err := p.setupCgroups(); err != nil {
 		return 0, err
 	}
-	setup, s2, err := p.configs(info)
+	mdsURL, stopMDS, err := p.startMDS(nsPath)
+	if err != nil {
+		return 0, err
+	}
+	defer stopMDS()
+	var extraEnv []string
+	if mdsURL != "" {
+		extraEnv = append(extraEnv, "AC_METADATA_URL="+mdsURL)
+	}
+	setup, s2, err := p.configs(info, extraEnv)
 	if err != nil {
 		return 0, err
 	}
@@ -135,7 +144,7 @@ func (p *pod) runPod() (int, error) {
 }
 
 // configs builds the setup child's and stage2's configurations.
-func (p *pod) configs(info *cni.Info) (*setupConfig, *stage2.Config, error) {
+func (p *pod) configs(info *cni.Info, extraEnv []string) (*setupConfig, *stage2.Config, error) {
 	hostname := p.args.Hostname
 	if hostname == "" {
 		hostname = "rkt-" + p.args.UUID
@@ -150,7 +159,7 @@ func (p *pod) configs(info *cni.Info) (*setupConfig, *stage2.Config, error) {
 		ra := ra
 		name := ra.Name.String()
 		hostRootfs := p.appRootfs(name)
-		proc, err := podspec.Proc(podspec.Input{App: &ra, Image: p.images[name], HostRootfs: hostRootfs, PodRootfs: podspec.AppRootfs(name)})
+		proc, err := podspec.Proc(podspec.Input{App: &ra, Image: p.images[name], HostRootfs: hostRootfs, PodRootfs: podspec.AppRootfs(name), ExtraEnv: extraEnv})
 		if err != nil {
 			return nil, nil, err
 		}

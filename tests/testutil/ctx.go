@@ -271,7 +271,7 @@ func (c *Ctx) cleanup(t testing.TB) {
 		report = t.Logf
 	}
 	// t.Context is already cancelled when cleanups run.
-	res := c.run(t, context.Background(), "gc", "--grace-period=0s")
+	res := c.run(t, context.Background(), "gc", "--grace-period=0s", "--expire-prepared=0s")
 	if res.ExitCode != 0 {
 		report("cleanup: rkt gc --grace-period=0s: %s", res)
 	}
