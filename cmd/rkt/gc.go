@@ -50,8 +50,11 @@ func newStopCmd(g *globalFlags) *cobra.Command {
 			for _, ref := range refs {
 				p, err := c.Stop(cmd.Context(), ref, force)
 				if err != nil {
+					if len(refs) == 1 {
+						return err
+					}
 					fmt.Fprintf(os.Stderr, "rkt: %v\n", err)
-					failed = fmt.Errorf("failed to stop %d pod(s)", len(refs))
+					failed = fmt.Errorf("failed to stop some of %d pods", len(refs))
 					continue
 				}
 				fmt.Printf("%q\n", p.UUID)
@@ -82,8 +85,11 @@ func newRmCmd(g *globalFlags) *cobra.Command {
 			for _, ref := range refs {
 				p, err := c.Remove(cmd.Context(), ref)
 				if err != nil {
+					if len(refs) == 1 {
+						return err
+					}
 					fmt.Fprintf(os.Stderr, "rkt: %v\n", err)
-					failed = fmt.Errorf("failed to remove %d pod(s)", len(refs))
+					failed = fmt.Errorf("failed to remove some of %d pods", len(refs))
 					continue
 				}
 				fmt.Printf("%q\n", p.UUID)
