@@ -73,7 +73,7 @@ func trustFile(ks *signing.Keystore, prefix, path string, skipReview bool) error
 	}
 	fmt.Fprintf(os.Stderr, "Key fingerprint: %s\n", strings.ToUpper(info.Fingerprint))
 	for _, u := range info.UserIDs {
-		fmt.Fprintf(os.Stderr, "  Subkey fingerprint: - user ID: %s\n", u)
+		fmt.Fprintf(os.Stderr, "  User ID: %s\n", u)
 	}
 	if !skipReview {
 		if _, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err != nil {

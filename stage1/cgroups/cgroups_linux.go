@@ -128,6 +128,9 @@ type Pod struct {
 	// children are the child cgroups made by this Pod value: InitLeaf and
 	// the apps, in creation order.
 	children []string
+	// closedDevices is set by RestrictDevices: apps made later get the
+	// closed device policy too.
+	closedDevices bool
 }
 
 // NewPod creates the cgroup(s) of pod name ("rkt-<name>", with the leaf
@@ -454,6 +457,11 @@ func (p *Pod) NewApp(name string, l Limits) (*App, error) {
 	}
 	if !slices.Contains(p.children, name) {
 		p.children = append(p.children, name)
+	}
+	if p.closedDevices {
+		if err := p.restrictDevices(name); err != nil {
+			return nil, err
+		}
 	}
 	if err := p.setLimits(name, l); err != nil {
 		return nil, fmt.Errorf("set limits of app %s: %w", name, err)

@@ -36,6 +36,13 @@ func (p *pod) setupCgroups() error {
 		return err
 	}
 	p.cg = cg
+	if !p.args.DisablePaths {
+		if err := cg.RestrictDevices(); errors.Is(err, cgroups.ErrNoDevicePolicy) {
+			p.log.Debug("device policy not enforced on cgroup v2")
+		} else if err != nil {
+			return err
+		}
+	}
 	l, err := cgroups.FromIsolators(p.manifest.Isolators)
 	if err != nil {
 		return fmt.Errorf("pod isolators: %w", err)

@@ -1,0 +1,53 @@
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+)
+
+// ErrNoDevicePolicy means the kernel offers no way for this package to
+// restrict devices: cgroup v2 needs an eBPF device program, which rkt-ng does
+// not load (yet).
+var ErrNoDevicePolicy = errors.New("no device policy on this cgroup layout")
+
+// allowedDevices are the nodes appc requires in /dev, readable and writable
+// but never creatable ("m" is missing on purpose): /dev/null, zero, full,
+// random, urandom, tty, console, ptmx and the pod's own ptys.
+var allowedDevices = []string{
+	"c 1:3 rw", "c 1:5 rw", "c 1:7 rw", "c 1:8 rw", "c 1:9 rw",
+	"c 5:0 rw", "c 5:1 rw", "c 5:2 rw", "c 136:* rw",
+}
+
+// RestrictDevices applies a closed device policy to the pod on cgroup v1:
+// every device is denied, then the standard nodes are allowed without mknod.
+// v1 refuses a blanket deny on a cgroup that has children, so the policy goes
+// on the leaves: the init leaf now and every app made afterwards by NewApp.
+// On v2 it returns ErrNoDevicePolicy.
+func (p *Pod) RestrictDevices() error {
+	if p.mode == Unified {
+		return ErrNoDevicePolicy
+	}
+	if _, ok := p.v1Dir("devices"); !ok {
+		return &ControllerError{Controller: "devices", Cgroup: p.dirs[0].rel, Err: ErrNoController}
+	}
+	p.closedDevices = true
+	return p.restrictDevices(InitLeaf)
+}
+
+func (p *Pod) restrictDevices(child string) error {
+	d, ok := p.v1Dir("devices")
+	if !ok {
+		return nil
+	}
+	dir := filepath.Join(d.dir, child)
+	if err := writeFile(filepath.Join(dir, "devices.deny"), "a"); err != nil {
+		return fmt.Errorf("device policy of %s: %w", child, err)
+	}
+	for _, rule := range allowedDevices {
+		if err := writeFile(filepath.Join(dir, "devices.allow"), rule); err != nil {
+			return fmt.Errorf("device policy of %s: allow %q: %w", child, rule, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rkt-ng/rkt/tests/testutil"
+)
+
+func field(t *testing.T, out, key string) string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, key+"="); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("output has no %s=:\n%s", key, out)
+	return ""
+}
+
+func TestCapabilities(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	passwd := testutil.WithPasswd("root:x:0:0::/:/bin/sh\nuser:x:1000:1000::/:/bin/sh\n")
+	group := testutil.WithGroup("root:x:0:\nuser:x:1000:\n")
+	aci := inspectACI(t, "rkt-ng.test/caps", passwd, group)
+	for _, tc := range []struct {
+		name          string
+		args          []string
+		bnd, eff, amb string
+	}{
+		{"root default", nil, "00000000a80425fb", "00000000a80425fb", "0000000000000000"},
+		{"root retain", []string{"--caps-retain=CAP_NET_BIND_SERVICE,CAP_CHOWN"}, "0000000000000401", "0000000000000401", "0000000000000000"},
+		{"root remove", []string{"--caps-remove=CAP_CHOWN"}, "00000000a80425fa", "00000000a80425fa", "0000000000000000"},
+		{"user retain", []string{"--user=1000", "--group=1000", "--caps-retain=CAP_NET_BIND_SERVICE"}, "0000000000000400", "0000000000000400", "0000000000000400"},
+		{"user default", []string{"--user=user", "--group=user"}, "00000000a80425fb", "00000000a80425fb", "00000000a80425fb"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--net=host", aci}, tc.args...)
+			r := runInsecure(t, c, append(args, "--", "--print-caps", "--print-no-new-privs")...)
+			wantExit(t, r, 0)
+			if got := field(t, r.Stdout, "CapBnd"); got != tc.bnd {
+				t.Errorf("CapBnd = %s, want %s", got, tc.bnd)
+			}
+			if got := field(t, r.Stdout, "CapEff"); got != tc.eff {
+				t.Errorf("CapEff = %s, want %s", got, tc.eff)
+			}
+			if got := field(t, r.Stdout, "CapAmb"); got != tc.amb {
+				t.Errorf("CapAmb = %s, want %s", got, tc.amb)
+			}
+		})
+	}
+	// --insecure-options=capabilities lifts the bounding set.
+	r := c.Run(t, "--insecure-options=image,capabilities", "run", "--net=host", aci, "--", "--print-caps")
+	wantExit(t, r, 0)
+	if got := field(t, r.Stdout, "CapBnd"); got == "00000000a80425fb" {
+		t.Errorf("capabilities still restricted with --insecure-options=capabilities")
+	}
+	r = runInsecure(t, c, "--net=host", aci, "--caps-retain=CAP_NOPE")
+	wantExit(t, r, 254)
+	oneLineError(t, r, "CAP_NOPE")
+	r = runInsecure(t, c, "--net=host", aci, "--caps-retain=CAP_CHOWN", "--caps-remove=CAP_KILL")
+	wantExit(t, r, 254)
+}
+
+func TestSeccomp(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/seccomp")
+	// The default filter lets ordinary work through.
+	r := runInsecure(t, c, "--net=host", aci, "--", "--syscall=mkdir", "--syscall=getpid")
+	wantExit(t, r, 0)
+	if got := field(t, r.Stdout, "SYSCALL_GETPID"); got != "OK" {
+		t.Errorf("getpid under the default filter: %s", got)
+	}
+	// The default whitelist does not include kexec_load.
+	r = runInsecure(t, c, "--net=host", aci, "--", "--syscall=kexec_load")
+	if r.ExitCode != 128+31 {
+		t.Errorf("kexec_load under the default filter: exit %d, want SIGSYS (159)\n%s", r.ExitCode, r)
+	}
+	// A remove set with an errno.
+	r = runInsecure(t, c, "--net=host", aci, "--seccomp=mode=remove,errno=ENOTSUP,mkdir,mkdirat", "--", "--syscall=mkdir")
+	wantExit(t, r, 0)
+	if got := field(t, r.Stdout, "SYSCALL_MKDIR"); got != "ENOTSUP" && got != "EOPNOTSUPP" {
+		t.Errorf("mkdir removed with ENOTSUP gave %s", got)
+	}
+	// Without errno a removed syscall kills with SIGSYS.
+	r = runInsecure(t, c, "--net=host", aci, "--seccomp=mode=remove,mkdir,mkdirat", "--", "--syscall=mkdir")
+	if r.ExitCode != 128+31 {
+		t.Errorf("removed mkdir without errno: exit %d, want 159\n%s", r.ExitCode, r)
+	}
+	// --insecure-options=seccomp: no filter at all.
+	r = c.Run(t, "--insecure-options=image,seccomp", "run", "--net=host", aci, "--", "--print-file=/proc/self/status")
+	if !strings.Contains(r.Stdout, "Seccomp:\t0") {
+		t.Errorf("a filter is installed despite --insecure-options=seccomp")
+	}
+	r = runInsecure(t, c, "--net=host", aci, "--seccomp=mode=remove,no_such_syscall")
+	wantExit(t, r, 254)
+	oneLineError(t, r, "no_such_syscall")
+}
+
+func TestNoNewPrivsAndPaths(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/nnp", testutil.WithIsolator("os/linux/no-new-privileges", "true"))
+	r := runInsecure(t, c, "--net=host", aci, "--", "--print-no-new-privs")
+	wantExit(t, r, 0)
+	if got := field(t, r.Stdout, "NoNewPrivs"); got != "1" {
+		t.Errorf("NoNewPrivs = %s, want 1", got)
+	}
+	// Masked paths are empty, /proc/sys is read-only.
+	r = runInsecure(t, c, "--net=host", aci, "--", "--print-file=/proc/kcore", "--write-file=/proc/sys/kernel/hostname", "--content=x")
+	if r.ExitCode == 0 {
+		t.Errorf("writing /proc/sys succeeded\n%s", r)
+	}
+	if !strings.Contains(r.Stderr+r.Stdout, "read-only") {
+		t.Errorf("write to /proc/sys did not fail as read-only\n%s", r)
+	}
+	r = runInsecure(t, c, "--net=host", aci, "--", "--print-file=/proc/keys", "--print-file=/proc/timer_list")
+	wantExit(t, r, 0)
+	if strings.Contains(r.Stdout, "keyring") || strings.Contains(r.Stdout, "Timer List") {
+		t.Errorf("/proc/keys or /proc/timer_list readable\n%s", r)
+	}
+	// No device can be created or opened beyond the standard nodes.
+	r = runInsecure(t, c, "--net=host", aci, "--", "--check-mknod=b:8:0:/sda")
+	if !strings.Contains(r.Stdout, "MKNOD=EPERM") && !strings.Contains(r.Stdout, "MKNOD_OPEN=EPERM") {
+		t.Errorf("a block device made in the pod could be opened\n%s", r)
+	}
+}
+
+func TestCgroupLimits(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/limits")
+	r := runInsecure(t, c, "--net=host", aci, "--memory=64Mi", "--cpu=250m", "--cpu-shares=512", "--",
+		"--print-memorylimit", "--print-cpuquota", "--print-cpushares")
+	wantExit(t, r, 0)
+	if got := field(t, r.Stdout, "MEMORY_LIMIT"); got != "67108864" {
+		t.Errorf("MEMORY_LIMIT = %s, want 67108864", got)
+	}
+	if got := field(t, r.Stdout, "CPU_QUOTA"); got != "250" {
+		t.Errorf("CPU_QUOTA = %s, want 250", got)
+	}
+	if got := field(t, r.Stdout, "CPU_SHARES"); got != "512" {
+		t.Errorf("CPU_SHARES = %s, want 512", got)
+	}
+	// An app over its memory limit is OOM-killed, and rkt says so.
+	r = runInsecure(t, c, "--net=host", aci, "--memory=32Mi", "--", "--alloc=200M")
+	if r.ExitCode != 137 {
+		t.Errorf("memory hog: exit %d, want 137 (SIGKILL)\n%s", r.ExitCode, r)
+	}
+	if !strings.Contains(r.Stderr, "OOM") {
+		t.Errorf("rkt did not report the OOM kill\n%s", r)
+	}
+	r = runInsecure(t, c, "--net=host", aci, "--memory=1X")
+	wantExit(t, r, 254)
+	oneLineError(t, r, "1X")
+	// No cgroup of these pods is left.
+	m, _ := filepath.Glob("/sys/fs/cgroup/*/rkt-*")
+	m2, _ := filepath.Glob("/sys/fs/cgroup/*/*/*/rkt-*")
+	for _, d := range append(m, m2...) {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("cgroup left behind: %s", d)
+		}
+	}
+}
+
+func TestUnknownIsolatorReported(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/apparmor", testutil.WithIsolator("os/linux/apparmor-profile", `{"profile":"x"}`))
+	r := runInsecure(t, c, "--net=host", aci, "--", "--exit-code=0")
+	wantExit(t, r, 0)
+	if !strings.Contains(r.Stderr, "os/linux/apparmor-profile") {
+		t.Errorf("the ignored isolator was not reported\n%s", r)
+	}
+}
