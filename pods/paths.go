@@ -157,3 +157,7 @@ func (p *Pod) AppExitCodes() map[string]int {
 	}
 	return out
 }
+
+// AppLogPath is an app's current log file (see stage2.LogDir); the rotated
+// generation is the same path with ".1" appended.
+func (p *Pod) AppLogPath(app string) string { return p.stage1Data(filepath.Join("rkt", "logs", app)) }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -256,4 +257,44 @@ func (c *Config) Enter(ctx context.Context, ref, app string, cmd []string) error
 	argv := append([]string{path, fmt.Sprintf("--pid=%d", st.PID), "--appname=" + app, "--"}, cmd...)
 	err = unix.Exec(path, argv, os.Environ())
 	return fmt.Errorf("exec stage1 enter %s: %w", path, err)
+}
+
+// Kill sends a signal to the main process of one app, or of every app, of a
+// running pod, through its stage1's stop entrypoint.
+func (c *Config) Kill(ctx context.Context, ref, app, signal string) error {
+	sig, err := ParseSignal(signal)
+	if err != nil {
+		return err
+	}
+	pd, err := c.Pods()
+	if err != nil {
+		return err
+	}
+	p, err := pd.Get(ref)
+	if err != nil {
+		return err
+	}
+	if p.State() != pods.Running {
+		return fmt.Errorf("pod %s is not running (%s)", p.UUID, p.State())
+	}
+	args := []string{fmt.Sprintf("--signal=%d", sig)}
+	if app != "" {
+		args = append(args, "--app="+app)
+	}
+	return c.runStage1Entrypoint(ctx, p, entryStop, append(args, p.UUID)...)
+}
+
+// ParseSignal accepts "TERM", "SIGTERM", "sigterm" or a number.
+func ParseSignal(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", s)
 }

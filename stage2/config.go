@@ -22,6 +22,10 @@ type Config struct {
 	Apps        []App         `json:"apps"`
 	StopTimeout time.Duration `json:"stopTimeout"`
 	Debug       bool          `json:"debug,omitempty"`
+	// NoLogs turns off keeping app output in the pod directory.
+	NoLogs bool `json:"noLogs,omitempty"`
+	// LogCap is the size at which an app's log rotates (0: DefaultLogCap).
+	LogCap int64 `json:"logCap,omitempty"`
 }
 
 // App is everything stage2 needs to start one app and its event handlers.

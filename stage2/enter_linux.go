@@ -14,10 +14,15 @@ import (
 // no_new_privs, cgroup): `rkt enter` never runs more privileged than the app
 // (rkt's CVE-2019-10144/10145/10147). The client's stdin, stdout and stderr
 // travel with it as SCM_RIGHTS.
+//
+// A request with Signal set instead asks stage2 to send that signal to the
+// main process of App (of every app when App is empty): `rkt kill`. It
+// carries no fds.
 type EnterRequest struct {
-	App  string   `json:"app"`
-	Args []string `json:"args"`
-	Env  []string `json:"env,omitempty"`
+	App    string   `json:"app"`
+	Args   []string `json:"args,omitempty"`
+	Env    []string `json:"env,omitempty"`
+	Signal int      `json:"signal,omitempty"`
 }
 
 // EnterReply is sent back when the command has exited.
@@ -102,13 +107,18 @@ func readEnter(conn int) (*enterReq, error) {
 			}
 		}
 	}
-	if len(r.fds) != 3 {
-		closeFds(r.fds)
-		return nil, fmt.Errorf("enter request carries %d fds, want 3", len(r.fds))
-	}
 	if err := json.Unmarshal(buf[:n], &r.req); err != nil {
 		closeFds(r.fds)
 		return nil, fmt.Errorf("decode enter request: %w", err)
+	}
+	if r.req.Signal != 0 {
+		closeFds(r.fds)
+		r.fds = nil
+		return r, nil
+	}
+	if len(r.fds) != 3 {
+		closeFds(r.fds)
+		return nil, fmt.Errorf("enter request carries %d fds, want 3", len(r.fds))
 	}
 	if len(r.req.Args) == 0 {
 		closeFds(r.fds)
@@ -132,6 +142,10 @@ func replyEnter(conn int, r EnterReply) {
 // startEnter launches an enter request inside its app.
 func (s *supervisor) startEnter(r *enterReq) {
 	defer closeFds(r.fds)
+	if r.req.Signal != 0 {
+		s.kill(r)
+		return
+	}
 	app := s.app(r.req.App)
 	if app == nil {
 		replyEnter(r.conn, EnterReply{Code: ExitLaunchFailed, Error: fmt.Sprintf("no app %q in this pod", r.req.App)})
@@ -153,4 +167,23 @@ func (s *supervisor) startEnter(r *enterReq) {
 		return
 	}
 	s.procs[pid] = proc{app: app, kind: kindEnter, conn: r.conn}
+}
+
+// kill handles a signal request: only the apps' main processes get it, never
+// everything in the pod (rkt #3512).
+func (s *supervisor) kill(r *enterReq) {
+	sig := unix.Signal(r.req.Signal)
+	if r.req.App != "" {
+		pid, ok := s.mains[r.req.App]
+		if !ok {
+			replyEnter(r.conn, EnterReply{Code: ExitLaunchFailed, Error: fmt.Sprintf("app %q is not running in this pod", r.req.App)})
+			return
+		}
+		unix.Kill(pid, sig)
+	} else {
+		for _, pid := range s.mains {
+			unix.Kill(pid, sig)
+		}
+	}
+	replyEnter(r.conn, EnterReply{})
 }

@@ -59,6 +59,7 @@ type supervisor struct {
 	readyCh   chan string             // apps that sent READY=1 on their notify socket
 	waiting   map[string]bool         // notify apps that have not said READY=1 yet
 	readyDone bool                    // the pod was declared ready
+	logWaits  []func()                // wait for the log copiers to drain
 	ready     *os.File                // readiness pipe to stage1, or nil
 	first     *failure                // the first app failure, nil while none
 }
@@ -155,6 +156,10 @@ func (s *supervisor) run() int {
 	// it, so nothing an app forked outlives the pod.
 	unix.Kill(-1, unix.SIGKILL)
 	s.reapAll(true)
+	// Every writer is dead now, so the copiers see EOF and finish.
+	for _, wait := range s.logWaits {
+		wait()
+	}
 	if s.first != nil {
 		return s.first.code
 	}
@@ -199,7 +204,13 @@ func (s *supervisor) startApp(app *App) error {
 			return fmt.Errorf("pre-start handler %q exited with status %d", app.PreStart[0], code)
 		}
 	}
-	pid, err := s.launch(app.Proc)
+	stdout, stderr, closeOut, err := s.capture(app.Name)
+	if err != nil {
+		return err
+	}
+	pid, err := s.launchWith(app.Proc, []*os.File{os.Stdin, stdout, stderr})
+	// The app holds its own copies of the write ends now.
+	closeOut()
 	if err != nil {
 		return err
 	}

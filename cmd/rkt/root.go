@@ -60,7 +60,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newRunCmd(g), newPrepareCmd(g), newRunPreparedCmd(g),
 		newFetchCmd(g), newTrustCmd(g), newGCCmd(g), newStatusCmd(g), newListCmd(g), newStopCmd(g), newRmCmd(g),
-		newCatManifestCmd(g), newImageCmd(g), newVersionCmd(g), newEnterCmd(g),
+		newCatManifestCmd(g), newImageCmd(g), newVersionCmd(g), newEnterCmd(g), newLogsCmd(g), newKillCmd(g),
 	)
 	return root
 }

@@ -49,8 +49,15 @@ func Stop(args []string) error {
 	fs := flag.NewFlagSet("stop", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	force := fs.Bool("force", false, "")
+	// rkt-ng extension for `rkt kill`: a signal for the apps' main processes.
+	signal := fs.Int("signal", 0, "")
+	app := fs.String("app", "", "")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("stop: %w", err)
+	}
+	if *signal != 0 {
+		_, err := callStage2(stage2.EnterRequest{App: *app, Signal: *signal}, nil)
+		return err
 	}
 	b, err := os.ReadFile("pid")
 	if err != nil {
@@ -86,7 +93,13 @@ func Enter(args []string) (int, error) {
 	if len(cmd) == 0 {
 		return 0, errors.New("enter: no command given")
 	}
-	req, err := json.Marshal(stage2.EnterRequest{App: *app, Args: cmd})
+	return callStage2(stage2.EnterRequest{App: *app, Args: cmd}, unix.UnixRights(0, 1, 2))
+}
+
+// callStage2 sends one request to the pod's stage2 (with oob, the caller's
+// fds) and returns the code of its reply.
+func callStage2(r stage2.EnterRequest, oob []byte) (int, error) {
+	req, err := json.Marshal(r)
 	if err != nil {
 		return 0, err
 	}
@@ -97,9 +110,9 @@ func Enter(args []string) (int, error) {
 	defer unix.Close(fd)
 	sock := filepath.Join("stage1", "rootfs", strings.TrimPrefix(stage2.EnterSocket, "/"))
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
-		return 0, fmt.Errorf("enter: connect to the pod's init: %w", &os.PathError{Op: "connect", Path: sock, Err: err})
+		return 0, fmt.Errorf("connect to the pod's init: %w", &os.PathError{Op: "connect", Path: sock, Err: err})
 	}
-	if err := unix.Sendmsg(fd, req, unix.UnixRights(0, 1, 2), nil, 0); err != nil {
+	if err := unix.Sendmsg(fd, req, oob, nil, 0); err != nil {
 		return 0, os.NewSyscallError("sendmsg", err)
 	}
 	buf := make([]byte, 64<<10)
@@ -108,14 +121,14 @@ func Enter(args []string) (int, error) {
 		return 0, os.NewSyscallError("read", err)
 	}
 	if n == 0 {
-		return 0, errors.New("enter: the pod's init closed the connection (pod exited?)")
+		return 0, errors.New("the pod's init closed the connection (pod exited?)")
 	}
 	var rep stage2.EnterReply
 	if err := json.Unmarshal(buf[:n], &rep); err != nil {
-		return 0, fmt.Errorf("enter: %w", err)
+		return 0, err
 	}
 	if rep.Error != "" {
-		return 0, fmt.Errorf("enter: %s", rep.Error)
+		return 0, errors.New(rep.Error)
 	}
 	return rep.Code, nil
 }

@@ -1,0 +1,184 @@
+package stage2
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// LogDir is where stage2 keeps each app's output inside the pod (and so in
+// the pod directory, through the stage1 rootfs), for `rkt logs`.
+const LogDir = "/rkt/logs"
+
+// DefaultLogCap bounds one log file; at the cap it is rotated to <app>.1
+// (one generation kept), so an app's log never takes more than twice this.
+const DefaultLogCap = 16 << 20
+
+// indexEvery is how often a log's index gets a (time, offset) record, which
+// is what `rkt logs --since` searches; one per interval keeps the index tiny.
+const indexEvery = 100 * time.Millisecond
+
+// appLog is an app's log: stdout and stderr interleaved as written, plus an
+// index of "unixnano offset" lines.
+type appLog struct {
+	dir, app string
+	cap      int64
+
+	// mu guards the files and counters below; both streams of the app write.
+	mu        sync.Mutex
+	f, idx    *os.File
+	size      int64
+	lastIndex time.Time
+}
+
+func openAppLog(dir, app string, cap int64) (*appLog, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	l := &appLog{dir: dir, app: app, cap: cap}
+	if err := l.open(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *appLog) open() error {
+	f, err := os.OpenFile(filepath.Join(l.dir, l.app), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	idx, err := os.OpenFile(filepath.Join(l.dir, l.app+".idx"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		idx.Close()
+		return err
+	}
+	l.f, l.idx, l.size, l.lastIndex = f, idx, fi.Size(), time.Time{}
+	return nil
+}
+
+// rotate moves the full log to <app>.1 and starts a new one.
+func (l *appLog) rotate() error {
+	l.f.Close()
+	l.idx.Close()
+	for _, n := range []string{l.app, l.app + ".idx"} {
+		if err := os.Rename(filepath.Join(l.dir, n), filepath.Join(l.dir, rotated(n))); err != nil {
+			return err
+		}
+	}
+	return l.open()
+}
+
+func rotated(name string) string {
+	if ext := filepath.Ext(name); ext == ".idx" {
+		return name[:len(name)-len(ext)] + ".1.idx"
+	}
+	return name + ".1"
+}
+
+// Write appends p to the log.
+func (l *appLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.size > 0 && l.size+int64(len(p)) > l.cap {
+		if err := l.rotate(); err != nil {
+			return 0, err
+		}
+	}
+	if now := time.Now(); now.Sub(l.lastIndex) >= indexEvery {
+		l.lastIndex = now
+		l.idx.WriteString(strconv.FormatInt(now.UnixNano(), 10) + " " + strconv.FormatInt(l.size, 10) + "\n")
+	}
+	n, err := l.f.Write(p)
+	l.size += int64(n)
+	return n, err
+}
+
+func (l *appLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return errors.Join(l.f.Close(), l.idx.Close())
+}
+
+// capture gives an app pipes for stdout and stderr whose data goes on to
+// the pod's stdout and stderr (so a supervisor's journal still gets it) and
+// into the app's log. The copy goroutines are owned by the supervisor and end
+// when every holder of the pipes' write ends has exited; wait blocks for that.
+// When the pod's stdout is a terminal the app gets it directly and nothing
+// is logged: interposing a pipe would take the terminal away from the app.
+func (s *supervisor) capture(app string) (stdout, stderr *os.File, done func(), err error) {
+	if isTerminal(os.Stdout) || s.cfg.NoLogs {
+		return os.Stdout, os.Stderr, func() {}, nil
+	}
+	l, err := openAppLog(LogDir, app, s.logCap())
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("open log: %w", err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		l.Close()
+		return nil, nil, nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		l.Close()
+		outR.Close()
+		outW.Close()
+		return nil, nil, nil, err
+	}
+	var wg sync.WaitGroup
+	copyStream := func(r *os.File, to *os.File) {
+		defer wg.Done()
+		defer r.Close()
+		buf := make([]byte, 256<<10)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				// The pod's own output failing (a closed terminal, a full
+				// disk for the log) must not block the app: drop and go on.
+				to.Write(buf[:n])
+				l.Write(buf[:n])
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	wg.Add(2)
+	go copyStream(outR, os.Stdout)
+	go copyStream(errR, os.Stderr)
+	s.logWaits = append(s.logWaits, func() {
+		wg.Wait()
+		l.Close()
+	})
+	return outW, errW, func() { outW.Close(); errW.Close() }, nil
+}
+
+func (s *supervisor) logCap() int64 {
+	if s.cfg.LogCap > 0 {
+		return s.cfg.LogCap
+	}
+	return DefaultLogCap
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && fi.Mode()&os.ModeDevice != 0 && !isDevNull(fi)
+}
+
+func isDevNull(fi os.FileInfo) bool {
+	null, err := os.Stat(os.DevNull)
+	return err == nil && os.SameFile(fi, null)
+}
+
+var _ io.Writer = (*appLog)(nil)
