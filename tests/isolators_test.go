@@ -177,3 +177,32 @@ func TestUnknownIsolatorReported(t *testing.T) {
 		t.Errorf("the ignored isolator was not reported\n%s", r)
 	}
 }
+
+func TestSysctlIsolator(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/sysctl")
+	id := strings.TrimSpace(c.MustRun(t, "--insecure-options=image", "fetch", aci).Stdout)
+	manifest := func(key, val string) string {
+		p := filepath.Join(t.TempDir(), "pod.json")
+		os.WriteFile(p, []byte(`{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":"`+id+`"},
+"app":{"exec":["/inspect","--print-file=/proc/sys/net/ipv4/ip_default_ttl"],"user":"0","group":"0"}}],
+"isolators":[{"name":"os/unix/sysctl","value":{"`+key+`":"`+val+`"}}]}`), 0o644)
+		return p
+	}
+	host, _ := os.ReadFile("/proc/sys/net/ipv4/ip_default_ttl")
+	r := c.Run(t, "run", "--pod-manifest="+manifest("net.ipv4.ip_default_ttl", "42"))
+	wantExit(t, r, 0)
+	if strings.TrimSpace(r.Stdout) != "42" {
+		t.Errorf("sysctl in the pod = %q, want 42", r.Stdout)
+	}
+	if now, _ := os.ReadFile("/proc/sys/net/ipv4/ip_default_ttl"); string(now) != string(host) {
+		t.Errorf("the host's sysctl changed: %q -> %q", host, now)
+	}
+	r = c.Run(t, "run", "--pod-manifest="+manifest("kernel.domainname", "x"))
+	wantExit(t, r, 254)
+	oneLineError(t, r, "kernel.domainname")
+	r = c.Run(t, "run", "--net=host", "--pod-manifest="+manifest("net.ipv4.ip_default_ttl", "42"))
+	wantExit(t, r, 254)
+	oneLineError(t, r, "--net=host")
+}

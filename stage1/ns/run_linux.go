@@ -154,6 +154,9 @@ func (p *pod) configs(info *cni.Info, extraEnv []string) (*setupConfig, *stage2.
 		return nil, nil, err
 	}
 	setup := &setupConfig{Root: p.root(), Hostname: hostname, DisablePaths: p.args.DisablePaths}
+	if setup.Sysctls, err = p.sysctls(); err != nil {
+		return nil, nil, err
+	}
 	s2 := &stage2.Config{PodUUID: p.args.UUID, StopTimeout: time.Duration(p.opts.StopTimeout), Debug: p.args.Debug}
 	for _, ra := range p.manifest.Apps {
 		ra := ra
@@ -462,4 +465,36 @@ func (p *pod) cleanup() error {
 		teardownNetwork(context.Background(), p.dir, p.pluginDirs(), p.netDataDir()),
 		mountinfo.UnmountAll(filepath.Join(p.dir, "stage1")),
 	)
+}
+
+// sysctls returns the pod's os/unix/sysctl isolator. Only net.* keys are
+// namespaced with the pod's network namespace; anything else would change
+// the host, and so would any key under --net=host.
+func (p *pod) sysctls() (map[string]string, error) {
+	out := map[string]string{}
+	for _, iso := range p.manifest.Isolators {
+		v, ok := iso.Value().(*types.UnixSysctl)
+		if !ok {
+			continue
+		}
+		for k, val := range *v {
+			if err := CheckSysctl(k, p.args.Net); err != nil {
+				return nil, err
+			}
+			out[k] = val
+		}
+	}
+	return out, nil
+}
+
+// CheckSysctl rejects sysctls that are not confined to the pod's own
+// network namespace.
+func CheckSysctl(key, net string) error {
+	if !strings.HasPrefix(key, "net.") || strings.Contains(key, "..") || strings.Contains(key, "/") {
+		return fmt.Errorf("sysctl %q: only namespaced net.* sysctls may be set", key)
+	}
+	if net == "host" {
+		return fmt.Errorf("sysctl %q: not allowed with --net=host (it would change the host)", key)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
@@ -33,6 +34,8 @@ type setupConfig struct {
 	DisablePaths bool `json:"disablePaths,omitempty"`
 	// Mounts are extra mounts made in the pod root before pivot_root (cgroups).
 	Mounts []mountSpec `json:"mounts,omitempty"`
+	// Sysctls are namespaced net.* sysctls set in the pod's network namespace.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
 }
 
 type setupApp struct {
@@ -87,6 +90,14 @@ func Setup() error {
 		nsf.Close()
 		if err != nil {
 			return os.NewSyscallError("setns net", err)
+		}
+	}
+	for k, v := range c.Sysctls {
+		// /proc/sys/net shows the network namespace of the thread that
+		// opens it: this one, which just joined the pod's.
+		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+			return fmt.Errorf("sysctl %s: %w", k, err)
 		}
 	}
 	if err := mountPod(&c); err != nil {
