@@ -64,6 +64,7 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 	if err != nil {
 		return nil, err
 	}
+	c.logger().Debug("images resolved", "apps", len(pm.Apps))
 	if err := validateIsolators(pm); err != nil {
 		return nil, err
 	}
@@ -91,6 +92,7 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 		discard(p)
 		return nil, err
 	}
+	c.logger().Debug("pod prepared", "pod", p.UUID)
 	return pr, nil
 }
 
@@ -259,7 +261,7 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 	if err != nil {
 		return fmt.Errorf("pod manifest: %w", err)
 	}
-	if err := atomicfile.WriteFile(p.ManifestPath(), b, 0o640); err != nil {
+	if err := atomicfile.Replace(p.ManifestPath(), b, 0o640); err != nil {
 		return err
 	}
 	s1tree, err := s.Render(ctx, stage1ID)
@@ -316,19 +318,24 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 		s.Touch(ctx, id)
 	}
 	opts := pc.Options
+	opts.Apps = stopSignals(opts.Apps, pr.manifest)
 	opts.DataDir, opts.SystemConfig, opts.NoOverlay = c.Dir, c.SystemConfig, pc.NoOverlay
 	if b, err = json.Marshal(opts); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(p.OptionsPath(), b, 0o644)
+	return atomicfile.Replace(p.OptionsPath(), b, 0o644)
 }
 
 // layDown puts a rendered tree at target: an overlay mount whose upper and
 // work dirs live in the pod (overlay/<treeID>/{upper,work}[/<app>]), or a copy.
+// An OCI image's tree is its layers, mounted as several lower dirs.
 func layDown(p *pods.Pod, tree store.Tree, target, overlayDir, app string, noOverlay bool) error {
 	if noOverlay {
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 			return err
+		}
+		if len(tree.Layers) > 0 {
+			return copyLayers(tree, target, overlayDir, app)
 		}
 		return copytree.Copy(tree.Rootfs, target)
 	}
@@ -341,12 +348,11 @@ func layDown(p *pods.Pod, tree store.Tree, target, overlayDir, app string, noOve
 			return err
 		}
 	}
-	data := "lowerdir=" + tree.Rootfs + ",upperdir=" + upper + ",workdir=" + work
-	if err := unix.Mount("overlay", target, "overlay", 0, data); err != nil {
+	if err := mountOverlay(target, tree.Lowers(), upper, work); err != nil {
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENODEV) {
-			return fmt.Errorf("mount overlay on %s: %w (the filesystem of --dir may not support overlayfs upper dirs; try --no-overlay)", target, err)
+			return fmt.Errorf("%w (the filesystem of --dir may not support overlayfs upper dirs; try --no-overlay)", err)
 		}
-		return &os.PathError{Op: "mount overlay", Path: target, Err: err}
+		return err
 	}
 	return nil
 }

@@ -216,7 +216,7 @@ func (s *supervisor) startApp(app *App) error {
 	}
 	s.procs[pid] = proc{app: app, kind: kindMain}
 	s.mains[app.Name] = pid
-	atomicfile.WriteFile(filepath.Join(StatusDir, app.Name+"-started"), nil, 0o644)
+	atomicfile.Replace(filepath.Join(StatusDir, app.Name+"-started"), nil, 0o644)
 	return nil
 }
 
@@ -384,7 +384,7 @@ func (s *supervisor) fail(app string, code int) {
 
 func (s *supervisor) record(app string, code int) {
 	s.codes[app] = code
-	if err := atomicfile.WriteFile(filepath.Join(StatusDir, app), []byte(strconv.Itoa(code)), 0o644); err != nil {
+	if err := atomicfile.Replace(filepath.Join(StatusDir, app), []byte(strconv.Itoa(code)), 0o644); err != nil {
 		s.log.Warn("record exit status", "app", app, "err", err)
 	}
 }

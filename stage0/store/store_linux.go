@@ -225,7 +225,13 @@ func (s *Store) Touch(ctx context.Context, id string) error {
 		return err
 	}
 	img.LastUsed = time.Now().UTC()
-	return s.writeRow(img)
+	// LastUsed is a hint for image gc: it need not survive a crash, and
+	// skipping the fsyncs keeps them off every pod start.
+	b, err := json.Marshal(img)
+	if err != nil {
+		return fmt.Errorf("image %s: index row: %w", img.ID, err)
+	}
+	return atomicfile.Replace(s.rowPath(img.ID), b, 0o644)
 }
 
 func (s *Store) writeRow(img Image) error {
@@ -272,7 +278,8 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 	if err := os.Remove(s.rowPath(id)); err != nil {
 		return fmt.Errorf("remove image %s: %w", id, err)
 	}
-	for _, p := range []string{s.manifestPath(id), s.blobPath(id)} {
+	// An OCI image's layers stay: other images may share them.
+	for _, p := range []string{s.manifestPath(id), s.blobPath(id), s.ociPath(id)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove image %s: %w", id, err)
 		}

@@ -32,7 +32,7 @@ func (p *pod) setupCgroups() error {
 	if err != nil {
 		return fmt.Errorf("create pod cgroup: %w", err)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(p.dir, "subcgroup"), []byte(cg.Path()), 0o644); err != nil {
+	if err := atomicfile.Replace(filepath.Join(p.dir, "subcgroup"), []byte(cg.Path()), 0o644); err != nil {
 		return err
 	}
 	p.cg = cg

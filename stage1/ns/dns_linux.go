@@ -69,20 +69,15 @@ func (p *pod) dnsFiles(info *cni.Info) ([]podFile, error) {
 	return out, nil
 }
 
-// filesFor turns pod files into an app's bind mounts, except where the app
-// mounts a volume on the same path (a volume beats the generated file).
-func filesFor(ra *schema.RuntimeApp, files []podFile) []bindMount {
-	var out []bindMount
+// filesFor turns pod files into an app's bind mounts. They are mounted after
+// the app's volumes, so a generated file also covers a volume mounted on the
+// same path: rkt's precedence is --dns* flags > DNS from CNI > a volume on
+// /etc/resolv.conf > the image's own file, and --hosts-entry likewise beats
+// a volume on /etc/hosts. Without a generated file the volume stays visible.
+func filesFor(_ *schema.RuntimeApp, files []podFile) []bindMount {
+	out := make([]bindMount, 0, len(files))
 	for _, f := range files {
-		taken := false
-		for _, m := range ra.Mounts {
-			if filepath.Clean(m.Path) == f.target {
-				taken = true
-			}
-		}
-		if !taken {
-			out = append(out, bindMount{Source: f.source, Target: f.target, ReadOnly: true, File: true})
-		}
+		out = append(out, bindMount{Source: f.source, Target: f.target, ReadOnly: true, File: true})
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,7 +36,7 @@ func GC(args []string) error {
 	if err != nil {
 		return err
 	}
-	p := &pod{dir: dir}
+	p := &pod{dir: dir, log: slog.New(slog.DiscardHandler)}
 	p.args.UUID, p.args.LocalConfig = fs.Arg(0), *local
 	if p.opts, err = stage1.ReadOptions(filepath.Join(dir, "stage1-options.json")); err != nil {
 		return err

@@ -71,7 +71,7 @@ func (p *pod) setupNetwork(ctx context.Context) (string, *cni.Info, error) {
 	}
 	nsPath := filepath.Join(netnsDir, p.args.UUID)
 	// Record the netns before creating it, so that gc finds it after a crash.
-	if err := atomicfile.WriteFile(filepath.Join(p.dir, "netns"), []byte(nsPath), 0o644); err != nil {
+	if err := atomicfile.Replace(filepath.Join(p.dir, "netns"), []byte(nsPath), 0o644); err != nil {
 		return "", nil, err
 	}
 	if err := cni.NewNetNS(nsPath); err != nil {

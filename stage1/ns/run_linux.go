@@ -111,9 +111,11 @@ func run(args []string, log *slog.Logger) (int, error) {
 		unix.CloseOnExec(fd)
 	}
 	code, err := p.runPod()
+	p.log.Debug("pod exited", "pod", p.args.UUID, "code", code)
 	if cerr := p.cleanup(); cerr != nil && err == nil {
 		err = cerr
 	}
+	p.log.Debug("pod cleaned up", "pod", p.args.UUID)
 	return code, err
 }
 
@@ -122,13 +124,16 @@ func (p *pod) runPod() (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	p.log.Debug("network ready", "pod", p.args.UUID, "netns", nsPath)
 	if err := p.setupCgroups(); err != nil {
 		return 0, err
 	}
+	p.log.Debug("cgroups ready", "pod", p.args.UUID)
 	mdsURL, stopMDS, err := p.startMDS(nsPath)
 	if err != nil {
 		return 0, err
 	}
+	p.log.Debug("metadata service ready", "pod", p.args.UUID)
 	defer stopMDS()
 	var extraEnv []string
 	if mdsURL != "" {
@@ -140,6 +145,7 @@ func (p *pod) runPod() (int, error) {
 	}
 	setup.NetNS = nsPath
 	setup.Mounts = p.cgroupMounts()
+	p.log.Debug("starting pod", "pod", p.args.UUID)
 	return p.start(setup, s2)
 }
 
@@ -398,7 +404,7 @@ func (p *pod) start(setup *setupConfig, s2 *stage2.Config) (int, error) {
 		child.Wait()
 		return 0, fmt.Errorf("send stage2 config: %w", err)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(p.dir, "pid"), []byte(strconv.Itoa(child.Pid)), 0o644); err != nil {
+	if err := atomicfile.Replace(filepath.Join(p.dir, "pid"), []byte(strconv.Itoa(child.Pid)), 0o644); err != nil {
 		child.Kill()
 		child.Wait()
 		return 0, err
@@ -460,11 +466,11 @@ func (p *pod) onReady() {
 // an earlier one failed.
 func (p *pod) cleanup() error {
 	p.reportOOM()
-	return errors.Join(
-		removeCgroups(context.Background(), p.dir),
-		teardownNetwork(context.Background(), p.dir, p.pluginDirs(), p.netDataDir()),
-		mountinfo.UnmountAll(filepath.Join(p.dir, "stage1")),
-	)
+	cgErr := removeCgroups(context.Background(), p.dir)
+	p.log.Debug("cgroups removed", "pod", p.args.UUID)
+	netErr := teardownNetwork(context.Background(), p.dir, p.pluginDirs(), p.netDataDir())
+	p.log.Debug("network torn down", "pod", p.args.UUID)
+	return errors.Join(cgErr, netErr, mountinfo.UnmountAll(filepath.Join(p.dir, "stage1")))
 }
 
 // sysctls returns the pod's os/unix/sysctl isolator. Only net.* keys are

@@ -16,6 +16,8 @@ type group struct {
 var groups = []group{
 	{"start", benchStart},
 	{"fetch", benchFetch},
+	{"stop", benchStop},
+	{"log", benchLog},
 }
 
 // benchStart: warm `rkt run` of a /bin/true image already in the store,
@@ -41,13 +43,13 @@ func benchStart(b *bench) error {
 		return err
 	}
 	record("start", floor, floor, d, "")
-	d, err = timeCmd(*runs, func(int) []string { return b.rkt("run", id) })
+	d, err = timeCmd(*runs, func(int) []string { return b.rkt("run", "--net=host", id) })
 	if err != nil {
 		return err
 	}
-	record("start", "rkt run (warm, default isolators)", floor, d, "< runc, <= 3x floor")
+	record("start", "rkt run (warm, default isolators)", floor, d, "< runc, <= 3x floor (--net=host, as the floor)")
 	d, err = timeCmd(*runs, func(int) []string {
-		return b.rkt("--insecure-options=capabilities,paths,seccomp", "run", id)
+		return b.rkt("--insecure-options=capabilities,paths,seccomp", "run", "--net=host", id)
 	})
 	if err != nil {
 		return err
