@@ -1,6 +1,6 @@
 // Command stage1-ns is the namespace stage1. One static binary serves every
 // entrypoint of the stage1 image, chosen by the name it is started as (/init,
-// /gc, /stop, /enter), plus the hidden pod-setup step.
+// /gc, /stop, /enter).
 package main
 
 import (
@@ -15,19 +15,13 @@ import (
 
 func init() {
 	// The run entrypoint's children have Pdeathsig set, which fires when the
-	// creating thread exits, and pod-setup's setns(CLONE_NEWNET) must hold on
-	// the thread that execs stage2: main stays on the initial thread,
-	// deliberately for the process's whole life.
+	// creating thread exits: main stays on the initial thread, deliberately
+	// for the process's whole life.
 	runtime.LockOSThread()
 }
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if len(os.Args) > 1 && os.Args[1] == ns.SetupCommand {
-		err := ns.Setup()
-		fmt.Fprintf(os.Stderr, "rkt: pod setup: %v\n", err)
-		os.Exit(ns.ExitFailed)
-	}
 	args := os.Args[1:]
 	var err error
 	switch filepath.Base(os.Args[0]) {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/stage1/cgroups"
+
+	"github.com/rkt-ng/rkt/stage1/podsetup"
 )
 
 // cgroupIsolators are the isolators applied through cgroups.
@@ -74,13 +76,13 @@ func (p *pod) appCgroup(name string, isos types.Isolators, applied map[types.ACI
 }
 
 // cgroupMounts is the pod's view of its cgroups, as setup mounts.
-func (p *pod) cgroupMounts() []mountSpec {
+func (p *pod) cgroupMounts() []podsetup.Mount {
 	if p.cg == nil {
 		return nil
 	}
-	var out []mountSpec
+	var out []podsetup.Mount
 	for _, m := range p.cg.Mounts() {
-		out = append(out, mountSpec{Source: m.Source, Target: m.Target, FSType: m.FSType, Flags: m.Flags, Data: m.Data})
+		out = append(out, podsetup.Mount{Source: m.Source, Target: m.Target, FSType: m.FSType, Flags: m.Flags, Data: m.Data})
 	}
 	return out
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/appc/spec/schema"
 
 	"github.com/rkt-ng/rkt/cni"
+
+	"github.com/rkt-ng/rkt/stage1/podsetup"
 )
 
 // podFile is a file stage1 writes and bind-mounts over the same path in
@@ -74,10 +76,10 @@ func (p *pod) dnsFiles(info *cni.Info) ([]podFile, error) {
 // same path: rkt's precedence is --dns* flags > DNS from CNI > a volume on
 // /etc/resolv.conf > the image's own file, and --hosts-entry likewise beats
 // a volume on /etc/hosts. Without a generated file the volume stays visible.
-func filesFor(_ *schema.RuntimeApp, files []podFile) []bindMount {
-	out := make([]bindMount, 0, len(files))
+func filesFor(_ *schema.RuntimeApp, files []podFile) []podsetup.Bind {
+	out := make([]podsetup.Bind, 0, len(files))
 	for _, f := range files {
-		out = append(out, bindMount{Source: f.source, Target: f.target, ReadOnly: true, File: true})
+		out = append(out, podsetup.Bind{Source: f.source, Target: f.target, ReadOnly: true, File: true})
 	}
 	return out
 }

@@ -16,6 +16,11 @@ import (
 // /run so that a reboot forgets them with the namespaces themselves.
 const netnsDir = "/run/rkt/netns"
 
+// portsDir is the host-wide registry of host ports that pods forward (see
+// cni.SetupConfig.PortsDir); like the namespaces it does not survive a
+// reboot.
+const portsDir = "/run/rkt/ports"
+
 // pluginDirs is where CNI plugins are looked up, as rkt: $CNI_PATH, the
 // plugin dirs of the local and system config, and those in the stage1 image.
 func (p *pod) pluginDirs() []string {
@@ -82,7 +87,7 @@ func (p *pod) setupNetwork(ctx context.Context) (string, *cni.Info, error) {
 	}
 	info, err := cni.Setup(ctx, cni.SetupConfig{
 		PodUUID: p.args.UUID, NetNSPath: nsPath, PluginDirs: p.pluginDirs(), Networks: reqs, Ports: ports,
-		DataDir: p.netDataDir(), InfoPath: filepath.Join(p.dir, "net-info.json"), PluginStderr: os.Stderr, Log: p.log,
+		DataDir: p.netDataDir(), PortsDir: portsDir, InfoPath: filepath.Join(p.dir, "net-info.json"), PluginStderr: os.Stderr, Log: p.log,
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("network: %w", err)

@@ -25,6 +25,7 @@ import (
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage1/cgroups"
+	"github.com/rkt-ng/rkt/stage1/podsetup"
 	"github.com/rkt-ng/rkt/stage1/podspec"
 	"github.com/rkt-ng/rkt/stage2"
 )
@@ -150,7 +151,7 @@ func (p *pod) runPod() (int, error) {
 }
 
 // configs builds the setup child's and stage2's configurations.
-func (p *pod) configs(info *cni.Info, extraEnv []string) (*setupConfig, *stage2.Config, error) {
+func (p *pod) configs(info *cni.Info, extraEnv []string) (*podsetup.Config, *stage2.Config, error) {
 	hostname := p.args.Hostname
 	if hostname == "" {
 		hostname = "rkt-" + p.args.UUID
@@ -159,7 +160,7 @@ func (p *pod) configs(info *cni.Info, extraEnv []string) (*setupConfig, *stage2.
 	if err != nil {
 		return nil, nil, err
 	}
-	setup := &setupConfig{Root: p.root(), Hostname: hostname, DisablePaths: p.args.DisablePaths}
+	setup := &podsetup.Config{Root: p.root(), Hostname: hostname, DisablePaths: p.args.DisablePaths}
 	if setup.Sysctls, err = p.sysctls(); err != nil {
 		return nil, nil, err
 	}
@@ -186,7 +187,7 @@ func (p *pod) configs(info *cni.Info, extraEnv []string) (*setupConfig, *stage2.
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, nil, err
 			}
-			binds = append(binds, bindMount{Source: dir, Target: appNotifyDir})
+			binds = append(binds, podsetup.Bind{Source: dir, Target: appNotifyDir})
 			proc.Env = append(proc.Env, "NOTIFY_SOCKET="+appNotifyDir+"/notify.sock")
 			notify = "/rkt/notify/" + name + "/notify.sock"
 		}
@@ -216,7 +217,7 @@ func (p *pod) configs(info *cni.Info, extraEnv []string) (*setupConfig, *stage2.
 			}
 			app.StopSignal = int(sig)
 		}
-		setup.Apps = append(setup.Apps, setupApp{Name: name, Rootfs: hostRootfs, ReadOnly: ra.ReadOnlyRootFS, Binds: binds})
+		setup.Apps = append(setup.Apps, podsetup.App{Name: name, Rootfs: hostRootfs, ReadOnly: ra.ReadOnlyRootFS, Binds: binds})
 		s2.Apps = append(s2.Apps, app)
 	}
 	return setup, s2, nil
@@ -240,8 +241,8 @@ func ensureHosts(rootfs, hostname string) error {
 }
 
 // binds resolves an app's mounts against the pod's volumes.
-func (p *pod) binds(ra *schema.RuntimeApp) ([]bindMount, error) {
-	var out []bindMount
+func (p *pod) binds(ra *schema.RuntimeApp) ([]podsetup.Bind, error) {
+	var out []podsetup.Bind
 	vols := map[types.ACName]types.Volume{}
 	for _, v := range p.manifest.Volumes {
 		vols[v.Name] = v
@@ -269,7 +270,7 @@ func (p *pod) binds(ra *schema.RuntimeApp) ([]bindMount, error) {
 		if err != nil {
 			return nil, fmt.Errorf("volume %s: %w", v.Name, err)
 		}
-		out = append(out, bindMount{Source: src, Target: m.Path, ReadOnly: ro, Recursive: rec, File: !fi.IsDir()})
+		out = append(out, podsetup.Bind{Source: src, Target: m.Path, ReadOnly: ro, Recursive: rec, File: !fi.IsDir()})
 	}
 	return out, nil
 }
@@ -323,7 +324,7 @@ func (p *pod) volumeSource(v types.Volume) (string, error) {
 
 // start runs the pod: the setup child in new namespaces becomes stage2, and
 // this process forwards signals to it until it exits.
-func (p *pod) start(setup *setupConfig, s2 *stage2.Config) (int, error) {
+func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 	setupR, setupW, err := os.Pipe()
 	if err != nil {
 		return 0, err
@@ -342,10 +343,6 @@ func (p *pod) start(setup *setupConfig, s2 *stage2.Config) (int, error) {
 		return 0, err
 	}
 	defer readyR.Close()
-	self, err := os.Executable()
-	if err != nil {
-		return 0, err
-	}
 	env := []string{"PATH=" + podspec.DefaultPath}
 	if p.args.Debug {
 		env = append(env, "RKT_STAGE2_DEBUG=1")
@@ -363,7 +360,9 @@ func (p *pod) start(setup *setupConfig, s2 *stage2.Config) (int, error) {
 	if back != nil {
 		flags |= unix.CLONE_NEWCGROUP
 	}
-	child, err := os.StartProcess(self, []string{"stage1", SetupCommand}, &os.ProcAttr{
+	// The pod's first process is the stage2 binary: it runs the mount plan
+	// and then becomes the pod's init, without another exec.
+	child, err := os.StartProcess(filepath.Join(p.root(), "stage2"), []string{"stage2", podsetup.Command}, &os.ProcAttr{
 		Dir:   p.dir,
 		Env:   env,
 		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, setupR, s2R, readyW},

@@ -1,4 +1,12 @@
-package ns
+// Package podsetup executes a pod's mount plan inside its new namespaces:
+// it joins the pod's network namespace, sets namespaced sysctls, builds the
+// pod's root (/proc, /sys, /dev, cgroup views, each app's rootfs with its
+// volumes, masked and read-only paths), pivot_roots into it and sets the
+// hostname. The namespace stage1 decides the plan (Config); the stage2
+// binary runs it as the pod's first process and then becomes the pod's init,
+// which saves one exec on every start. It must stay small: only x/sys and
+// filepath-securejoin. Linux-only.
+package podsetup
 
 import (
 	"encoding/json"
@@ -12,43 +20,43 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SetupCommand is the hidden argv[1] of the stage1 binary that runs as PID 1
-// of the new namespaces, prepares the mounts and execs stage2.
-const SetupCommand = "pod-setup"
+// Command is the hidden argv[1] of the stage2 binary that runs as PID 1 of
+// the pod's new namespaces, executes the plan and becomes the pod's init.
+const Command = "pod-setup"
 
-// Fds of the setup child: its setupConfig, then what it hands to stage2 (the
-// stage2 config and the readiness pipe) as fds 3 and 4.
+// Fds of the setup process: its Config, then what the init reads: the
+// stage2 config and the readiness pipe, moved to fds 3 and 4 by Handoff.
 const (
-	setupConfigFd  = 3
+	ConfigFd       = 3
 	stage2ConfigFd = 4
 	readyFd        = 5
 )
 
-type setupConfig struct {
+type Config struct {
 	// Root is the stage1 rootfs (host path), the pod's future "/".
-	Root     string     `json:"root"`
-	Hostname string     `json:"hostname"`
-	NetNS    string     `json:"netns,omitempty"`
-	Apps     []setupApp `json:"apps"`
+	Root     string `json:"root"`
+	Hostname string `json:"hostname"`
+	NetNS    string `json:"netns,omitempty"`
+	Apps     []App  `json:"apps"`
 	// DisablePaths lifts masked and read-only /proc and /sys paths.
 	DisablePaths bool `json:"disablePaths,omitempty"`
 	// Mounts are extra mounts made in the pod root before pivot_root (cgroups).
-	Mounts []mountSpec `json:"mounts,omitempty"`
+	Mounts []Mount `json:"mounts,omitempty"`
 	// Sysctls are namespaced net.* sysctls set in the pod's network namespace.
 	Sysctls map[string]string `json:"sysctls,omitempty"`
 }
 
-type setupApp struct {
+type App struct {
 	Name string `json:"name"`
 	// Rootfs is the app's rootfs (host path, below Root).
-	Rootfs   string      `json:"rootfs"`
-	ReadOnly bool        `json:"readOnly,omitempty"`
-	Binds    []bindMount `json:"binds,omitempty"`
+	Rootfs   string `json:"rootfs"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+	Binds    []Bind `json:"binds,omitempty"`
 	// Mounts are extra mounts relative to the app rootfs (cgroup views).
-	Mounts []mountSpec `json:"mounts,omitempty"`
+	Mounts []Mount `json:"mounts,omitempty"`
 }
 
-type bindMount struct {
+type Bind struct {
 	Source    string `json:"source"`
 	Target    string `json:"target"` // inside the app rootfs
 	ReadOnly  bool   `json:"readOnly,omitempty"`
@@ -57,7 +65,7 @@ type bindMount struct {
 	File bool `json:"file,omitempty"`
 }
 
-type mountSpec struct {
+type Mount struct {
 	Source string  `json:"source"`
 	Target string  `json:"target"`
 	FSType string  `json:"fstype"`
@@ -65,27 +73,31 @@ type mountSpec struct {
 	Data   string  `json:"data,omitempty"`
 }
 
-// Setup is the body of `stage1 pod-setup`. It runs on the locked main thread
-// of a process that is PID 1 in fresh mount, PID, UTS and IPC namespaces, and
-// only returns on failure.
-func Setup() error {
-	f := os.NewFile(setupConfigFd, "setup-config")
+// Read decodes the Config passed on ConfigFd.
+func Read() (*Config, error) {
+	f := os.NewFile(ConfigFd, "setup-config")
 	if f == nil {
-		return errors.New("pod setup started without its config fd")
+		return nil, errors.New("pod setup started without its config fd")
 	}
-	var c setupConfig
+	var c Config
 	err := json.NewDecoder(f).Decode(&c)
 	f.Close()
 	if err != nil {
-		return fmt.Errorf("decode pod setup config: %w", err)
+		return nil, fmt.Errorf("decode pod setup config: %w", err)
 	}
+	return &c, nil
+}
+
+// Run executes the plan. It runs on the locked main thread of a process that
+// is PID 1 in fresh mount, PID, UTS and IPC namespaces: setns of the network
+// namespace applies to this thread only, which is the one that later starts
+// every app.
+func Run(c *Config) error {
 	if c.NetNS != "" {
 		nsf, err := os.Open(c.NetNS)
 		if err != nil {
 			return fmt.Errorf("open netns: %w", err)
 		}
-		// setns(2) of a network namespace applies to this thread only; the
-		// thread is locked and is the one that execs stage2.
 		err = unix.Setns(int(nsf.Fd()), unix.CLONE_NEWNET)
 		nsf.Close()
 		if err != nil {
@@ -100,7 +112,7 @@ func Setup() error {
 			return fmt.Errorf("sysctl %s: %w", k, err)
 		}
 	}
-	if err := mountPod(&c); err != nil {
+	if err := mountPod(c); err != nil {
 		return err
 	}
 	if c.Hostname != "" {
@@ -108,16 +120,19 @@ func Setup() error {
 			return os.NewSyscallError("sethostname", err)
 		}
 	}
-	// stage2 reads its config on fd 3 and writes readiness on fd 4.
+	return nil
+}
+
+// Handoff moves the init's fds into place: the stage2 config to fd 3 and the
+// readiness pipe to fd 4.
+func Handoff() error {
 	if err := unix.Dup3(stage2ConfigFd, 3, 0); err != nil {
 		return os.NewSyscallError("dup3", err)
 	}
 	if err := unix.Dup3(readyFd, 4, 0); err != nil {
 		return os.NewSyscallError("dup3", err)
 	}
-	unix.Close(readyFd)
-	err = unix.Exec("/stage2", []string{"/stage2"}, os.Environ())
-	return fmt.Errorf("exec stage2: %w", err)
+	return unix.Close(readyFd)
 }
 
 func mount(src, dst, fstype string, flags uintptr, data string) error {
@@ -151,7 +166,7 @@ var maskedPaths = []string{
 // readOnlyPaths are visible but read-only for apps.
 var readOnlyPaths = []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}
 
-func mountPod(c *setupConfig) error {
+func mountPod(c *Config) error {
 	// Nothing we mount may propagate back to the host.
 	if err := mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return err
@@ -289,7 +304,7 @@ func inRoot(rootfs, path string, file bool) (string, error) {
 	return full, nil
 }
 
-func mountApp(c *setupConfig, a *setupApp) error {
+func mountApp(c *Config, a *App) error {
 	rootfs := a.Rootfs
 	// The rootfs must be a mount point of its own so that it can be made
 	// read-only and so that nothing below it leaks into the stage1 view.
