@@ -42,6 +42,10 @@ type App struct {
 	// NotifySocket, if set, is the app's sd_notify socket (pod view): the
 	// pod is ready only once the app sent READY=1 on it.
 	NotifySocket string `json:"notifySocket,omitempty"`
+	// ListenFds are fds of this process holding the app's socket-activated
+	// listeners, in order; ListenNames are their port names.
+	ListenFds   []int    `json:"listenFds,omitempty"`
+	ListenNames []string `json:"listenNames,omitempty"`
 }
 
 // Proc is one process to start inside an app: the app itself, an event
@@ -67,6 +71,11 @@ type Proc struct {
 	NoNewPrivs       bool `json:"noNewPrivs,omitempty"`
 	// Seccomp is nil when no filter is installed.
 	Seccomp *Seccomp `json:"seccomp,omitempty"`
+	// ListenFds is how many socket-activated listeners follow the launcher's
+	// own fds (from fd 5); they become fds 3.. of the app with LISTEN_FDS,
+	// LISTEN_PID and LISTEN_FDNAMES set (sd_listen_fds(3)).
+	ListenFds   int      `json:"listenFds,omitempty"`
+	ListenNames []string `json:"listenNames,omitempty"`
 }
 
 // Seccomp is a resolved appc seccomp isolator.

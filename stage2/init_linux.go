@@ -208,7 +208,13 @@ func (s *supervisor) startApp(app *App) error {
 	if err != nil {
 		return err
 	}
-	pid, err := s.launchWith(app.Proc, []*os.File{os.Stdin, stdout, stderr})
+	appProc := app.Proc
+	extra := make([]*os.File, 0, len(app.ListenFds))
+	for _, fd := range app.ListenFds {
+		extra = append(extra, os.NewFile(uintptr(fd), "listener"))
+	}
+	appProc.ListenFds, appProc.ListenNames = len(extra), app.ListenNames
+	pid, err := s.launchWith(appProc, []*os.File{os.Stdin, stdout, stderr}, extra...)
 	// The app holds its own copies of the write ends now.
 	closeOut()
 	if err != nil {
@@ -246,8 +252,9 @@ func (s *supervisor) launch(p Proc) (int, error) {
 	return s.launchWith(p, []*os.File{os.Stdin, os.Stdout, os.Stderr})
 }
 
-// launchWith is launch with the given stdin, stdout and stderr.
-func (s *supervisor) launchWith(p Proc, stdio []*os.File) (int, error) {
+// launchWith is launch with the given stdin, stdout and stderr, and extra
+// files placed after the launcher's own fds (socket-activated listeners).
+func (s *supervisor) launchWith(p Proc, stdio []*os.File, extra ...*os.File) (int, error) {
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
 		return 0, err
@@ -278,7 +285,7 @@ func (s *supervisor) launchWith(p Proc, stdio []*os.File) (int, error) {
 	}
 	proc, err := os.StartProcess(self, []string{"stage2", LaunchCommand}, &os.ProcAttr{
 		Env:   []string{},
-		Files: append(append([]*os.File(nil), stdio...), cfgR, errW),
+		Files: append(append(append([]*os.File(nil), stdio...), cfgR, errW), extra...),
 	})
 	errW.Close()
 	if err != nil {

@@ -32,16 +32,16 @@ const (
 // the thread that calls execve. It returns only on failure, after reporting
 // the error on the error pipe.
 func Launch() error {
-	errPipe := os.NewFile(launchErrorFd, "error-pipe")
 	// The pipe must close when exec succeeds: that EOF is the success signal.
 	unix.CloseOnExec(launchErrorFd)
 	err := launch()
-	if errPipe != nil {
-		fmt.Fprint(errPipe, err.Error())
-		errPipe.Close()
-	}
+	unix.Write(errPipeFd, []byte(err.Error()))
+	unix.Close(errPipeFd)
 	return err
 }
+
+// errPipeFd is where setup errors are reported; placeListenFds moves it.
+var errPipeFd = launchErrorFd
 
 func launch() error {
 	cfgFile := os.NewFile(launchConfigFd, "config")
@@ -56,6 +56,11 @@ func launch() error {
 	}
 	if len(p.Args) == 0 {
 		return errors.New("no command to run")
+	}
+	if p.ListenFds > 0 {
+		if err := placeListenFds(&p); err != nil {
+			return err
+		}
 	}
 	pid := strconv.Itoa(os.Getpid())
 	for _, f := range p.CgroupProcs {
@@ -160,4 +165,35 @@ func lookPath(cmd string, env []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("executable %s: not found in PATH %q", cmd, path)
+}
+
+// listenFdsFrom is where the supervisor puts an app's socket-activated
+// listeners in the launcher: after stdio, the config (3) and the error pipe (4).
+const listenFdsFrom = 5
+
+// placeListenFds moves the error pipe out of the way and the listeners to
+// fds 3.. (without close-on-exec), and sets the environment that
+// sd_listen_fds(3) reads. LISTEN_PID is this process's PID, which the app
+// keeps across exec.
+func placeListenFds(p *Proc) error {
+	errFd, err := unix.FcntlInt(launchErrorFd, unix.F_DUPFD_CLOEXEC, 100)
+	if err != nil {
+		return os.NewSyscallError("fcntl", err)
+	}
+	// Errors are reported through the copy from now on: the listeners may
+	// take fd 4.
+	errPipeFd = errFd
+	for i := 0; i < p.ListenFds; i++ {
+		if err := unix.Dup3(listenFdsFrom+i, 3+i, 0); err != nil {
+			return os.NewSyscallError("dup3", err)
+		}
+	}
+	for i := 3 + p.ListenFds; i < listenFdsFrom+p.ListenFds; i++ {
+		unix.Close(i)
+	}
+	p.Env = append(p.Env, "LISTEN_FDS="+strconv.Itoa(p.ListenFds), "LISTEN_PID="+strconv.Itoa(os.Getpid()))
+	if len(p.ListenNames) > 0 {
+		p.Env = append(p.Env, "LISTEN_FDNAMES="+strings.Join(p.ListenNames, ":"))
+	}
+	return nil
 }

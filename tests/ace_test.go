@@ -1,8 +1,15 @@
 package tests
 
 import (
+	"io"
+	"net/http"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
 
 	"github.com/rkt-ng/rkt/tests/testutil"
 )
@@ -25,4 +32,30 @@ func TestACEValidator(t *testing.T) {
 			wantExit(t, r, 0)
 		})
 	}
+}
+
+// TestSocketActivation checks that a port marked socketActivated is opened
+// by stage1 and handed to the app as fd 3 with LISTEN_FDS/LISTEN_PID.
+func TestSocketActivation(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/activated", testutil.WithManifest(func(im *schema.ImageManifest) {
+		im.App.Ports = append(im.App.Ports, types.Port{Name: "http", Protocol: "tcp", Port: 18089, SocketActivated: true})
+	}))
+	p := c.Start(t, "--insecure-options=image", "run", "--net=host", aci, "--", "--serve-http=listen-fds")
+	p.WaitOutput(t, "SERVING=", 30*time.Second)
+	resp, err := http.Get("http://127.0.0.1:18089/")
+	if err != nil {
+		t.Fatalf("get from the socket-activated app: %v\n%s", err, p.Stderr())
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(b), "hello from rkt-") {
+		t.Errorf("answer %q", b)
+	}
+	if !strings.Contains(p.Stdout(), "LISTEN_FDNAMES=http") {
+		t.Errorf("LISTEN_FDNAMES not set:\n%s", p.Stdout())
+	}
+	p.Signal(syscall.SIGTERM)
+	p.Wait(t, 20*time.Second)
 }

@@ -49,6 +49,9 @@ type pod struct {
 	images   map[string]*schema.ImageManifest // by app name
 	log      *slog.Logger
 	cg       *cgroups.Pod // nil without cgroups
+	// listeners are the socket-activated listeners by app, and their names.
+	listeners   map[string][]*os.File
+	listenNames map[string][]string
 }
 
 func (p *pod) root() string { return filepath.Join(p.dir, "stage1", "rootfs") }
@@ -135,6 +138,10 @@ func (p *pod) runPod() (int, error) {
 		return 0, err
 	}
 	p.log.Debug("metadata service ready", "pod", p.args.UUID)
+	if p.listeners, p.listenNames, err = p.listenSockets(nsPath); err != nil {
+		return 0, err
+	}
+	defer closeAll(p.listeners)
 	defer stopMDS()
 	var extraEnv []string
 	if mdsURL != "" {
@@ -362,10 +369,19 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 	}
 	// The pod's first process is the stage2 binary: it runs the mount plan
 	// and then becomes the pod's init, without another exec.
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr, setupR, s2R, readyW}
+	for i := range s2.Apps {
+		a := &s2.Apps[i]
+		for _, f := range p.listeners[a.Name] {
+			a.ListenFds = append(a.ListenFds, len(files))
+			files = append(files, f)
+		}
+		a.ListenNames = p.listenNames[a.Name]
+	}
 	child, err := os.StartProcess(filepath.Join(p.root(), "stage2"), []string{"stage2", podsetup.Command}, &os.ProcAttr{
 		Dir:   p.dir,
 		Env:   env,
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, setupR, s2R, readyW},
+		Files: files,
 		Sys:   &unixSysProcAttr{Cloneflags: flags, Pdeathsig: unix.SIGKILL},
 	})
 	if back != nil {

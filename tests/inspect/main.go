@@ -129,7 +129,7 @@ func main() {
 	fs.DurationVar(&o.httpTimeout, "http-timeout", 10*time.Second, "how long --get-http retries")
 	fs.StringVar(&o.alloc, "alloc", "", "allocate and touch `SIZE` bytes (K, M, G suffixes)")
 	fs.IntVar(&o.forkChildren, "fork-children", 0, "leave `N` sleeping grandchildren and print CHILD_PID lines")
-	fs.StringVar(&o.serveHTTP, "serve-http", "", "serve \"hello from <hostname>\" on `ADDR` until killed")
+	fs.StringVar(&o.serveHTTP, "serve-http", "", "serve \"hello from <hostname>\" on `ADDR` until killed (listen-fds: the socket-activated fd 3)")
 	fs.StringVar(&o.sleep, "sleep", "", "sleep `DURATION` (Go duration, seconds, or \"forever\")")
 	fs.BoolVar(&o.silentSigterm, "silent-sigterm", false, "on SIGTERM print \"got SIGTERM\" and exit 0")
 	fs.BoolVar(&o.printSignals, "print-signals", false, "print SIGNAL=NAME for every signal received")
@@ -522,11 +522,23 @@ func serveHTTP(addr string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
+	var ln net.Listener
+	if addr == "listen-fds" {
+		// Socket activation (sd_listen_fds(3)): the listener is fd 3 and
+		// LISTEN_PID names this process.
+		if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) || os.Getenv("LISTEN_FDS") != "1" {
+			return fmt.Errorf("not socket-activated: LISTEN_PID=%q (pid %d) LISTEN_FDS=%q",
+				os.Getenv("LISTEN_PID"), os.Getpid(), os.Getenv("LISTEN_FDS"))
+		}
+		ln, err = net.FileListener(os.NewFile(3, "listen-fd"))
+	} else {
+		ln, err = net.Listen("tcp", addr)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Printf("SERVING=%s\n", ln.Addr())
+	fmt.Printf("LISTEN_FDNAMES=%s\n", os.Getenv("LISTEN_FDNAMES"))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "hello from %s", h)
