@@ -30,8 +30,12 @@ type PrepareConfig struct {
 	PodName     string   // --pod-name
 	Stage1      Stage1Options
 	NoOverlay   bool
-	Env         EnvSources
-	PullPolicy  string
+	// PrivateUsers runs the pod in a user namespace of its own UID range;
+	// the rootfs are copied with shifted owners (overlayfs cannot be
+	// idmapped itself).
+	PrivateUsers bool
+	Env          EnvSources
+	PullPolicy   string
 	// Options go to stage1-options.json.
 	Options stage1.Options
 }
@@ -88,9 +92,18 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 		return nil, err
 	}
 	pr := &prepared{pod: p, manifest: pm, stage1: s1}
+	if pc.PrivateUsers {
+		pc.NoOverlay = true
+	}
 	if err := c.fill(ctx, s, pr, stage1ID, images, pc); err != nil {
 		discard(p)
 		return nil, err
+	}
+	if pc.PrivateUsers {
+		if _, err := c.shiftForPrivateUsers(pd, p); err != nil {
+			discard(p)
+			return nil, err
+		}
 	}
 	c.logger().Debug("pod prepared", "pod", p.UUID)
 	return pr, nil

@@ -85,6 +85,9 @@ func (c *Config) execStage1(p *pods.Pod, ro RunOptions) error {
 		return err
 	}
 	ro.Args.UUID = p.UUID
+	if shift, count, err := readUIDRange(p.Path()); err == nil {
+		ro.Args.PrivateUsers = fmt.Sprintf("%d:%d", shift, count)
+	}
 	if ro.MDSRegister && ro.Args.MDSToken == "" {
 		tok, err := mds.NewToken()
 		if err != nil {

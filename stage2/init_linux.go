@@ -279,11 +279,9 @@ func (s *supervisor) launchWith(p Proc, stdio []*os.File, extra ...*os.File) (in
 		errW.Close()
 		return 0, err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		self = "/proc/self/exe"
-	}
-	proc, err := os.StartProcess(self, []string{"stage2", LaunchCommand}, &os.ProcAttr{
+	// /proc/self/exe, not os.Executable: the path this binary was started
+	// from lies outside the pod's root since pod setup pivoted.
+	proc, err := os.StartProcess("/proc/self/exe", []string{"stage2", LaunchCommand}, &os.ProcAttr{
 		Env:   []string{},
 		Files: append(append(append([]*os.File(nil), stdio...), cfgR, errW), extra...),
 	})

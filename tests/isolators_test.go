@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rkt-ng/rkt/tests/testutil"
 )
@@ -205,4 +207,41 @@ func TestSysctlIsolator(t *testing.T) {
 	r = c.Run(t, "run", "--net=host", "--pod-manifest="+manifest("net.ipv4.ip_default_ttl", "42"))
 	wantExit(t, r, 254)
 	oneLineError(t, r, "--net=host")
+}
+
+func TestPrivateUsers(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	// Go makes test temp dirs 0700; a real data dir (/var/lib/rkt) is
+	// searchable, which --private-users needs (and checks).
+	for d := filepath.Dir(c.DataDir); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o711)
+	}
+	aci := inspectACI(t, "rkt-ng.test/userns")
+	hostUID := func(out string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if fs := strings.Fields(l); len(fs) == 3 && fs[0] == "0" && fs[2] == "65536" {
+				return fs[1]
+			}
+		}
+		t.Fatalf("no uid_map line 0 HOST 65536 in:\n%s", out)
+		return ""
+	}
+	// A running pod and a second one started meanwhile get different ranges.
+	p := c.Start(t, "--insecure-options=image", "run", "--private-users", "--net=host", aci, "--",
+		"--print-file=/proc/self/uid_map", "--print-msg=up", "--sleep=1h")
+	p.WaitOutput(t, "up", 30*time.Second)
+	first := hostUID(p.Stdout())
+	r := runInsecure(t, c, "--private-users", aci, "--", "--print-user", "--print-file=/proc/self/uid_map",
+		"--write-file=/created", "--content=x", "--stat-file=/created")
+	wantExit(t, r, 0)
+	if got := field(t, r.Stdout, "UID"); got != "0" {
+		t.Errorf("uid inside = %s, want 0", got)
+	}
+	second := hostUID(r.Stdout)
+	if first == "0" || second == "0" || first == second {
+		t.Errorf("host ranges %s and %s: want two distinct unprivileged ranges", first, second)
+	}
+	p.Signal(syscall.SIGTERM)
+	p.Wait(t, 20*time.Second)
 }

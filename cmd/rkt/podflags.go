@@ -72,11 +72,12 @@ func (p *podFlags) registerRun(fs *pflag.FlagSet) {
 func (p *podFlags) prepareConfig(apps []stage0.AppSpec) stage0.PrepareConfig {
 	return stage0.PrepareConfig{
 		Apps: apps, PodManifest: p.podManifest, Volumes: p.volumes, PodName: p.podName,
-		Stage1:     stage0.Stage1Options{Path: p.stage1Path, URL: p.stage1URL, Name: p.stage1Name, Hash: p.stage1Hash, FromDir: p.stage1FromDir},
-		NoOverlay:  p.noOverlay,
-		Env:        stage0.EnvSources{Inherit: p.inheritEnv, File: p.setEnvFile, Set: p.setEnv},
-		PullPolicy: p.pullPolicy,
-		Ports:      p.ports,
+		Stage1:       stage0.Stage1Options{Path: p.stage1Path, URL: p.stage1URL, Name: p.stage1Name, Hash: p.stage1Hash, FromDir: p.stage1FromDir},
+		NoOverlay:    p.noOverlay,
+		PrivateUsers: p.privateUsers,
+		Env:          stage0.EnvSources{Inherit: p.inheritEnv, File: p.setEnvFile, Set: p.setEnv},
+		PullPolicy:   p.pullPolicy,
+		Ports:        p.ports,
 		Options: stage1.Options{
 			StopTimeout: stage1.Duration(p.stopTimeout),
 			DNS:         p.dns, DNSSearch: p.dnsSearch, DNSOptions: p.dnsOpt, DNSDomain: p.dnsDomain, HostsEntries: hostsLines(p.hostsEntries),

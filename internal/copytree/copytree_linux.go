@@ -107,3 +107,27 @@ func copyFile(src, dst string) error {
 	}
 	return out.Close()
 }
+
+// Shift adds shift to the owner and group of everything under dir (dir
+// included), never following symlinks: a rootfs copied for a user namespace
+// whose root is host uid shift.
+func Shift(dir string, shift int) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return &os.PathError{Op: "lstat", Path: p, Err: err}
+		}
+		mode := st.Mode & 0o7777
+		if err := unix.Lchown(p, int(st.Uid)+shift, int(st.Gid)+shift); err != nil {
+			return &os.PathError{Op: "lchown", Path: p, Err: err}
+		}
+		// chown(2) clears setuid and setgid bits; the image asked for them.
+		if st.Mode&unix.S_IFMT != unix.S_IFLNK && mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+			return unix.Chmod(p, mode)
+		}
+		return nil
+	})
+}

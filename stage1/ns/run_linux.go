@@ -367,6 +367,20 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 	if back != nil {
 		flags |= unix.CLONE_NEWCGROUP
 	}
+	attr := &unixSysProcAttr{Cloneflags: flags, Pdeathsig: unix.SIGKILL}
+	u, err := parseUserns(p.args.PrivateUsers)
+	if err == nil && u != nil {
+		u.sysProcAttr(attr)
+		err = p.prepareUserns(u, setup)
+	}
+	if err != nil {
+		if back != nil {
+			back()
+		}
+		setupW.Close()
+		s2W.Close()
+		return 0, err
+	}
 	// The pod's first process is the stage2 binary: it runs the mount plan
 	// and then becomes the pod's init, without another exec.
 	files := []*os.File{os.Stdin, os.Stdout, os.Stderr, setupR, s2R, readyW}
@@ -378,12 +392,31 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 		}
 		a.ListenNames = p.listenNames[a.Name]
 	}
-	child, err := os.StartProcess(filepath.Join(p.root(), "stage2"), []string{"stage2", podsetup.Command}, &os.ProcAttr{
-		Dir:   p.dir,
-		Env:   env,
-		Files: files,
-		Sys:   &unixSysProcAttr{Cloneflags: flags, Pdeathsig: unix.SIGKILL},
-	})
+	var child *os.Process
+	startChild := func() error {
+		child, err = os.StartProcess(filepath.Join(p.root(), "stage2"), []string{"stage2", podsetup.Command}, &os.ProcAttr{
+			Dir: p.dir, Env: env, Files: files, Sys: attr,
+		})
+		return err
+	}
+	if u != nil && setup.NetNS != "" {
+		// os.StartProcess clones on the calling thread, locked here, so the
+		// child starts inside the pod's network namespace.
+		netns, sysctls := setup.NetNS, setup.Sysctls
+		setup.NetNS, setup.Sysctls = "", nil
+		err = inNetNS(netns, func() error {
+			if err := writeSysctls(sysctls); err != nil {
+				return err
+			}
+			return startChild()
+		})
+		if err != nil && child != nil {
+			child.Kill()
+			child.Wait()
+		}
+	} else {
+		startChild()
+	}
 	if back != nil {
 		if berr := back(); berr != nil && err == nil {
 			child.Kill()

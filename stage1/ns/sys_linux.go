@@ -8,3 +8,7 @@ type (
 	unixSysProcAttr = syscall.SysProcAttr
 	unixWaitStatus  = syscall.WaitStatus
 )
+
+type unixIDMap = syscall.SysProcIDMap
+
+type unixCredential = syscall.Credential

@@ -1,0 +1,139 @@
+package ns
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/stage1/podsetup"
+)
+
+// userns is the pod's user namespace mapping (--private-users): pod root is
+// host uid shift, and count IDs are mapped.
+type userns struct {
+	shift, count int
+}
+
+func parseUserns(s string) (*userns, error) {
+	if s == "" {
+		return nil, nil
+	}
+	a, b, ok := strings.Cut(s, ":")
+	shift, err1 := strconv.Atoi(a)
+	count, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || shift <= 0 || count <= 0 {
+		return nil, fmt.Errorf("--private-users=%q: want SHIFT:COUNT", s)
+	}
+	return &userns{shift, count}, nil
+}
+
+func (u *userns) sysProcAttr(a *unixSysProcAttr) {
+	m := []unixIDMap{{ContainerID: 0, HostID: u.shift, Size: u.count}}
+	a.Cloneflags |= unix.CLONE_NEWUSER
+	a.UidMappings, a.GidMappings = m, m
+	// The launcher sets supplementary groups, which needs setgroups allowed.
+	a.GidMappingsEnableSetgroups = true
+	// The child starts as host root, which the namespace does not map: it
+	// would lose every capability at exec. Becoming the namespace's root
+	// (host uid shift) first keeps them (user_namespaces(7), execve).
+	a.Credential = &unixCredential{Uid: 0, Gid: 0}
+}
+
+// inNetNS runs fn on this (locked, main) thread switched into the network
+// namespace at path: a pod in its own user namespace cannot join a network
+// namespace owned by the host's, so stage1 clones it from inside instead;
+// the sysctls are written from here too. If switching back fails the thread
+// stays in the pod's namespace, which is harmless for the rest of stage1's
+// life (it only waits and forwards signals) but reported.
+func inNetNS(path string, fn func() error) error {
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return err
+	}
+	defer self.Close()
+	target, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("pod network namespace: %w", err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		return os.NewSyscallError("setns", err)
+	}
+	ferr := fn()
+	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("return to the host network namespace: %w", os.NewSyscallError("setns", err))
+	}
+	return ferr
+}
+
+func writeSysctls(s map[string]string) error {
+	for k, v := range s {
+		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+			return fmt.Errorf("sysctl %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// prepareUserns adapts the plan to a pod in its own user namespace: cgroup
+// hierarchies cannot be mounted there, so they are bind-mounted from the
+// host; what the pod's root must be able to write (its cgroups, empty
+// volumes, notify dirs) is handed to the shifted root.
+func (p *pod) prepareUserns(u *userns, setup *podsetup.Config) error {
+	// The pod's first process runs as the shifted root, which must reach
+	// its rootfs through the pod directory (traverse only).
+	if err := os.Chmod(p.dir, 0o711); err != nil {
+		return err
+	}
+	for i, m := range setup.Mounts {
+		if m.FSType == "cgroup" {
+			// Target is /sys/fs/cgroup/<controllers>, the host's layout.
+			setup.Mounts[i] = podsetup.Mount{Source: m.Target, Target: m.Target, Flags: unix.MS_BIND}
+		}
+	}
+	if p.cg != nil {
+		children := []string{"init.scope"}
+		for _, ra := range p.manifest.Apps {
+			children = append(children, ra.Name.String())
+		}
+		for _, d := range p.cg.Dirs() {
+			for _, c := range children {
+				dir := filepath.Join(d, c)
+				for _, f := range []string{"", "cgroup.procs", "tasks", "cgroup.subtree_control"} {
+					if err := os.Lchown(filepath.Join(dir, f), u.shift, u.shift); err != nil && !os.IsNotExist(err) {
+						return fmt.Errorf("delegate cgroup %s: %w", dir, err)
+					}
+				}
+			}
+		}
+	}
+	// What stage1 itself created in the apps' rootfs (/etc/hosts) belongs to
+	// the pod's root too.
+	for _, ra := range p.manifest.Apps {
+		for _, f := range []string{"etc", "etc/hosts"} {
+			path := filepath.Join(p.appRootfs(ra.Name.String()), f)
+			var st unix.Stat_t
+			if unix.Lstat(path, &st) == nil && int(st.Uid) < u.shift {
+				os.Lchown(path, int(st.Uid)+u.shift, int(st.Gid)+u.shift)
+			}
+		}
+	}
+	for _, dir := range []string{filepath.Join(p.root(), "rkt"), filepath.Join(p.dir, "sharedVolumes")} {
+		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			var st unix.Stat_t
+			if unix.Lstat(path, &st) == nil && int(st.Uid) < u.shift {
+				os.Lchown(path, int(st.Uid)+u.shift, int(st.Gid)+u.shift)
+			}
+			return nil
+		})
+	}
+	return nil
+}
