@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/stage0"
 )
 
@@ -46,20 +47,7 @@ func newStopCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var failed error
-			for _, ref := range refs {
-				p, err := c.Stop(cmd.Context(), ref, force)
-				if err != nil {
-					if len(refs) == 1 {
-						return err
-					}
-					fmt.Fprintf(os.Stderr, "rkt: %v\n", err)
-					failed = fmt.Errorf("failed to stop some of %d pods", len(refs))
-					continue
-				}
-				fmt.Printf("%q\n", p.UUID)
-			}
-			return failed
+			return eachPod(refs, "stop", func(ref string) (*pods.Pod, error) { return c.Stop(cmd.Context(), ref, force) })
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "kill the pod instead of asking it to stop")
@@ -81,20 +69,7 @@ func newRmCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var failed error
-			for _, ref := range refs {
-				p, err := c.Remove(cmd.Context(), ref)
-				if err != nil {
-					if len(refs) == 1 {
-						return err
-					}
-					fmt.Fprintf(os.Stderr, "rkt: %v\n", err)
-					failed = fmt.Errorf("failed to remove some of %d pods", len(refs))
-					continue
-				}
-				fmt.Printf("%q\n", p.UUID)
-			}
-			return failed
+			return eachPod(refs, "remove", func(ref string) (*pods.Pod, error) { return c.Remove(cmd.Context(), ref) })
 		},
 	}
 	cmd.Flags().StringVar(&uuidFile, "uuid-file", "", "read the pod UUID from this file")
@@ -117,4 +92,24 @@ func podRefs(args []string, uuidFile string) ([]string, error) {
 		return nil, &usageError{fmt.Errorf("no pod given")}
 	}
 	return args, nil
+}
+
+// eachPod applies fn to every pod reference, printing each pod's UUID as rkt
+// does. One pod's error is the command's error; with several pods each
+// failure is printed and the command fails at the end.
+func eachPod(refs []string, verb string, fn func(ref string) (*pods.Pod, error)) error {
+	var failed error
+	for _, ref := range refs {
+		p, err := fn(ref)
+		if err != nil {
+			if len(refs) == 1 {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "rkt: %v\n", err)
+			failed = fmt.Errorf("failed to %s some of %d pods", verb, len(refs))
+			continue
+		}
+		fmt.Printf("%q\n", p.UUID)
+	}
+	return failed
 }
