@@ -2,6 +2,7 @@ package stage0
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sort"
@@ -65,6 +66,12 @@ type Config struct {
 	Insecure     Insecure
 	Debug        bool
 	Log          *slog.Logger
+	// TrustKeysFromHTTPS trusts the keys discovered over https for an
+	// image whose signer is not trusted yet (--trust-keys-from-https).
+	TrustKeysFromHTTPS bool
+	// Stderr receives user notices (keys trusted on first use) and, when it
+	// is a terminal, download progress; nil means os.Stderr.
+	Stderr io.Writer
 }
 
 func (c *Config) logger() *slog.Logger {

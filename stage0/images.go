@@ -48,10 +48,15 @@ func isPath(ref string) (string, bool) {
 
 // FetchImage makes the image named by ref available in the store and
 // returns its ID. ref is a file path or file:// URL, an image ID (prefix),
-// or a name already in the store.
+// an OCI reference (docker://REGISTRY/REPO[:TAG|@DIGEST], oci:DIR[:TAG]),
+// or an appc name with optional version and labels, found in the store or
+// through meta discovery as the pull policy says.
 func (c *Config) FetchImage(ctx context.Context, s *store.Store, ref string, o FetchOptions) (string, error) {
 	if path, ok := isPath(ref); ok {
 		return c.fetchFile(ctx, s, path, o)
+	}
+	if isOCIRef(ref) {
+		return c.fetchOCI(ctx, s, ref, o)
 	}
 	if strings.HasPrefix(ref, "sha512-") || o.PullPolicy != "update" {
 		img, err := s.Resolve(ref)
@@ -65,14 +70,12 @@ func (c *Config) FetchImage(ctx context.Context, s *store.Store, ref string, o F
 	return c.fetchRemote(ctx, s, ref, o)
 }
 
-// fetchRemote is where discovery plugs in; without it a name must already be
-// in the store.
+// fetchRemote fetches an appc image by name through meta discovery.
 func (c *Config) fetchRemote(ctx context.Context, s *store.Store, ref string, o FetchOptions) (string, error) {
-	img, err := s.Resolve(ref)
-	if err != nil {
-		return "", fmt.Errorf("image %s: %w", ref, err)
+	if _, _, err := store.ParseRef(ref); err != nil {
+		return "", err
 	}
-	return img.ID, nil
+	return c.fetchAppc(ctx, s, ref, o, 0)
 }
 
 // fetchFile verifies a local ACI against the trust store (unless told not

@@ -14,7 +14,7 @@ import (
 
 func newTrustCmd(g *globalFlags) *cobra.Command {
 	var prefix, remove string
-	var root, skipReview, list bool
+	var root, skipReview, list, allowHTTP bool
 	cmd := &cobra.Command{
 		Use:   "trust [--prefix PREFIX | --root] KEYFILE...",
 		Short: "Trust a key for image verification",
@@ -38,7 +38,22 @@ func newTrustCmd(g *globalFlags) *cobra.Command {
 				return &usageError{fmt.Errorf("give exactly one of --prefix and --root")}
 			}
 			if len(args) == 0 {
-				return &usageError{fmt.Errorf("give the key files to trust (key discovery needs the discovery support)")}
+				if root {
+					return &usageError{fmt.Errorf("--root needs key files")}
+				}
+				if allowHTTP {
+					c.Insecure.HTTP = true
+				}
+				keys, err := c.DiscoverKeys(cmd.Context(), prefix)
+				if err != nil {
+					return err
+				}
+				for _, k := range keys {
+					if err := trustKey(ks, prefix, k.URL, k.Armored, skipReview); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
 			for _, f := range args {
 				if err := trustFile(ks, prefix, f, skipReview); err != nil {
@@ -54,7 +69,7 @@ func newTrustCmd(g *globalFlags) *cobra.Command {
 	fl.BoolVar(&skipReview, "skip-fingerprint-review", false, "accept the key without asking")
 	fl.BoolVar(&list, "list", false, "list trusted keys")
 	fl.StringVar(&remove, "remove", "", "stop trusting the key with this fingerprint")
-	fl.Bool("insecure-allow-http", false, "allow fetching keys over plain HTTP")
+	fl.BoolVar(&allowHTTP, "insecure-allow-http", false, "allow discovering and fetching keys over plain HTTP")
 	return cmd
 }
 
@@ -63,6 +78,12 @@ func trustFile(ks *signing.Keystore, prefix, path string, skipReview bool) error
 	if err != nil {
 		return fmt.Errorf("key %s: %w", path, err)
 	}
+	return trustKey(ks, prefix, path, b, skipReview)
+}
+
+// trustKey shows a key (from a file or a discovered URL), asks on a
+// terminal unless skipReview, and trusts it.
+func trustKey(ks *signing.Keystore, prefix, path string, b []byte, skipReview bool) error {
 	info, err := signing.ReadKey(b)
 	if err != nil {
 		return fmt.Errorf("key %s: %w", path, err)
@@ -71,7 +92,7 @@ func trustFile(ks *signing.Keystore, prefix, path string, skipReview bool) error
 	if prefix != "" {
 		scope = "prefix " + prefix
 	}
-	fmt.Fprintf(os.Stderr, "Key fingerprint: %s\n", strings.ToUpper(info.Fingerprint))
+	fmt.Fprintf(os.Stderr, "Prefix: %q\nKey: %q\nKey fingerprint: %s\n", prefix, path, strings.ToUpper(info.Fingerprint))
 	for _, u := range info.UserIDs {
 		fmt.Fprintf(os.Stderr, "  User ID: %s\n", u)
 	}
@@ -79,7 +100,7 @@ func trustFile(ks *signing.Keystore, prefix, path string, skipReview bool) error
 		if _, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err != nil {
 			return fmt.Errorf("key %s: not trusted: no terminal to confirm on (use --skip-fingerprint-review)", path)
 		}
-		fmt.Fprintf(os.Stderr, "Are you sure you want to trust this key for %s (yes/no)? ", scope)
+		fmt.Fprintf(os.Stderr, "Are you sure you want to trust this key for %s [y/N]? ", scope)
 		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 			return fmt.Errorf("key %s: not trusted", path)

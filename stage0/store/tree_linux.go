@@ -26,8 +26,13 @@ import (
 type Tree struct {
 	// ID is "deps-sha512-<hex>", the sha512 of the image IDs in render order.
 	ID string
-	// Rootfs is the rendered root filesystem, cas/tree/<ID>/rootfs.
+	// Rootfs is the rendered root filesystem, cas/tree/<ID>/rootfs; empty
+	// for an OCI image.
 	Rootfs string
+	// Layers are the unpacked layers of an OCI image, base first, with
+	// overlayfs whiteouts: they are meant to be mounted as lower
+	// directories (see Lowers), never rendered into one tree.
+	Layers []string
 }
 
 // maxDeps bounds the flattened dependency list: diamonds repeat images, and
@@ -63,6 +68,13 @@ type depNode struct {
 // locking: nothing stops a concurrent RemoveTree or Remove, so callers that
 // keep using a tree (pods) are what garbage collection must respect.
 func (s *Store) Render(ctx context.Context, id string) (Tree, error) {
+	if img, err := s.Get(id); err == nil && img.Kind == KindOCI {
+		t, err := s.ociTree(id)
+		if err != nil {
+			return Tree{}, fmt.Errorf("render image %s: %w", id, err)
+		}
+		return t, nil
+	}
 	order, err := s.renderOrder(id)
 	if err != nil {
 		return Tree{}, fmt.Errorf("render image %s: %w", id, err)

@@ -84,14 +84,14 @@ func TestRenderOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	again, err := s.Render(t.Context(), a.ID)
-	if err != nil || again != tree {
+	if err != nil || !cmp.Equal(again, tree) {
 		t.Fatalf("second Render = %+v, %v; want %+v", again, err, tree)
 	}
 	if b, _ := os.ReadFile(filepath.Join(tree.Rootfs, "file")); string(b) != "changed" {
 		t.Error("second Render re-rendered the tree")
 	}
 	trees, err := s.Trees()
-	if err != nil || len(trees) != 1 || trees[0] != tree {
+	if err != nil || len(trees) != 1 || !cmp.Equal(trees[0], tree) {
 		t.Errorf("Trees = %v, %v; want [%v]", trees, err, tree)
 	}
 	if err := s.RemoveTree(t.Context(), tree.ID); err != nil {
@@ -178,7 +178,7 @@ func TestRenderConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range trees {
-		if errs[i] != nil || trees[i] != trees[0] {
+		if errs[i] != nil || !cmp.Equal(trees[i], trees[0]) {
 			t.Errorf("Render %d = %v, %v; want %v", i, trees[i], errs[i], trees[0])
 		}
 	}
