@@ -78,7 +78,7 @@ func TestRenderingOrderAndWhitelist(t *testing.T) {
 	wantExit(t, r, 0)
 	// Laid down B, D, C, A: C's /order overrides D's and B's, and every
 	// dependency's own files are there.
-	if !strings.HasSuffix(r.Stdout, "C") {
+	if !strings.HasPrefix(r.Stdout, "CSTAT=") || !strings.Contains(r.Stdout, "STAT=/only-b") || !strings.Contains(r.Stdout, "STAT=/only-d") {
 		t.Errorf("/order is not C's (B, D, C, A order):\n%q", r.Stdout)
 	}
 	// A whitelist on the top image drops what it does not list.
