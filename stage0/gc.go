@@ -32,7 +32,8 @@ type GCOptions struct {
 // held on the host, then every mount under the pod is unmounted and the
 // directory removed. It never touches a pod that is locked (running,
 // preparing, or being collected by another gc), so it is safe to run at any
-// time and any number of times.
+// time and any number of times. Last, it removes the rendered trees that no
+// remaining pod records (see collectTrees), as rkt's gc did.
 func (c *Config) GC(ctx context.Context, o GCOptions, out io.Writer) error {
 	pd, err := c.Pods()
 	if err != nil {
@@ -45,23 +46,22 @@ func (c *Config) GC(ctx context.Context, o GCOptions, out io.Writer) error {
 	now := time.Now()
 	var errs []error
 	for _, p := range list {
+		mark := false
 		switch p.State() {
 		case pods.Exited, pods.AbortedPrepare:
-			err = p.ToGarbage()
+			mark = true
 		case pods.Prepared:
-			if now.Sub(p.MarkedAt()) >= o.ExpirePrepared {
-				err = p.ToGarbage()
-			}
+			mark = now.Sub(p.MarkedAt()) >= o.ExpirePrepared
 		case pods.Embryo:
 			// An embryo is only ever unlocked when its creator died.
-			if now.Sub(p.Created()) >= time.Minute || now.Sub(p.MarkedAt()) >= time.Minute {
-				err = p.ToGarbage()
-			}
+			mark = now.Sub(p.Created()) >= embryoTimeout || now.Sub(p.MarkedAt()) >= embryoTimeout
 		}
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
+		if !mark {
+			continue
 		}
-		err = nil
+		if err := markGarbage(p); err != nil {
+			errs = append(errs, fmt.Errorf("gc pod %s: %w", p.UUID, err))
+		}
 	}
 	if o.MarkOnly {
 		return errors.Join(errs...)
@@ -69,6 +69,10 @@ func (c *Config) GC(ctx context.Context, o GCOptions, out io.Writer) error {
 	if list, err = pd.List(); err != nil {
 		return err
 	}
+	// Marking just now set the ctimes the grace period counts from, and
+	// ctime comes from the kernel's coarse clock: an earlier time.Now()
+	// can be before them, and then even --grace-period=0s skips the pods.
+	now = time.Now()
 	for _, p := range list {
 		if p.State() != pods.ExitedGarbage && p.State() != pods.Garbage {
 			continue
@@ -82,7 +86,33 @@ func (c *Config) GC(ctx context.Context, o GCOptions, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "Garbage collecting pod %q\n", p.UUID)
 	}
+	s, err := c.Store()
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if err := c.collectTrees(ctx, s, io.Discard); err != nil {
+		errs = append(errs, fmt.Errorf("gc tree store: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+// markGarbage moves an unlocked pod to its garbage state under its lock,
+// as every transition is made (docs/design.md). A pod that another process
+// locked since it was listed (run-prepared, export, another gc) or that
+// moved meanwhile is left alone.
+func markGarbage(p *pods.Pod) error {
+	if err := p.TakeLock(); err != nil {
+		if errors.Is(err, pods.ErrLocked) || errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	defer p.Close()
+	err := p.ToGarbage()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 func (c *Config) sweep(ctx context.Context, p *pods.Pod) error {

@@ -15,7 +15,7 @@ import (
 type globalFlags struct {
 	dir, localConfig, systemConfig, userConfig string
 	insecure                                   string
-	debug                                      bool
+	debug, trustKeysFromHTTPS                  bool
 	logFormat                                  string
 }
 
@@ -36,7 +36,7 @@ func (g *globalFlags) config() (*stage0.Config, error) {
 	}
 	return &stage0.Config{
 		Dir: g.dir, LocalConfig: g.localConfig, SystemConfig: g.systemConfig, UserConfig: g.userConfig,
-		Insecure: in, Debug: g.debug, Log: slog.New(h),
+		Insecure: in, Debug: g.debug, Log: slog.New(h), TrustKeysFromHTTPS: g.trustKeysFromHTTPS,
 	}, nil
 }
 
@@ -55,12 +55,14 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&g.userConfig, "user-config", "", "user configuration directory")
 	pf.StringVar(&g.insecure, "insecure-options", "none", "comma-separated list of security features to disable: none,image,tls,http,pubkey,capabilities,paths,seccomp,all-fetch,all-run,all")
 	pf.BoolVar(&g.debug, "debug", false, "print out more debug information to stderr")
+	pf.BoolVar(&g.trustKeysFromHTTPS, "trust-keys-from-https", false, "automatically trust the keys an image's discovery announces over https when its signer is not trusted yet")
 	pf.StringVar(&g.logFormat, "log-format", "text", "format of log messages on stderr: text or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(
 		newRunCmd(g), newPrepareCmd(g), newRunPreparedCmd(g),
 		newFetchCmd(g), newTrustCmd(g), newGCCmd(g), newStatusCmd(g), newListCmd(g), newStopCmd(g), newRmCmd(g),
-		newCatManifestCmd(g), newImageCmd(g), newVersionCmd(g), newEnterCmd(g), newLogsCmd(g), newKillCmd(g),
+		newCatManifestCmd(g), newImageCmd(g), newVersionCmd(g), newEnterCmd(g),
+		newExportCmd(g), newConfigCmd(g), newLogsCmd(g), newKillCmd(g),
 	)
 	return root
 }

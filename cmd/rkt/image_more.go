@@ -1,0 +1,74 @@
+package main
+
+import (
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rkt-ng/rkt/stage0"
+)
+
+func newImageGCCmd(g *globalFlags) *cobra.Command {
+	var o stage0.ImageGCOptions
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Remove unused rendered trees and images not used within the grace period",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.config()
+			if err != nil {
+				return err
+			}
+			return c.ImageGC(cmd.Context(), o, os.Stdout)
+		},
+	}
+	cmd.Flags().DurationVar(&o.GracePeriod, "grace-period", 24*time.Hour, "keep images used more recently than this")
+	return cmd
+}
+
+func newImageExportCmd(g *globalFlags) *cobra.Command {
+	var overwrite bool
+	cmd := &cobra.Command{
+		Use:   "export IMAGE OUT.aci",
+		Short: "Write an image of the store as an uncompressed ACI",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.config()
+			if err != nil {
+				return err
+			}
+			return c.ExportImage(cmd.Context(), args[0], args[1], overwrite)
+		},
+	}
+	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUT.aci if it exists")
+	return cmd
+}
+
+// newImageExtractCmd builds `image extract` (the image's own files) and
+// `image render` (with its dependencies, as a pod sees it).
+func newImageExtractCmd(g *globalFlags, render bool) *cobra.Command {
+	var o stage0.ExtractOptions
+	use, short := "extract IMAGE DIR", "Extract an image's own manifest and rootfs into DIR"
+	if render {
+		use, short = "render IMAGE DIR", "Render an image with its dependencies into DIR"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.config()
+			if err != nil {
+				return err
+			}
+			if render {
+				return c.RenderImage(cmd.Context(), args[0], args[1], o)
+			}
+			return c.ExtractImage(cmd.Context(), args[0], args[1], o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.RootfsOnly, "rootfs-only", false, "write only the root filesystem, into DIR itself")
+	cmd.Flags().BoolVar(&o.Overwrite, "overwrite", false, "replace DIR if it exists")
+	return cmd
+}
