@@ -93,23 +93,34 @@ func (d *Dir) UUIDs() ([]string, error) {
 	return out, nil
 }
 
-// List opens every pod. Pods that vanish while listing are skipped.
+// List opens every pod, sorted by UUID. Pods that vanish while listing are
+// skipped; a pod renamed between two state directories while listing is
+// reported once, in the state found last.
 func (d *Dir) List() ([]*Pod, error) {
-	uuids, err := d.UUIDs()
-	if err != nil {
-		return nil, err
-	}
-	var out []*Pod
-	for _, u := range uuids {
-		p, err := d.open(u)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
+	byUUID := map[string]*Pod{}
+	for _, s := range stateDirs {
+		ents, err := os.ReadDir(filepath.Join(d.root, s))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
+		for _, e := range ents {
+			if !uuidRE.MatchString(e.Name()) {
+				continue
+			}
+			l, err := flock.OpenDir(filepath.Join(d.root, s, e.Name()))
+			if err != nil {
+				continue // moved or removed meanwhile
+			}
+			locked := l.TryShared() != nil
+			l.Close()
+			byUUID[e.Name()] = &Pod{UUID: e.Name(), dir: d, sdir: s, state: observe(s, locked)}
+		}
+	}
+	out := make([]*Pod, 0, len(byUUID))
+	for _, p := range byUUID {
 		out = append(out, p)
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UUID < out[j].UUID })
 	return out, nil
 }
 
@@ -150,7 +161,8 @@ func (d *Dir) Get(ref string) (*Pod, error) {
 // byName finds the pod named name, preferring one that is not garbage.
 func (d *Dir) byName(name string) (*Pod, error) {
 	var found []*Pod
-	for _, s := range []string{dirEmbryo, dirPrepare, dirPrepared, dirRun} {
+	// A pod keeps its name until gc removes it.
+	for _, s := range []string{dirEmbryo, dirPrepare, dirPrepared, dirRun, dirExitedGarbage} {
 		ents, _ := os.ReadDir(filepath.Join(d.root, s))
 		for _, e := range ents {
 			b, err := os.ReadFile(filepath.Join(d.root, s, e.Name(), nameFile))

@@ -117,7 +117,17 @@ func readEnvFile(p string) ([]string, error) {
 func mergeEnv(image types.Environment, src EnvSources, appEnv []string) (types.Environment, error) {
 	var layers [][]string
 	if src.Inherit {
-		layers = append(layers, os.Environ())
+		// The caller's identity variables would claim the app runs as the
+		// caller: HOME, USER, LOGNAME and SHELL come from the image's passwd.
+		var inherited []string
+		for _, kv := range os.Environ() {
+			switch k, _, _ := strings.Cut(kv, "="); k {
+			case "HOME", "USER", "LOGNAME", "SHELL":
+			default:
+				inherited = append(inherited, kv)
+			}
+		}
+		layers = append(layers, inherited)
 	}
 	var img []string
 	for _, kv := range image {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods"
 )
 
@@ -67,15 +66,23 @@ func StatusOf(p *pods.Pod) PodStatus {
 		st.Ready = p.IsReady()
 	}
 	codes := p.AppExitCodes()
+	// Only names and image references are shown: a plain decode of those
+	// fields keeps `rkt list` fast with many pods (the manifest was
+	// validated when the pod was made).
 	if b, err := os.ReadFile(p.ManifestPath()); err == nil {
-		if pm, err := manifests.DecodePod(b); err == nil {
+		var pm struct {
+			Apps []struct {
+				Name  string `json:"name"`
+				Image struct {
+					Name string `json:"name"`
+					ID   string `json:"id"`
+				} `json:"image"`
+			} `json:"apps"`
+		}
+		if json.Unmarshal(b, &pm) == nil {
 			for _, ra := range pm.Apps {
-				a := AppStatus{Name: ra.Name.String(), ImageID: ra.Image.ID.String()}
-				if ra.Image.Name != nil {
-					a.Image = ra.Image.Name.String()
-				}
+				a := AppStatus{Name: ra.Name, ImageID: ra.Image.ID, Image: ra.Image.Name}
 				if c, ok := codes[a.Name]; ok {
-					c := c
 					a.ExitCode = &c
 				}
 				st.Apps = append(st.Apps, a)

@@ -28,6 +28,12 @@ const InterfaceVersion = 6
 // EnvLockFD names the inherited fd that holds the pod directory's lock.
 const EnvLockFD = "RKT_LOCK_FD"
 
+// CleanedFile, in the pod directory, is written by a stage1 whose run
+// entrypoint released everything the pod held on the host when the pod
+// exited (rkt-ng extension). gc then needs no gc entrypoint for the pod;
+// for a pod without it (a crash, or another stage1) gc runs the entrypoint.
+const CleanedFile = "stage1-cleaned"
+
 // ErrNoEntrypoint means a stage1 image lacks an entrypoint annotation.
 var ErrNoEntrypoint = errors.New("stage1 image has no entrypoint")
 

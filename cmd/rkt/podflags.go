@@ -126,6 +126,24 @@ func parsePodCommand(cmd *cobra.Command, args []string, pf *podFlags, run bool) 
 	if err := defaults.apply(fs, &def); err != nil {
 		return nil, false, &usageError{err}
 	}
+	if pf.podManifest != "" {
+		var changed []string
+		appFS := pflag.NewFlagSet("app", pflag.ContinueOnError)
+		defaults.register(appFS)
+		appFS.VisitAll(func(f *pflag.Flag) {
+			if fs.Changed(f.Name) {
+				changed = append(changed, "--"+f.Name)
+			}
+		})
+		for _, n := range []string{"volume", "set-env", "set-env-file", "inherit-env", "port"} {
+			if fs.Changed(n) {
+				changed = append(changed, "--"+n)
+			}
+		}
+		if len(changed) > 0 {
+			return nil, false, fmt.Errorf("--pod-manifest cannot be combined with %s: the pod manifest says it all", strings.Join(changed, ", "))
+		}
+	}
 	apps, err := parseApps(fs.Args(), def)
 	if err != nil {
 		return nil, false, err

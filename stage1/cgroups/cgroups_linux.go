@@ -131,6 +131,16 @@ type Pod struct {
 	// closedDevices is set by RestrictDevices: apps made later get the
 	// closed device policy too.
 	closedDevices bool
+	// enabled is set once EnableControllers has run.
+	enabled bool
+	// planned are the apps PlanApp declared before EnableControllers, which
+	// creates them, in order.
+	planned []plannedApp
+}
+
+type plannedApp struct {
+	name string
+	l    Limits
 }
 
 // NewPod creates the cgroup(s) of pod name ("rkt-<name>", with the leaf
@@ -195,8 +205,17 @@ func NewPod(name string, opts ...Option) (*Pod, error) {
 	return p, nil
 }
 
+// threadedControllers are the v2 controllers the kernel lets a cgroup that
+// holds processes enable for its children (cgroup-v2.rst, "Threaded
+// Controllers"); doing so makes it a thread root, where domain controllers
+// (memory, io, hugetlb) can then no longer be enabled (EOPNOTSUPP).
+var threadedControllers = []string{"cpu", "cpuset", "pids"}
+
 // delegate enables v2Controllers in parent's cgroup.subtree_control, recording
-// the ones that cannot be.
+// the ones that cannot be. Domain controllers go first: if the parent holds
+// processes the kernel refuses them (EBUSY), and then nothing else is
+// written, so that the parent (typically the cgroup of the service that
+// started rkt) is not turned into a thread root with half the controllers.
 func (p *Pod) delegate(parent string) {
 	avail, err := readFields(filepath.Join(parent, "cgroup.controllers"))
 	if err != nil {
@@ -212,20 +231,36 @@ func (p *Pod) delegate(parent string) {
 		}
 		return
 	}
-	for _, c := range v2Controllers {
+	order := slices.Clone(v2Controllers)
+	slices.SortStableFunc(order, func(a, b string) int {
+		ta, tb := slices.Contains(threadedControllers, a), slices.Contains(threadedControllers, b)
+		switch {
+		case ta == tb:
+			return 0
+		case tb:
+			return -1
+		}
+		return 1
+	})
+	var refused error
+	for _, c := range order {
 		switch {
 		case slices.Contains(enabled, c):
 		case !slices.Contains(avail, c):
 			p.missing[c] = fmt.Errorf("not offered by parent cgroup %s (not in its cgroup.controllers)", parent)
+		case refused != nil:
+			p.missing[c] = refused
 		default:
 			err := writeFile(filepath.Join(parent, "cgroup.subtree_control"), "+"+c)
-			if err != nil {
-				if errors.Is(err, unix.EBUSY) {
-					err = fmt.Errorf("%w (the parent cgroup holds processes; run rkt from a leaf of a delegated cgroup)", err)
-				}
-				p.missing[c] = fmt.Errorf("cannot delegate from parent: %w", err)
-				p.log.Warn("cannot delegate cgroup controller to pod", "controller", c, "cgroup", parent, "error", err)
+			if err == nil {
+				continue
 			}
+			if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EOPNOTSUPP) {
+				err = fmt.Errorf("%w (the parent cgroup holds processes; run rkt from a leaf of a delegated cgroup)", err)
+				refused = fmt.Errorf("cannot delegate from parent: %w", err)
+			}
+			p.missing[c] = fmt.Errorf("cannot delegate from parent: %w", err)
+			p.log.Warn("cannot delegate cgroup controller to pod", "controller", c, "cgroup", parent, "error", err)
 		}
 	}
 }
@@ -370,8 +405,9 @@ func (p *Pod) Enter(pid int) error {
 }
 
 // EnableControllers moves every process in the pod cgroup itself to
-// [InitLeaf] and, on v2, enables the pod's controllers for its children in
-// cgroup.subtree_control. It is idempotent and [Pod.NewApp] calls it.
+// [InitLeaf], on v2 enables the pod's controllers for its children in
+// cgroup.subtree_control, and creates the apps declared by [Pod.PlanApp].
+// It is idempotent and [Pod.NewApp] calls it.
 func (p *Pod) EnableControllers() error {
 	for _, d := range p.dirs {
 		// Moving can race with a process that forks; repeat until empty.
@@ -391,9 +427,24 @@ func (p *Pod) EnableControllers() error {
 			}
 		}
 	}
-	if p.mode != Unified {
-		return nil
+	if p.mode == Unified {
+		if err := p.enableV2(); err != nil {
+			return err
+		}
 	}
+	p.enabled = true
+	for len(p.planned) > 0 {
+		a := p.planned[0]
+		if err := p.makeApp(a.name, a.l); err != nil {
+			return err
+		}
+		p.planned = p.planned[1:]
+	}
+	return nil
+}
+
+// enableV2 enables the controllers the pod cgroup has for its children.
+func (p *Pod) enableV2() error {
 	dir := p.dirs[0].dir
 	avail, err := readFields(filepath.Join(dir, "cgroup.controllers"))
 	if err != nil {
@@ -446,13 +497,65 @@ func (p *Pod) NewApp(name string, l Limits) (*App, error) {
 	if err := p.EnableControllers(); err != nil {
 		return nil, err
 	}
+	if err := p.makeApp(name, l); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// PlanApp is [Pod.NewApp] for a pod whose cgroup namespace is still to be
+// made (see the package doc): on v2, until [Pod.EnableControllers] it only
+// records the app (so that [Pod.Mounts] and [App.ProcsFiles] know it) and
+// checks that the pod has the controllers l needs; EnableControllers creates
+// it and applies l. Creating it at once would enable controllers in the pod's
+// cgroup.subtree_control, after which no process can [Pod.Enter] the pod
+// cgroup (EBUSY). On v1, or after EnableControllers, it is NewApp.
+func (p *Pod) PlanApp(name string, l Limits) (*App, error) {
+	if p.mode != Unified || p.enabled {
+		return p.NewApp(name, l)
+	}
+	a, err := p.App(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkControllers(l); err != nil {
+		return nil, fmt.Errorf("set limits of app %s: %w", name, err)
+	}
+	if !slices.ContainsFunc(p.planned, func(pa plannedApp) bool { return pa.name == name }) {
+		p.planned = append(p.planned, plannedApp{name: name, l: l})
+	}
+	if !slices.Contains(p.children, name) {
+		p.children = append(p.children, name)
+	}
+	return a, nil
+}
+
+// checkControllers fails with a [*ControllerError] unless the pod cgroup (on
+// v2) has every controller that l needs.
+func (p *Pod) checkControllers(l Limits) error {
+	d := p.dirs[0]
+	avail, err := readFields(filepath.Join(d.dir, "cgroup.controllers"))
+	if err != nil {
+		return err
+	}
+	for _, c := range l.controllers() {
+		if !slices.Contains(avail, c) {
+			return &ControllerError{Controller: c, Cgroup: d.rel, Err: p.missing[c]}
+		}
+	}
+	return nil
+}
+
+// makeApp creates the cgroup of app name, once the pod's controllers are
+// enabled, and applies l to it.
+func (p *Pod) makeApp(name string, l Limits) error {
 	for _, d := range p.dirs {
 		dir := filepath.Join(d.dir, name)
 		if err := mkdir(dir); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("create cgroup of app %s: %w", name, err)
+			return fmt.Errorf("create cgroup of app %s: %w", name, err)
 		}
 		if err := initCpuset(d.h, dir); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if !slices.Contains(p.children, name) {
@@ -460,13 +563,13 @@ func (p *Pod) NewApp(name string, l Limits) (*App, error) {
 	}
 	if p.closedDevices {
 		if err := p.restrictDevices(name); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := p.setLimits(name, l); err != nil {
-		return nil, fmt.Errorf("set limits of app %s: %w", name, err)
+		return fmt.Errorf("set limits of app %s: %w", name, err)
 	}
-	return a, nil
+	return nil
 }
 
 // Name returns the app's name (its cgroup's last element).

@@ -57,6 +57,10 @@
 //     process still in the pod cgroup is moved to init.scope and the
 //     controllers are enabled for the apps.
 //
+// Apps known before step 2 are declared with [Pod.PlanApp], which creates
+// nothing on v2 until step 4 (EnableControllers creates them and applies
+// their limits), so that [Pod.Mounts] can be computed before the clone.
+//
 // [Pod.Mounts] keeps the pod cgroup itself read-only inside the pod (only its
 // children are writable), so the pod cannot raise its own pod-wide limits
 // whether or not the host mounted cgroup2 with nsdelegate.

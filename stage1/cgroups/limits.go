@@ -26,6 +26,21 @@ type Limits struct {
 	PidsMax *int64
 }
 
+// controllers returns the cgroup controllers that applying l needs.
+func (l Limits) controllers() []string {
+	var cs []string
+	if l.MemoryBytes != nil {
+		cs = append(cs, "memory")
+	}
+	if l.CPUMilli != nil || l.CPUShares != nil {
+		cs = append(cs, "cpu")
+	}
+	if l.PidsMax != nil {
+		cs = append(cs, "pids")
+	}
+	return cs
+}
+
 // IsZero reports whether l sets nothing.
 func (l Limits) IsZero() bool {
 	return l.MemoryBytes == nil && l.CPUMilli == nil && l.CPUShares == nil && l.PidsMax == nil

@@ -23,7 +23,11 @@ func mountV2(t *testing.T) string {
 	t.Helper()
 	requireRoot(t)
 	dir := t.TempDir()
-	if err := unix.Mount("cgroup2", dir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	// The options of a cgroup2 mount made in the initial cgroup namespace
+	// apply to the whole hierarchy (kernel/cgroup/cgroup.c,
+	// apply_cgroup_root_flags): mounting without the host's options would
+	// turn off its nsdelegate or memory_recursiveprot.
+	if err := unix.Mount("cgroup2", dir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, hostV2Options(t)); err != nil {
 		t.Skipf("requires a kernel with cgroup2: mount: %v", err)
 	}
 	t.Cleanup(func() {
@@ -49,6 +53,29 @@ func mountV2(t *testing.T) string {
 		}
 	})
 	return dir
+}
+
+// hostV2Options returns the superblock options of the cgroup2 hierarchy
+// already mounted, if any, without "rw"/"ro".
+func hostV2Options(t *testing.T) string {
+	t.Helper()
+	mounts, err := readMountinfo("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mounts {
+		if m.fstype != "cgroup2" {
+			continue
+		}
+		var opts []string
+		for o := range strings.SplitSeq(m.superOpts, ",") {
+			if o != "rw" && o != "ro" && o != "" {
+				opts = append(opts, o)
+			}
+		}
+		return strings.Join(opts, ",")
+	}
+	return ""
 }
 
 // enableAtRoot enables controller c in the root cgroup's subtree_control,
@@ -197,6 +224,12 @@ func TestV2Pod(t *testing.T) {
 			}
 		}
 	}
+	if len(got) > 4 {
+		// The kernel lists controllers in its own order, not sorted.
+		f := strings.Fields(got[4])
+		slices.Sort(f)
+		got[4] = strings.Join(f, " ")
+	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("in-namespace view mismatch (-want +got):\n%s", diff)
 	}
@@ -234,6 +267,66 @@ func TestV2Pod(t *testing.T) {
 	}
 	if err := q.Remove(t.Context()); err != nil {
 		t.Errorf("second Remove: %v", err)
+	}
+}
+
+// TestV2PlanApp checks the order the namespace stage1 uses: apps declared
+// with PlanApp before a process enters the pod cgroup (which NewApp would
+// make impossible: EBUSY once the pod's subtree_control is set), created with
+// their limits by EnableControllers.
+func TestV2PlanApp(t *testing.T) {
+	mnt := mountV2(t)
+	if s := readTrim(t, "/proc/self/cgroup"); s != "0::/" {
+		t.Skipf("requires the test to run in the cgroup2 root cgroup (no internal process rule), /proc/self/cgroup:\n%s", s)
+	}
+	p, err := NewPod(uniqueName(t), WithUnifiedMount(mnt))
+	if err != nil {
+		t.Fatalf("NewPod: %v", err)
+	}
+	removeOnCleanup(t, p)
+	if have, _ := p.Controllers(); !slices.Contains(have, "memory") {
+		t.Skipf("requires the memory controller on cgroup2 (have %v); run on a cgroup v2 host or in the VM of tests/vm_cgroupv2_test.go", have)
+	}
+	mem := int64(64 << 20)
+	app, err := p.PlanApp("web", Limits{MemoryBytes: &mem})
+	if err != nil {
+		t.Fatalf("PlanApp: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(p.Dirs()[0], "web")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("PlanApp created the app cgroup before EnableControllers: %v", err)
+	}
+	var binds []string
+	for _, m := range p.Mounts() {
+		if m.Flags&unix.MS_BIND != 0 && m.Flags&unix.MS_REMOUNT == 0 {
+			binds = append(binds, m.Source)
+		}
+	}
+	if diff := cmp.Diff([]string{"/sys/fs/cgroup/" + InitLeaf, "/sys/fs/cgroup/web"}, binds); diff != "" {
+		t.Errorf("Mounts() binds mismatch (-want +got):\n%s", diff)
+	}
+	sleep := exec.Command("sleep", "1000")
+	startWaited(t, sleep)
+	if err := p.Enter(sleep.Process.Pid); err != nil {
+		t.Fatalf("Enter after PlanApp: %v", err)
+	}
+	if err := p.EnableControllers(); err != nil {
+		t.Fatalf("EnableControllers: %v", err)
+	}
+	if got := readTrim(t, filepath.Join(p.Dirs()[0], "web", "memory.max")); got != "67108864" {
+		t.Errorf("web memory.max = %s, want 67108864", got)
+	}
+	if got := readTrim(t, "/proc/"+strconv.Itoa(sleep.Process.Pid)+"/cgroup"); got != "0::"+p.Path()+"/"+InitLeaf {
+		t.Errorf("entered process in %q, want it moved to %s", got, InitLeaf)
+	}
+	if err := app.AddProc(sleep.Process.Pid); err != nil {
+		t.Errorf("AddProc: %v", err)
+	}
+	// Once the controllers are enabled PlanApp is NewApp.
+	if _, err := p.PlanApp("late", Limits{MemoryBytes: &mem}); err != nil {
+		t.Fatalf("PlanApp after EnableControllers: %v", err)
+	}
+	if got := readTrim(t, filepath.Join(p.Dirs()[0], "late", "memory.max")); got != "67108864" {
+		t.Errorf("late memory.max = %s, want 67108864", got)
 	}
 }
 

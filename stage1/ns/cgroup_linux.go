@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/stage1/cgroups"
@@ -55,8 +56,11 @@ func (p *pod) setupCgroups() error {
 	return nil
 }
 
-// appCgroup creates an app's cgroup with its limits and returns the files
-// the app's launcher joins it through.
+// appCgroup declares an app's cgroup with its limits and returns the files
+// the app's launcher joins it through. On v2 the cgroup is created, and its
+// limits applied, by placeInit (EnableControllers) after the pod's init is
+// cloned into its cgroup namespace: enabling the app controllers earlier
+// would make the pod cgroup refuse the clone's parent (EBUSY).
 func (p *pod) appCgroup(name string, isos types.Isolators, applied map[types.ACIdentifier]bool) ([]string, error) {
 	if p.cg == nil {
 		return nil, nil
@@ -65,7 +69,7 @@ func (p *pod) appCgroup(name string, isos types.Isolators, applied map[types.ACI
 	if err != nil {
 		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
-	a, err := p.cg.NewApp(name, l)
+	a, err := p.cg.PlanApp(name, l)
 	if err != nil {
 		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
@@ -76,13 +80,24 @@ func (p *pod) appCgroup(name string, isos types.Isolators, applied map[types.ACI
 }
 
 // cgroupMounts is the pod's view of its cgroups, as setup mounts.
+//
+// The source of a bind mount in cgroups.MountSpec is a path inside the pod's
+// root (a cgroup directory of the hierarchy just mounted there), and the
+// setup child mounts before pivot_root: it is resolved under the root here.
+// Left as is it would name the host's /sys/fs/cgroup, which on v2 is the
+// root of the host's hierarchy (where /sys/fs/cgroup/init.scope is systemd's
+// own cgroup, and the app cgroups do not exist).
 func (p *pod) cgroupMounts() []podsetup.Mount {
 	if p.cg == nil {
 		return nil
 	}
 	var out []podsetup.Mount
 	for _, m := range p.cg.Mounts() {
-		out = append(out, podsetup.Mount{Source: m.Source, Target: m.Target, FSType: m.FSType, Flags: m.Flags, Data: m.Data})
+		src := m.Source
+		if m.Flags&unix.MS_BIND != 0 && m.Flags&unix.MS_REMOUNT == 0 {
+			src = filepath.Join(p.root(), m.Source)
+		}
+		out = append(out, podsetup.Mount{Source: src, Target: m.Target, FSType: m.FSType, Flags: m.Flags, Data: m.Data})
 	}
 	return out
 }

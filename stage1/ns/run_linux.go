@@ -118,6 +118,10 @@ func run(args []string, log *slog.Logger) (int, error) {
 	p.log.Debug("pod exited", "pod", p.args.UUID, "code", code)
 	if cerr := p.cleanup(); cerr != nil && err == nil {
 		err = cerr
+	} else if cerr == nil {
+		// Tell gc there is nothing left on the host for the gc entrypoint
+		// to release (rkt-ng extension; without it gc runs the entrypoint).
+		os.WriteFile(filepath.Join(p.dir, stage1.CleanedFile), nil, 0o644)
 	}
 	p.log.Debug("pod cleaned up", "pod", p.args.UUID)
 	return code, err
