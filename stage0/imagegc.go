@@ -141,6 +141,9 @@ func (c *Config) anyPodBeingCreated() (bool, error) {
 // again right before each removal; the pod directory exists (in embryo/ or
 // prepare/) before its preparation renders anything.
 func (c *Config) collectTrees(ctx context.Context, s *store.Store, out io.Writer) error {
+	if err := s.CleanTemp(); err != nil {
+		return err
+	}
 	// Trees first, then the pods: a tree rendered after this listing is
 	// not a candidate at all.
 	trees, err := s.Trees()
