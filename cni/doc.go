@@ -30,6 +30,14 @@
 //   - Port forwards use the portmap plugin (iptables, or nftables where
 //     iptables is absent) with SNAT, so host ports answer on 127.0.0.1, on
 //     the host's own addresses and from the pod itself (hairpin).
+//   - A host port is forwarded by one pod at a time: Setup fails, naming the
+//     port, when a host program listens on it or another live pod forwards
+//     it (SetupConfig.PortsDir, a host-wide registry released by Teardown).
+//
+// The IP masquerade of ptp networks ("ipMasq") is set up by this package
+// instead of the plugin, with the plugin's exact rules, chain and comments,
+// in one iptables-restore instead of a dozen iptables and nft runs (see
+// masq_linux.go).
 //
 // Host-wide side effects are those of the plugins: ptp enables
 // net.ipv4.ip_forward (and IPv6 forwarding when it assigns IPv6), portmap

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/utils"
@@ -21,8 +22,11 @@ const maxInfoSize = 4 << 20
 // Teardown needs to run DEL after the process that ran ADD is gone. It is
 // stored as <podDir>/net-info.json.
 type Info struct {
-	PodUUID  string    `json:"podUUID"`
-	NetNS    string    `json:"netns,omitempty"`
+	PodUUID string `json:"podUUID"`
+	NetNS   string `json:"netns,omitempty"`
+	// PortsDir is SetupConfig.PortsDir, where Teardown releases the host
+	// ports of the pod.
+	PortsDir string    `json:"portsDir,omitempty"`
 	Networks []NetInfo `json:"networks"`
 }
 
@@ -47,6 +51,10 @@ type NetInfo struct {
 	// dataDir, portmap). DEL replays it, so a net.d file changed or removed
 	// since does not matter.
 	Config json.RawMessage `json:"config"`
+	// IPMasq is set when the ptp plugin's ipMasq was turned off in Config
+	// and the masquerade rules are set up and removed by this package
+	// (see masq_linux.go).
+	IPMasq bool `json:"ipMasq,omitempty"`
 	// Added is false while ADD has not returned: the record is written
 	// before ADD so that a crash mid-ADD still gets a DEL from gc.
 	Added bool `json:"added"`
@@ -129,6 +137,9 @@ func parseInfo(data []byte) (*Info, error) {
 	}
 	if e := utils.ValidateContainerID(i.PodUUID); e != nil {
 		return nil, fmt.Errorf("invalid pod UUID %q", i.PodUUID)
+	}
+	if i.PortsDir != "" && !filepath.IsAbs(i.PortsDir) {
+		return nil, fmt.Errorf("ports dir %q is not an absolute path", i.PortsDir)
 	}
 	for _, n := range i.Networks {
 		if e := utils.ValidateInterfaceName(n.IfName); e != nil {

@@ -45,6 +45,11 @@ type SetupConfig struct {
 	// written before each ADD and when Setup returns, so that gc after a
 	// crash at any point can still run DEL.
 	InfoPath string
+	// PortsDir is the host-wide registry of forwarded host ports (for
+	// example /run/rkt/ports), so that two pods cannot forward the same
+	// port; "" checks only for host programs listening on them. It is
+	// recorded in the teardown record.
+	PortsDir string
 	// PluginStderr receives the plugins' diagnostics; nil discards them.
 	// Plugin errors are returned either way.
 	PluginStderr io.Writer
@@ -71,9 +76,16 @@ func Setup(ctx context.Context, s SetupConfig) (*Info, error) {
 	if len(s.Ports) > 0 {
 		pm = portmapNetwork(s.Networks)
 	}
-	info := &Info{PodUUID: s.PodUUID, NetNS: s.NetNSPath, Networks: make([]NetInfo, 0, len(s.Networks))}
+	info := &Info{PodUUID: s.PodUUID, NetNS: s.NetNSPath, PortsDir: s.PortsDir, Networks: make([]NetInfo, 0, len(s.Networks))}
+	if err := reservePorts(s.PortsDir, s.PodUUID, s.NetNSPath, s.Ports); err != nil {
+		return nil, rollback(ctx, log, r, info, s, err)
+	}
 	for i, req := range s.Networks {
 		conf, err := effectiveConfig(req.Config, s.DataDir, i == pm)
+		var masq bool
+		if err == nil {
+			conf, masq, err = takeOverMasq(conf)
+		}
 		if err != nil {
 			err = fmt.Errorf("network %q: %w", req.Name, err)
 			return nil, rollback(ctx, log, r, info, s, err)
@@ -84,6 +96,7 @@ func Setup(ctx context.Context, s SetupConfig) (*Info, error) {
 			IfName:   fmt.Sprintf("eth%d", i),
 			Args:     req.Args,
 			Config:   conf,
+			IPMasq:   masq,
 		}
 		if i == pm {
 			ni.Ports = s.Ports
@@ -97,6 +110,12 @@ func Setup(ctx context.Context, s SetupConfig) (*Info, error) {
 		if err := r.add(ctx, s.PodUUID, s.NetNSPath, &info.Networks[i]); err != nil {
 			err = fmt.Errorf("add network %q: %w", req.Name, err)
 			return nil, rollback(ctx, log, r, info, s, err)
+		}
+		if masq {
+			if err := setupMasq(ctx, req.Name, s.PodUUID, info.Networks[i].IPs); err != nil {
+				err = fmt.Errorf("add network %q: %w", req.Name, err)
+				return nil, rollback(ctx, log, r, info, s, err)
+			}
 		}
 		log.Debug("network added", "pod", s.PodUUID, "net", ni.NetName, "ifname", ni.IfName,
 			"ips", info.Networks[i].IPs, "host_ifname", info.Networks[i].HostIfName)
@@ -159,6 +178,9 @@ func rollback(ctx context.Context, log *slog.Logger, r *runner, info *Info, s Se
 			log.Warn("network rollback failed", "pod", s.PodUUID, "net", info.Networks[i].NetName, "err", err)
 		}
 	}
+	if err := releasePorts(s.PortsDir, s.PodUUID, s.Ports); err != nil {
+		log.Warn("network rollback failed", "pod", s.PodUUID, "err", err)
+	}
 	if err := RemoveNetNS(s.NetNSPath); err != nil {
 		log.Warn("network rollback failed", "pod", s.PodUUID, "netns", s.NetNSPath, "err", err)
 	}
@@ -194,6 +216,12 @@ func Teardown(ctx context.Context, info *Info, netnsPath string, pluginDirs []st
 		}
 		if len(errs) > 0 {
 			return join(errs)
+		}
+		// Only now are the forwards really gone.
+		for _, n := range info.Networks {
+			if err := releasePorts(info.PortsDir, info.PodUUID, n.Ports); err != nil {
+				return err
+			}
 		}
 	}
 	if netnsPath == "" {
@@ -325,6 +353,11 @@ func (r *runner) del(ctx context.Context, podUUID, nsPath string, n *NetInfo, st
 	}
 	if len(found.Plugins) > 0 {
 		if err := r.cni.DelNetworkList(ctx, &found, runtimeConf(podUUID, nsPath, n)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.IPMasq {
+		if err := teardownMasq(ctx, n.NetName, podUUID, n.IPs); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -16,8 +16,11 @@ type group struct {
 var groups = []group{
 	{"start", benchStart},
 	{"fetch", benchFetch},
+	{"net", benchNet},
 	{"stop", benchStop},
 	{"log", benchLog},
+	{"pods", benchPods},
+	{"remote", benchRemote},
 }
 
 // benchStart: warm `rkt run` of a /bin/true image already in the store,
