@@ -597,7 +597,7 @@ func TestCtx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{flags + " exit-with 3", flags + " status", flags + " sleep", flags + " gc --grace-period=0s"}
+	want := []string{flags + " exit-with 3", flags + " status", flags + " sleep", flags + " gc --grace-period=0s --expire-prepared=0s"}
 	if diff := cmp.Diff(want, strings.Split(strings.TrimSpace(string(b)), "\n")); diff != "" {
 		t.Errorf("rkt invocations mismatch (-want +got):\n%s", diff)
 	}
