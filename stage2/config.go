@@ -22,6 +22,9 @@ type Config struct {
 	Apps        []App         `json:"apps"`
 	StopTimeout time.Duration `json:"stopTimeout"`
 	Debug       bool          `json:"debug,omitempty"`
+	// InitCgroupProcs are cgroup.procs files the init writes its own PID to
+	// before it starts any app.
+	InitCgroupProcs []string `json:"initCgroupProcs,omitempty"`
 	// NoLogs turns off keeping app output in the pod directory.
 	NoLogs bool `json:"noLogs,omitempty"`
 	// LogCap is the size at which an app's log rotates (0: DefaultLogCap).

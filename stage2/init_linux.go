@@ -105,6 +105,12 @@ func (s *supervisor) run() int {
 		s.log.Error("create status dir", "err", err)
 		return ExitLaunchFailed
 	}
+	for _, f := range s.cfg.InitCgroupProcs {
+		if err := os.WriteFile(f, []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+			fmt.Fprintf(os.Stderr, "rkt: pod init: join cgroup %s: %v\n", filepath.Dir(f), err)
+			return ExitLaunchFailed
+		}
+	}
 	stopping := false
 	var stops []func()
 	defer func() {
@@ -220,6 +226,7 @@ func (s *supervisor) startApp(app *App) error {
 	if err != nil {
 		return err
 	}
+	s.log.Debug("app started", "app", app.Name, "pid", pid)
 	s.procs[pid] = proc{app: app, kind: kindMain}
 	s.mains[app.Name] = pid
 	atomicfile.Replace(filepath.Join(StatusDir, app.Name+"-started"), nil, 0o644)

@@ -34,13 +34,16 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == podsetup.Command {
 		// The pod's first process: build the pod's root, then be its init.
+		log.Debug("pod setup started")
 		c, err := podsetup.Read()
 		if err == nil {
+			log.Debug("pod setup plan read")
 			err = podsetup.Run(c)
 		}
 		if err == nil {
 			err = podsetup.Handoff()
 		}
+		log.Debug("pod root ready")
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "rkt: pod setup: %v\n", err)
 			os.Exit(stage2.ExitLaunchFailed)

@@ -159,7 +159,20 @@ func (p *pod) placeInit(pid int) error {
 	if p.cg.Mode() == cgroups.Unified {
 		return p.cg.EnableControllers()
 	}
-	return p.cg.Init().AddProc(pid)
+	// On v1 the init joins its leaf itself (initProcsFiles), right before it
+	// starts the apps: each batch of cgroup migrations costs the kernel an
+	// RCU grace period (cgroup_threadgroup_rwsem), ~10 ms here, and the
+	// init's move and the apps' moves then share one.
+	return nil
+}
+
+// initProcsFiles are, on cgroup v1, the files through which the pod's init
+// joins its leaf from inside the pod.
+func (p *pod) initProcsFiles() []string {
+	if p.cg == nil || p.cg.Mode() == cgroups.Unified {
+		return nil
+	}
+	return p.cg.Init().ProcsFiles()
 }
 
 // reportOOM tells the user which apps the kernel OOM-killed.

@@ -175,7 +175,8 @@ func (p *pod) configs(info *cni.Info, extraEnv []string) (*podsetup.Config, *sta
 	if setup.Sysctls, err = p.sysctls(); err != nil {
 		return nil, nil, err
 	}
-	s2 := &stage2.Config{PodUUID: p.args.UUID, StopTimeout: time.Duration(p.opts.StopTimeout), Debug: p.args.Debug}
+	s2 := &stage2.Config{PodUUID: p.args.UUID, StopTimeout: time.Duration(p.opts.StopTimeout), Debug: p.args.Debug,
+		InitCgroupProcs: p.initProcsFiles()}
 	for _, ra := range p.manifest.Apps {
 		ra := ra
 		name := ra.Name.String()
