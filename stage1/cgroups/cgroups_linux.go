@@ -161,6 +161,9 @@ func NewPod(name string, opts ...Option) (*Pod, error) {
 	}
 	p := &Pod{log: c.log, mode: layout.Mode, missing: map[string]error{}, children: []string{InitLeaf}}
 	for _, h := range layout.Hierarchies {
+		if layout.Mode == Legacy && !usedV1(h) {
+			continue
+		}
 		parent, ok := self[h.key()]
 		if !ok {
 			if layout.Mode == Unified {
@@ -994,4 +997,19 @@ func rmdir(dir string) error {
 		return &os.PathError{Op: "rmdir", Path: dir, Err: err}
 	}
 	return nil
+}
+
+// usedV1 reports whether a v1 hierarchy carries something a pod uses: its
+// limits (memory, cpu, pids), accounting (cpuacct), device policy
+// (devices), or systemd's tracking (name=systemd). Pods get no cgroup in
+// the others (cpuset, blkio, freezer, net_cls, perf_event, hugetlb, ...):
+// every cgroup made costs mkdir, rmdir and, for the processes put there,
+// migrations on every pod start.
+func usedV1(h Hierarchy) bool {
+	for _, c := range []string{"memory", "cpu", "cpuacct", "pids", "devices", "name=systemd"} {
+		if h.has(c) {
+			return true
+		}
+	}
+	return false
 }
