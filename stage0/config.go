@@ -91,6 +91,15 @@ func (c *Config) Pods() (*pods.Dir, error) {
 	return pods.OpenDir(c.Dir)
 }
 
+// pod finds a pod by UUID, UUID prefix or name.
+func (c *Config) pod(ref string) (*pods.Pod, error) {
+	pd, err := c.Pods()
+	if err != nil {
+		return nil, err
+	}
+	return pd.Get(ref)
+}
+
 // Keystore is the trust store of the configured dirs: `rkt trust` writes to
 // the local config, which overrides the system config.
 func (c *Config) Keystore() *signing.Keystore {

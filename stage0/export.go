@@ -47,11 +47,7 @@ func (c *Config) Export(ctx context.Context, ref, out string, o ExportOptions) e
 			return fmt.Errorf("export: %s exists (use --overwrite)", out)
 		}
 	}
-	pd, err := c.Pods()
-	if err != nil {
-		return err
-	}
-	p, err := pd.Get(ref)
+	p, err := c.pod(ref)
 	if err != nil {
 		return err
 	}

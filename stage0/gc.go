@@ -196,11 +196,7 @@ func (c *Config) runStage1Entrypoint(ctx context.Context, p *pods.Pod, which ent
 
 // Stop asks running pods to stop (SIGTERM to their init) or kills them.
 func (c *Config) Stop(ctx context.Context, ref string, force bool) (*pods.Pod, error) {
-	pd, err := c.Pods()
-	if err != nil {
-		return nil, err
-	}
-	p, err := pd.Get(ref)
+	p, err := c.pod(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -217,11 +213,7 @@ func (c *Config) Stop(ctx context.Context, ref string, force bool) (*pods.Pod, e
 // Remove deletes exited or never-run pods now, as gc would after its grace
 // period; it refuses running pods.
 func (c *Config) Remove(ctx context.Context, ref string) (*pods.Pod, error) {
-	pd, err := c.Pods()
-	if err != nil {
-		return nil, err
-	}
-	p, err := pd.Get(ref)
+	p, err := c.pod(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -244,11 +236,7 @@ func (c *Config) Remove(ctx context.Context, ref string) (*pods.Pod, error) {
 // entrypoint, which this process becomes (so the command's exit status is
 // rkt's). app may be empty for a pod of one app.
 func (c *Config) Enter(ctx context.Context, ref, app string, cmd []string) error {
-	pd, err := c.Pods()
-	if err != nil {
-		return err
-	}
-	p, err := pd.Get(ref)
+	p, err := c.pod(ref)
 	if err != nil {
 		return err
 	}
@@ -298,11 +286,7 @@ func (c *Config) Kill(ctx context.Context, ref, app, signal string) error {
 	if err != nil {
 		return err
 	}
-	pd, err := c.Pods()
-	if err != nil {
-		return err
-	}
-	p, err := pd.Get(ref)
+	p, err := c.pod(ref)
 	if err != nil {
 		return err
 	}

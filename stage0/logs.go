@@ -26,11 +26,7 @@ type LogOptions struct {
 // Logs writes an app's captured output: while the pod runs and after it has
 // exited, until gc removes the pod.
 func (c *Config) Logs(ctx context.Context, ref string, o LogOptions, w io.Writer) error {
-	pd, err := c.Pods()
-	if err != nil {
-		return err
-	}
-	p, err := pd.Get(ref)
+	p, err := c.pod(ref)
 	if err != nil {
 		return err
 	}
@@ -60,7 +56,7 @@ func (c *Config) Logs(ctx context.Context, ref string, o LogOptions, w io.Writer
 	if _, err := w.Write(data); err != nil || !o.Follow {
 		return err
 	}
-	return follow(ctx, pd, p.UUID, cur, w)
+	return follow(ctx, c, p.UUID, cur, w)
 }
 
 func pickApp(p *pods.Pod, app string) (string, error) {
@@ -132,7 +128,7 @@ func lastLines(b []byte, n int) []byte {
 // follow streams what is appended to the log until the pod has exited and
 // the log is drained, or ctx ends. It polls: a daemonless tool has no event
 // source to wait on, and 100 ms is what `status --wait` uses too.
-func follow(ctx context.Context, pd *pods.Dir, uuid, path string, w io.Writer) error {
+func follow(ctx context.Context, c *Config, uuid, path string, w io.Writer) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		for errors.Is(err, os.ErrNotExist) {
@@ -155,7 +151,7 @@ func follow(ctx context.Context, pd *pods.Dir, uuid, path string, w io.Writer) e
 		if _, err := io.Copy(w, f); err != nil {
 			return err
 		}
-		p, err := pd.Get(uuid)
+		p, err := c.pod(uuid)
 		if err != nil || p.IsFinished() {
 			_, err := io.Copy(w, f)
 			return err

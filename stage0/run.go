@@ -44,11 +44,7 @@ func (c *Config) Run(ctx context.Context, pc PrepareConfig, ro RunOptions) error
 
 // RunPrepared runs a pod made by `rkt prepare`.
 func (c *Config) RunPrepared(ctx context.Context, ref string, ro RunOptions) error {
-	pd, err := c.Pods()
-	if err != nil {
-		return err
-	}
-	p, err := pd.Get(ref)
+	p, err := c.pod(ref)
 	if err != nil {
 		return err
 	}

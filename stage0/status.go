@@ -140,11 +140,7 @@ type WaitOptions struct {
 
 // Status finds a pod and returns its status, waiting as asked.
 func (c *Config) Status(ctx context.Context, ref string, w WaitOptions) (PodStatus, error) {
-	pd, err := c.Pods()
-	if err != nil {
-		return PodStatus{}, err
-	}
-	p, err := pd.Get(ref)
+	p, err := c.pod(ref)
 	if err != nil {
 		return PodStatus{}, err
 	}
@@ -160,7 +156,7 @@ func (c *Config) Status(ctx context.Context, ref string, w WaitOptions) (PodStat
 				return ctx.Err()
 			case <-time.After(100 * time.Millisecond):
 			}
-			if p, err = pd.Get(uuid); err != nil {
+			if p, err = c.pod(uuid); err != nil {
 				return err
 			}
 		}
