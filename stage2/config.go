@@ -22,8 +22,9 @@ type Config struct {
 	Apps        []App         `json:"apps"`
 	StopTimeout time.Duration `json:"stopTimeout"`
 	Debug       bool          `json:"debug,omitempty"`
-	// InitCgroupProcs are cgroup.procs files the init writes its own PID to
-	// before it starts any app.
+	// InitCgroupProcs are files through which the init joins its cgroup
+	// (writing "0", itself) before it starts any app: the thread that starts
+	// apps is the one that moves (see cgroups.App.JoinFiles).
 	InitCgroupProcs []string `json:"initCgroupProcs,omitempty"`
 	// NoLogs turns off keeping app output in the pod directory.
 	NoLogs bool `json:"noLogs,omitempty"`
@@ -63,7 +64,8 @@ type Proc struct {
 	UID        uint32   `json:"uid"`
 	GID        uint32   `json:"gid"`
 	Groups     []uint32 `json:"groups,omitempty"`
-	// CgroupProcs are cgroup.procs files the process joins before it execs.
+	// CgroupProcs are files the process joins its cgroups through, by
+	// writing "0" (itself) from the thread that execs (cgroups.App.JoinFiles).
 	CgroupProcs []string `json:"cgroupProcs,omitempty"`
 	OOMScoreAdj *int     `json:"oomScoreAdj,omitempty"`
 	// Caps is the app's capability set by name; nil means appc's default

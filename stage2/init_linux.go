@@ -106,7 +106,8 @@ func (s *supervisor) run() int {
 		return ExitLaunchFailed
 	}
 	for _, f := range s.cfg.InitCgroupProcs {
-		if err := os.WriteFile(f, []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		// The main goroutine is locked to the thread that starts every app.
+		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
 			fmt.Fprintf(os.Stderr, "rkt: pod init: join cgroup %s: %v\n", filepath.Dir(f), err)
 			return ExitLaunchFailed
 		}

@@ -62,9 +62,10 @@ func launch() error {
 			return err
 		}
 	}
-	pid := strconv.Itoa(os.Getpid())
+	// "0" is the writer itself; on v1 (tasks files) just this thread, which
+	// is the one that execs.
 	for _, f := range p.CgroupProcs {
-		if err := os.WriteFile(f, []byte(pid), 0); err != nil {
+		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
 			return fmt.Errorf("join cgroup %s: %w", filepath.Dir(f), err)
 		}
 	}

@@ -508,7 +508,7 @@ func (p *Pod) NewApp(name string, l Limits) (*App, error) {
 
 // PlanApp is [Pod.NewApp] for a pod whose cgroup namespace is still to be
 // made (see the package doc): on v2, until [Pod.EnableControllers] it only
-// records the app (so that [Pod.Mounts] and [App.ProcsFiles] know it) and
+// records the app (so that [Pod.Mounts] and [App.JoinFiles] know it) and
 // checks that the pod has the controllers l needs; EnableControllers creates
 // it and applies l. Creating it at once would enable controllers in the pod's
 // cgroup.subtree_control, after which no process can [Pod.Enter] the pod

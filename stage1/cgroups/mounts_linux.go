@@ -93,16 +93,20 @@ func (p *Pod) Mounts() []MountSpec {
 
 func isController(c string) bool { return !strings.HasPrefix(c, "name=") }
 
-// ProcsFiles returns the cgroup.procs files of the app as seen inside the
-// pod through [Pod.Mounts]: a process writes its PID there to join the app's
-// cgroups before it execs (stage2's launcher does).
-func (a *App) ProcsFiles() []string {
+// JoinFiles returns the files through which a process joins the app's
+// cgroups from inside the pod (through [Pod.Mounts]) by writing "0" (itself):
+// cgroup.procs on v2; on v1 the tasks files, which move only the writing
+// thread. The thread that then execs carries its cgroups into the new
+// program, and a single-thread move of oneself does not take the kernel's
+// cgroup_threadgroup_rwsem, whose write side costs an RCU grace period
+// (~10 ms on a VM) per batch of moves.
+func (a *App) JoinFiles() []string {
 	if a.p.mode == Unified {
 		return []string{path.Join(cgroupMountRoot, a.name, "cgroup.procs")}
 	}
 	out := make([]string, 0, len(a.p.dirs))
 	for _, d := range a.p.dirs {
-		out = append(out, path.Join(cgroupMountRoot, d.h.dirName(), d.rel, a.name, "cgroup.procs"))
+		out = append(out, path.Join(cgroupMountRoot, d.h.dirName(), d.rel, a.name, "tasks"))
 	}
 	return out
 }

@@ -76,7 +76,7 @@ func (p *pod) appCgroup(name string, isos types.Isolators, applied map[types.ACI
 	for _, n := range cgroupIsolators {
 		applied[n] = true
 	}
-	return a.ProcsFiles(), nil
+	return a.JoinFiles(), nil
 }
 
 // cgroupMounts is the pod's view of its cgroups, as setup mounts.
@@ -159,10 +159,9 @@ func (p *pod) placeInit(pid int) error {
 	if p.cg.Mode() == cgroups.Unified {
 		return p.cg.EnableControllers()
 	}
-	// On v1 the init joins its leaf itself (initProcsFiles), right before it
-	// starts the apps: each batch of cgroup migrations costs the kernel an
-	// RCU grace period (cgroup_threadgroup_rwsem), ~10 ms here, and the
-	// init's move and the apps' moves then share one.
+	// On v1 the init joins its leaf itself (initProcsFiles) by moving the
+	// one thread that starts apps, which costs the kernel no RCU grace
+	// period, unlike moving a whole process (~10 ms on a VM).
 	return nil
 }
 
@@ -172,7 +171,7 @@ func (p *pod) initProcsFiles() []string {
 	if p.cg == nil || p.cg.Mode() == cgroups.Unified {
 		return nil
 	}
-	return p.cg.Init().ProcsFiles()
+	return p.cg.Init().JoinFiles()
 }
 
 // reportOOM tells the user which apps the kernel OOM-killed.
