@@ -127,6 +127,9 @@ func (p *pod) setup(t *testing.T) *Info {
 
 func (p *pod) teardown(t *testing.T, info *Info) {
 	t.Helper()
+	// A pod's processes are gone when it is torn down; the sockets the test
+	// opened inside the namespace stand for them and would keep it alive.
+	closeListeners(p.ns)
 	if err := Teardown(t.Context(), info, p.ns, p.cfg.PluginDirs, p.cfg.DataDir); err != nil {
 		t.Fatalf("Teardown: %v", err)
 	}
@@ -196,7 +199,25 @@ func listenIn(t *testing.T, ns, network, addr string) net.Listener {
 		t.Fatalf("listen in netns: %v", err)
 	}
 	serve(t, l)
+	nsListenersMu.Lock()
+	nsListeners[ns] = append(nsListeners[ns], l)
+	nsListenersMu.Unlock()
 	return l
+}
+
+// nsListeners are the listeners tests opened inside each namespace.
+var (
+	nsListenersMu sync.Mutex
+	nsListeners   = map[string][]net.Listener{}
+)
+
+func closeListeners(ns string) {
+	nsListenersMu.Lock()
+	defer nsListenersMu.Unlock()
+	for _, l := range nsListeners[ns] {
+		l.Close()
+	}
+	delete(nsListeners, ns)
 }
 
 // hello dials addr and expects "hello"; with ns, it dials from inside it.
@@ -316,7 +337,7 @@ func checkClean(t *testing.T, dataDir string, nets []string, subnets []string, u
 		}
 	}
 	for _, s := range subnets {
-		if a := hostAddrsIn(t, s); len(a) > 0 {
+		if a := eventually(func() []string { return hostAddrsIn(t, s) }); len(a) > 0 {
 			t.Errorf("host addresses left in %s: %v", s, a)
 		}
 	}
@@ -325,5 +346,19 @@ func checkClean(t *testing.T, dataDir string, nets []string, subnets []string, u
 	}
 	if e, _ := os.ReadDir(filepath.Join(dataDir, ".cni-cache", "results")); len(e) > 0 {
 		t.Errorf("libcni cache entries left: %d", len(e))
+	}
+}
+
+// eventually polls f until it returns nothing or two seconds pass: the
+// kernel destroys a removed namespace's interfaces, and so the host ends of
+// their veth pairs, in the background.
+func eventually(f func() []string) []string {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		out := f()
+		if len(out) == 0 || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

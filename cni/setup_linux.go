@@ -201,11 +201,20 @@ func rollback(ctx context.Context, log *slog.Logger, r *runner, info *Info, s Se
 // find the interfaces, and the errors are returned. A nil info only removes
 // the namespace.
 func Teardown(ctx context.Context, info *Info, netnsPath string, pluginDirs []string, dataDir string) error {
-	if info != nil && len(info.Networks) > 0 {
-		nsPath := netnsPath
-		if nsPath != "" && !isNetNS(nsPath) {
-			nsPath = ""
+	// The namespace goes first. Nothing of the pod holds it any more (its
+	// processes are gone), so with the bind mount removed the kernel
+	// destroys the pod's interfaces, and with them the host ends of veth
+	// pairs, in the background, where a plugin's DEL inside the namespace
+	// deletes a veth synchronously (10-25 ms, peers.md). DEL without a
+	// namespace is what the CNI spec requires plugins to handle; it still
+	// releases addresses and the host's routes and forwards.
+	if netnsPath != "" && isNetNS(netnsPath) {
+		if err := RemoveNetNS(netnsPath); err != nil {
+			return err
 		}
+	}
+	if info != nil && len(info.Networks) > 0 {
+		const nsPath = ""
 		r := newRunner(pluginDirs, dataDir, nil)
 		var errs []error
 		for i := len(info.Networks) - 1; i >= 0; i-- {
@@ -224,10 +233,7 @@ func Teardown(ctx context.Context, info *Info, netnsPath string, pluginDirs []st
 			}
 		}
 	}
-	if netnsPath == "" {
-		return nil
-	}
-	return RemoveNetNS(netnsPath)
+	return nil
 }
 
 // runner runs plugins through libcni.

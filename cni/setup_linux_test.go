@@ -165,7 +165,12 @@ func TestDefaultNetwork(t *testing.T) {
 	if _, err := os.Stat(p.ns); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("netns left after teardown: %v", err)
 	}
-	if _, err := netlink.LinkByName(n.HostIfName); err == nil {
+	if left := eventually(func() []string {
+		if _, err := netlink.LinkByName(n.HostIfName); err == nil {
+			return []string{n.HostIfName}
+		}
+		return nil
+	}); len(left) > 0 {
 		t.Errorf("host veth %s left", n.HostIfName)
 	}
 	checkClean(t, dataDir, []string{"default"}, nil, []string{p.uuid}, chains)
