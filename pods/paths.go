@@ -64,16 +64,27 @@ func (p *Pod) LogDir() string { return filepath.Join(p.Path(), "logs") }
 // stage1Data finds a path inside the stage1 rootfs: through the mount while
 // it exists, else in the overlay upper dir after the pod exited.
 func (p *Pod) stage1Data(rel string) string {
-	if p.UsesOverlay() {
-		id, err := os.ReadFile(p.Stage1TreeStoreIDPath())
-		if err == nil {
-			up := filepath.Join(p.OverlayDir(strings.TrimSpace(string(id))), "upper", rel)
-			if _, err := os.Lstat(up); err == nil {
-				return up
+	if p.upper == "" {
+		// Worked out once per Pod value: `rkt list` asks for several paths
+		// of each of many pods.
+		p.upper = "-"
+		if p.UsesOverlay() {
+			if id, err := os.ReadFile(p.Stage1TreeStoreIDPath()); err == nil {
+				p.upper = filepath.Join(p.OverlayDir(strings.TrimSpace(string(id))), "upper")
 			}
 		}
 	}
+	if p.upper != "-" {
+		if up := filepath.Join(p.upper, rel); p.state != Running || exists(up) {
+			return up
+		}
+	}
 	return filepath.Join(p.Stage1RootfsPath(), rel)
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 // StatusDir is where stage2 records each app's exit status.
@@ -128,36 +139,69 @@ func (p *Pod) Started() time.Time {
 
 // ExitedAt approximates when the pod exited: the newest app status write.
 func (p *Pod) ExitedAt() time.Time {
-	var last time.Time
-	ents, _ := os.ReadDir(p.StatusDir())
-	for _, e := range ents {
-		if fi, err := e.Info(); err == nil && fi.ModTime().After(last) {
-			last = fi.ModTime()
-		}
-	}
+	_, last := p.AppStatuses()
 	return last
 }
 
 // AppExitCodes reads every recorded app exit status.
 func (p *Pod) AppExitCodes() map[string]int {
+	codes, _ := p.AppStatuses()
+	return codes
+}
+
+// AppStatuses reads the recorded app exit statuses and when the newest was
+// written, in one pass over the status directory.
+func (p *Pod) AppStatuses() (map[string]int, time.Time) {
 	out := map[string]int{}
+	var last time.Time
 	dir := p.StatusDir()
-	ents, _ := os.ReadDir(dir)
+	ents, _ := readDir(dir)
 	for _, e := range ents {
-		if strings.Contains(e.Name(), "-") && (strings.HasSuffix(e.Name(), "-started") || strings.HasSuffix(e.Name(), "-created")) {
+		if strings.HasSuffix(e.Name(), "-started") || strings.HasSuffix(e.Name(), "-created") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		b, err := readSmall(filepath.Join(dir, e.Name()))
 		if err != nil {
 			continue
 		}
 		if c, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 			out[e.Name()] = c
 		}
+		if fi, err := e.Info(); err == nil && fi.ModTime().After(last) {
+			last = fi.ModTime()
+		}
 	}
-	return out
+	return out, last
 }
 
 // AppLogPath is an app's current log file (see stage2.LogDir); the rotated
 // generation is the same path with ".1" appended.
 func (p *Pod) AppLogPath(app string) string { return p.stage1Data(filepath.Join("rkt", "logs", app)) }
+
+// readSmall reads a small file with plain syscalls: os.Open's poller
+// registration is most of the cost of reading thousands of tiny state files
+// (`rkt list`).
+func readSmall(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 4096)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		return nil, &os.PathError{Op: "read", Path: path, Err: err}
+	}
+	return buf[:n], nil
+}
+
+// readDir is os.ReadDir without the poller registration (see readSmall).
+func readDir(path string) ([]os.DirEntry, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path) // a blocking fd: not registered with the poller
+	defer f.Close()
+	return f.ReadDir(-1)
+}

@@ -104,6 +104,8 @@ type Pod struct {
 	sdir  string // state directory it was found in
 	lock  *flock.Lock
 	state State
+	// upper caches the stage1 overlay's upper dir ("-" for none).
+	upper string
 }
 
 // Create makes a new pod: an embryo directory, locked and moved to prepare/.
@@ -183,7 +185,7 @@ func (p *Pod) State() State { return p.state }
 
 // Name is the pod's name, or "" if it has none.
 func (p *Pod) Name() string {
-	b, err := os.ReadFile(filepath.Join(p.Path(), nameFile))
+	b, err := readSmall(filepath.Join(p.Path(), nameFile))
 	if err != nil {
 		return ""
 	}

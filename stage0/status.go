@@ -65,7 +65,7 @@ func StatusOf(p *pods.Pod) PodStatus {
 		st.PID, _ = p.PID()
 		st.Ready = p.IsReady()
 	}
-	codes := p.AppExitCodes()
+	codes, exitedAt := p.AppStatuses()
 	// Only names and image references are shown: a plain decode of those
 	// fields keeps `rkt list` fast with many pods (the manifest was
 	// validated when the pod was made).
@@ -90,7 +90,7 @@ func StatusOf(p *pods.Pod) PodStatus {
 		}
 	}
 	if st.HasExited() && st.Started != nil {
-		st.Exited = timePtr(p.ExitedAt())
+		st.Exited = timePtr(exitedAt)
 	}
 	st.Networks = readNetworks(p.NetInfoPath())
 	return st

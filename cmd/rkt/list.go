@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -52,7 +53,9 @@ func newListCmd(g *globalFlags) *cobra.Command {
 }
 
 func printPodTable(list []stage0.PodStatus, full, noLegend bool) error {
-	tw := tabwriter.NewWriter(os.Stdout, 0, 8, 1, '\t', 0)
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	tw := tabwriter.NewWriter(out, 0, 8, 1, '\t', 0)
 	if !noLegend {
 		fmt.Fprintln(tw, "UUID\tAPP\tIMAGE NAME\tSTATE\tCREATED\tSTARTED\tNETWORKS")
 	}
