@@ -45,6 +45,10 @@ type prepared struct {
 	pod      *pods.Pod
 	manifest *schema.PodManifest
 	stage1   *schema.ImageManifest
+	// idmap, with --private-users, mounts the pod's trees idmapped; nil
+	// when the kernel cannot (the trees are then copied and shifted).
+	idmap *idmapper
+	shift int
 }
 
 // Prepare creates a pod in the prepare state, locked, with its manifest
@@ -93,16 +97,22 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 	}
 	pr := &prepared{pod: p, manifest: pm, stage1: s1}
 	if pc.PrivateUsers {
-		pc.NoOverlay = true
+		if err := c.privateUsers(pd, pr, &pc); err != nil {
+			discard(p)
+			return nil, err
+		}
+		if pr.idmap != nil {
+			defer pr.idmap.Close()
+		}
 	}
 	if err := c.fill(ctx, s, pr, stage1ID, images, pc); err != nil {
 		discard(p)
 		return nil, err
 	}
-	if pc.PrivateUsers {
-		if _, err := c.shiftForPrivateUsers(pd, p); err != nil {
+	if pc.PrivateUsers && pr.idmap == nil {
+		if err := copytree.Shift(p.Stage1RootfsPath(), pr.shift); err != nil {
 			discard(p)
-			return nil, err
+			return nil, fmt.Errorf("--private-users: %w", err)
 		}
 	}
 	c.logger().Debug("pod prepared", "pod", p.UUID)
@@ -298,7 +308,7 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 			return err
 		}
 	}
-	if err := layDown(p, s1tree, p.Stage1RootfsPath(), p.OverlayDir(s1tree.ID), "", pc.NoOverlay); err != nil {
+	if err := layDown(p, s1tree, p.Stage1RootfsPath(), p.OverlayDir(s1tree.ID), "", pc.NoOverlay, pr.idmap); err != nil {
 		return fmt.Errorf("stage1 rootfs: %w", err)
 	}
 	for _, ra := range pr.manifest.Apps {
@@ -325,7 +335,7 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 		if err := os.WriteFile(filepath.Join(info, "treeStoreID"), []byte(tree.ID), 0o644); err != nil {
 			return err
 		}
-		if err := layDown(p, tree, p.AppRootfsPath(name), p.OverlayDir(tree.ID), name, pc.NoOverlay); err != nil {
+		if err := layDown(p, tree, p.AppRootfsPath(name), p.OverlayDir(tree.ID), name, pc.NoOverlay, pr.idmap); err != nil {
 			return fmt.Errorf("app %s rootfs: %w", name, err)
 		}
 		s.Touch(ctx, id)
@@ -342,7 +352,10 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 // layDown puts a rendered tree at target: an overlay mount whose upper and
 // work dirs live in the pod (overlay/<treeID>/{upper,work}[/<app>]), or a copy.
 // An OCI image's tree is its layers, mounted as several lower dirs.
-func layDown(p *pods.Pod, tree store.Tree, target, overlayDir, app string, noOverlay bool) error {
+func layDown(p *pods.Pod, tree store.Tree, target, overlayDir, app string, noOverlay bool, m *idmapper) error {
+	if m != nil && !noOverlay {
+		return layDownIdmapped(m, tree.Lowers(), target, overlayDir, app)
+	}
 	if noOverlay {
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 			return err

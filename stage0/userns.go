@@ -7,7 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rkt-ng/rkt/internal/copytree"
+	"golang.org/x/sys/unix"
+
 	"github.com/rkt-ng/rkt/internal/flock"
 	"github.com/rkt-ng/rkt/pods"
 )
@@ -22,10 +23,53 @@ const (
 	uidFile   = "private-users-prepared"
 )
 
-// shiftForPrivateUsers gives the pod a free UID block and shifts the owners
-// of its copied rootfs into it. It runs under a lock so that two pods being
-// prepared at once never get the same block.
-func (c *Config) shiftForPrivateUsers(pd *pods.Dir, p *pods.Pod) (int, error) {
+// privateUsers gives the pod a UID block and decides how its trees are
+// laid down: idmapped overlay layers where the kernel can (no copy), else a
+// copy with shifted owners (rkt's way).
+func (c *Config) privateUsers(pd *pods.Dir, pr *prepared, pc *PrepareConfig) error {
+	shift, err := c.allocUIDs(pd, pr.pod)
+	if err != nil {
+		return err
+	}
+	pr.shift = shift
+	if pc.NoOverlay {
+		return nil
+	}
+	m, err := newIDMapper(shift, uidCount)
+	if err == nil {
+		err = probeIdmap(m, pr.pod)
+	}
+	if err != nil {
+		if m != nil {
+			m.Close()
+		}
+		c.logger().Info("idmapped mounts unavailable; copying the pod's trees", "pod", pr.pod.UUID, "err", err)
+		pc.NoOverlay = true
+		return nil
+	}
+	pr.idmap = m
+	return nil
+}
+
+// probeIdmap checks that the filesystem of the data dir takes idmapped
+// mounts, with a throwaway bind in the pod directory.
+func probeIdmap(m *idmapper, p *pods.Pod) error {
+	src := filepath.Join(p.Path(), ".idmap-probe")
+	dst := filepath.Join(src, "m")
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return err
+	}
+	defer os.RemoveAll(src)
+	if err := m.bind(src, dst); err != nil {
+		return err
+	}
+	return unix.Unmount(dst, unix.MNT_DETACH)
+}
+
+// allocUIDs gives the pod a free UID block, recorded in its directory. It
+// runs under a lock so that two pods being prepared at once never get the
+// same block.
+func (c *Config) allocUIDs(pd *pods.Dir, p *pods.Pod) (int, error) {
 	// The pod's root is an unprivileged host uid: it must be able to reach
 	// the pod's rootfs through every directory above it.
 	for d := filepath.Dir(p.Path()); d != "/" && d != "."; d = filepath.Dir(d) {
@@ -71,8 +115,9 @@ func (c *Config) shiftForPrivateUsers(pd *pods.Dir, p *pods.Pod) (int, error) {
 	if err := os.WriteFile(filepath.Join(p.Path(), uidFile), []byte(fmt.Sprintf("%d:%d", shift, uidCount)), 0o644); err != nil {
 		return 0, err
 	}
-	if err := copytree.Shift(p.Stage1RootfsPath(), shift); err != nil {
-		return 0, fmt.Errorf("--private-users: %w", err)
+	// The pod's root reaches its rootfs through the pod directory.
+	if err := os.Chmod(p.Path(), 0o711); err != nil {
+		return 0, err
 	}
 	return shift, nil
 }

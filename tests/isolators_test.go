@@ -232,6 +232,17 @@ func TestPrivateUsers(t *testing.T) {
 		"--print-file=/proc/self/uid_map", "--print-msg=up", "--sleep=1h")
 	p.WaitOutput(t, "up", 30*time.Second)
 	first := hostUID(p.Stdout())
+	// The pod's trees are idmapped overlay layers, not copies.
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	idmapped := 0
+	for _, l := range strings.Split(string(mi), "\n") {
+		if strings.Contains(l, c.DataDir) && strings.Contains(l, "idmapped") {
+			idmapped++
+		}
+	}
+	if idmapped == 0 {
+		t.Errorf("no idmapped mount for a --private-users pod: its trees were copied")
+	}
 	r := runInsecure(t, c, "--private-users", aci, "--", "--print-user", "--print-file=/proc/self/uid_map",
 		"--write-file=/created", "--content=x", "--stat-file=/created")
 	wantExit(t, r, 0)

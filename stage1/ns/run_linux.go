@@ -167,7 +167,8 @@ func (p *pod) configs(info *cni.Info, extraEnv []string) (*podsetup.Config, *sta
 	if hostname == "" {
 		hostname = "rkt-" + p.args.UUID
 	}
-	dnsFiles, err := p.dnsFiles(info)
+	var dnsFiles []podFile
+	err := p.asPodRoot(func() (err error) { dnsFiles, err = p.dnsFiles(info); return err })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -185,7 +186,7 @@ func (p *pod) configs(info *cni.Info, extraEnv []string) (*podsetup.Config, *sta
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := ensureHosts(hostRootfs, hostname); err != nil {
+		if err := p.asPodRoot(func() error { return ensureHosts(hostRootfs, hostname) }); err != nil {
 			return nil, nil, fmt.Errorf("app %s: %w", name, err)
 		}
 		binds, err := p.binds(&ra)
@@ -196,7 +197,7 @@ func (p *pod) configs(info *cni.Info, extraEnv []string) (*podsetup.Config, *sta
 		notify := ""
 		if v, ok := p.images[name].Annotations.Get(annotationNotify); ok && v == "true" {
 			dir := filepath.Join(p.root(), "rkt", "notify", name)
-			if err := os.MkdirAll(dir, 0o755); err != nil {
+			if err := p.asPodRoot(func() error { return os.MkdirAll(dir, 0o755) }); err != nil {
 				return nil, nil, err
 			}
 			binds = append(binds, podsetup.Bind{Source: dir, Target: appNotifyDir})
@@ -523,7 +524,10 @@ func (p *pod) cleanup() error {
 	p.log.Debug("cgroups removed", "pod", p.args.UUID)
 	netErr := teardownNetwork(context.Background(), p.dir, p.pluginDirs(), p.netDataDir())
 	p.log.Debug("network torn down", "pod", p.args.UUID)
-	return errors.Join(cgErr, netErr, mountinfo.UnmountAll(filepath.Join(p.dir, "stage1")))
+	// stage1/ holds the overlays; overlay/ holds the idmapped layers of a
+	// pod in its own user namespace.
+	return errors.Join(cgErr, netErr, mountinfo.UnmountAll(filepath.Join(p.dir, "stage1")),
+		mountinfo.UnmountAll(filepath.Join(p.dir, "overlay")))
 }
 
 // sysctls returns the pod's os/unix/sysctl isolator. Only net.* keys are

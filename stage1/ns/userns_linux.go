@@ -137,3 +137,26 @@ func (p *pod) prepareUserns(u *userns, setup *podsetup.Config) error {
 	}
 	return nil
 }
+
+// asPodRoot runs fn, which writes into the pod's rootfs from the host, with
+// the filesystem identity of the pod's root when the pod has its own user
+// namespace: its rootfs may be idmapped, where host root cannot create files
+// (EOVERFLOW), and either way the files then belong to the pod's root.
+// setfsuid(2) is per thread; this runs on the run entrypoint's main thread,
+// locked for the process's life.
+func (p *pod) asPodRoot(fn func() error) error {
+	u, err := parseUserns(p.args.PrivateUsers)
+	if err != nil || u == nil {
+		if err != nil {
+			return err
+		}
+		return fn()
+	}
+	unix.Setfsgid(u.shift)
+	unix.Setfsuid(u.shift)
+	defer func() {
+		unix.Setfsuid(0)
+		unix.Setfsgid(0)
+	}()
+	return fn()
+}
