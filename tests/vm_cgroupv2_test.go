@@ -106,6 +106,8 @@ func TestCgroupV2InVM(t *testing.T) {
 			"--write-file=/sys/fs/cgroup/cgroup.subtree_control", "--content=-memory")},
 		{Name: "oom", Argv: rkt("--insecure-options=image", "run", "--net=host",
 			"--memory=32Mi", "/inspect.aci", "--", "--alloc=200M")},
+		{Name: "devices", Argv: rkt("--insecure-options=image", "run", "--net=host", "/inspect.aci", "--",
+			"--check-mknod=b:8:0:/sda", "--print-file=/dev/null")},
 		{Name: "gc", Argv: rkt("gc", "--grace-period=0s")},
 		// Last: it mounts cgroup2 again (with the same options) and makes
 		// and removes pods of its own.
@@ -197,6 +199,11 @@ func TestCgroupV2InVM(t *testing.T) {
 	r = steps["readonly"]
 	if r.Exit != 1 || !strings.Contains(r.Stderr, "read-only file system") {
 		t.Errorf("readonly: writing the pod cgroup's cgroup.subtree_control from the app: exit %d, want 1 with EROFS\nstderr:\n%s", r.Exit, r.Stderr)
+	}
+
+	r = steps["devices"]
+	if r.Exit != 0 || !strings.Contains(r.Stdout, "MKNOD=EPERM") {
+		t.Errorf("devices: mknod of a block device in a v2 pod: exit %d, want MKNOD=EPERM (eBPF device policy)\nstdout:\n%s\nstderr:\n%s", r.Exit, r.Stdout, r.Stderr)
 	}
 
 	r = steps["oom"]

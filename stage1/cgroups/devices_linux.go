@@ -6,9 +6,8 @@ import (
 	"path/filepath"
 )
 
-// ErrNoDevicePolicy means the kernel offers no way for this package to
-// restrict devices: cgroup v2 needs an eBPF device program, which rkt-ng does
-// not load (yet).
+// ErrNoDevicePolicy means the kernel refused the device policy (cgroup v2
+// without eBPF device programs).
 var ErrNoDevicePolicy = errors.New("no device policy on this cgroup layout")
 
 // allowedDevices are the nodes appc requires in /dev, readable and writable
@@ -23,10 +22,17 @@ var allowedDevices = []string{
 // every device is denied, then the standard nodes are allowed without mknod.
 // v1 refuses a blanket deny on a cgroup that has children, so the policy goes
 // on the leaves: the init leaf now and every app made afterwards by NewApp.
-// On v2 it returns ErrNoDevicePolicy.
+// On v2 it attaches an eBPF device program (BPF_CGROUP_DEVICE) to the pod
+// cgroup instead, and returns an error wrapping ErrNoDevicePolicy if the
+// kernel refuses it.
 func (p *Pod) RestrictDevices() error {
 	if p.mode == Unified {
-		return ErrNoDevicePolicy
+		// v2: an eBPF device program on the pod cgroup covers everything
+		// below it; the kernel refuses programs where BPF is unavailable.
+		if err := attachDeviceFilter(p.dirs[0].dir); err != nil {
+			return fmt.Errorf("%w: %v", ErrNoDevicePolicy, err)
+		}
+		return nil
 	}
 	if _, ok := p.v1Dir("devices"); !ok {
 		return &ControllerError{Controller: "devices", Cgroup: p.dirs[0].rel, Err: ErrNoController}

@@ -41,7 +41,7 @@ func (p *pod) setupCgroups() error {
 	p.cg = cg
 	if !p.args.DisablePaths {
 		if err := cg.RestrictDevices(); errors.Is(err, cgroups.ErrNoDevicePolicy) {
-			p.log.Debug("device policy not enforced on cgroup v2")
+			p.log.Warn("device policy not enforced", "pod", p.args.UUID, "err", err)
 		} else if err != nil {
 			return err
 		}
