@@ -253,6 +253,13 @@ func TestPrivateUsers(t *testing.T) {
 	if first == "0" || second == "0" || first == second {
 		t.Errorf("host ranges %s and %s: want two distinct unprivileged ranges", first, second)
 	}
+	// Without overlayfs the trees are copied with shifted owners.
+	r = runInsecure(t, c, "--private-users", "--no-overlay", "--net=host", aci, "--", "--print-user", "--print-file=/proc/self/uid_map",
+		"--write-file=/created", "--content=x", "--stat-file=/created")
+	wantExit(t, r, 0)
+	if got := field(t, r.Stdout, "UID"); got != "0" || hostUID(r.Stdout) == "0" {
+		t.Errorf("--no-overlay --private-users: uid %s, map %s", got, hostUID(r.Stdout))
+	}
 	p.Signal(syscall.SIGTERM)
 	p.Wait(t, 20*time.Second)
 }
