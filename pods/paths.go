@@ -58,9 +58,6 @@ func (p *Pod) SubcgroupPath() string { return filepath.Join(p.Path(), "subcgroup
 // OptionsPath is the stage1-options.json file of rkt-ng extensions.
 func (p *Pod) OptionsPath() string { return filepath.Join(p.Path(), "stage1-options.json") }
 
-// LogDir holds the apps' captured logs.
-func (p *Pod) LogDir() string { return filepath.Join(p.Path(), "logs") }
-
 // stage1Data finds a path inside the stage1 rootfs: through the mount while
 // it exists, else in the overlay upper dir after the pod exited.
 func (p *Pod) stage1Data(rel string) string {
@@ -123,9 +120,6 @@ func (p *Pod) PID() (int, error) {
 	}
 	return strconv.Atoi(f[0])
 }
-
-// PIDPath is the file stage1 writes the pod init's PID to.
-func (p *Pod) PIDPath() string { return filepath.Join(p.Path(), pidFile) }
 
 // Started is when stage1 wrote the pid file (zero if never).
 func (p *Pod) Started() time.Time {

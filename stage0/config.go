@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/rkt-ng/rkt/pods"
@@ -104,14 +103,4 @@ func (c *Config) pod(ref string) (*pods.Pod, error) {
 // the local config, which overrides the system config.
 func (c *Config) Keystore() *signing.Keystore {
 	return &signing.Keystore{LocalDir: c.LocalConfig, SystemDir: c.SystemConfig}
-}
-
-// sortedKeys is a helper for deterministic output.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -297,15 +297,7 @@ type ExtractOptions struct {
 // ExtractImage writes an image's own content (without its dependencies) to
 // dir: dir/manifest and dir/rootfs, or with RootfsOnly the rootfs in dir.
 func (c *Config) ExtractImage(ctx context.Context, ref, dir string, o ExtractOptions) error {
-	s, err := c.Store()
-	if err != nil {
-		return err
-	}
-	img, err := s.Resolve(ref)
-	if err != nil {
-		return err
-	}
-	im, err := s.Manifest(img.ID)
+	s, img, im, err := c.storedImage(ref)
 	if err != nil {
 		return err
 	}
@@ -326,15 +318,7 @@ func (c *Config) ExtractImage(ctx context.Context, ref, dir string, o ExtractOpt
 // RenderImage writes an image rendered with its dependencies, as a pod sees
 // it, to dir, laid out as ExtractImage does.
 func (c *Config) RenderImage(ctx context.Context, ref, dir string, o ExtractOptions) error {
-	s, err := c.Store()
-	if err != nil {
-		return err
-	}
-	img, err := s.Resolve(ref)
-	if err != nil {
-		return err
-	}
-	im, err := s.Manifest(img.ID)
+	s, img, im, err := c.storedImage(ref)
 	if err != nil {
 		return err
 	}
@@ -410,4 +394,21 @@ func writeImageDir(dir string, im *schema.ImageManifest, o ExtractOptions, fill 
 		return os.RemoveAll(old)
 	}
 	return os.Rename(tmp, dir)
+}
+
+// storedImage opens the store and finds an image and its manifest.
+func (c *Config) storedImage(ref string) (*store.Store, store.Image, *schema.ImageManifest, error) {
+	s, err := c.Store()
+	if err != nil {
+		return nil, store.Image{}, nil, err
+	}
+	img, err := s.Resolve(ref)
+	if err != nil {
+		return nil, store.Image{}, nil, err
+	}
+	im, err := s.Manifest(img.ID)
+	if err != nil {
+		return nil, store.Image{}, nil, err
+	}
+	return s, img, im, nil
 }

@@ -26,10 +26,6 @@ type Config struct {
 	// (writing "0", itself) before it starts any app: the thread that starts
 	// apps is the one that moves (see cgroups.App.JoinFiles).
 	InitCgroupProcs []string `json:"initCgroupProcs,omitempty"`
-	// NoLogs turns off keeping app output in the pod directory.
-	NoLogs bool `json:"noLogs,omitempty"`
-	// LogCap is the size at which an app's log rotates (0: DefaultLogCap).
-	LogCap int64 `json:"logCap,omitempty"`
 }
 
 // App is everything stage2 needs to start one app and its event handlers.

@@ -148,10 +148,10 @@ func (l *appLog) Close() error {
 // When the pod's stdout is a terminal the app gets it directly and nothing
 // is logged: interposing a pipe would take the terminal away from the app.
 func (s *supervisor) capture(app string) (stdout, stderr *os.File, done func(), err error) {
-	if isTerminal(os.Stdout) || s.cfg.NoLogs {
+	if isTerminal(os.Stdout) {
 		return os.Stdout, os.Stderr, func() {}, nil
 	}
-	l, err := openAppLog(LogDir, app, s.logCap())
+	l, err := openAppLog(LogDir, app, DefaultLogCap)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("open log: %w", err)
 	}
@@ -181,13 +181,6 @@ func (s *supervisor) capture(app string) (stdout, stderr *os.File, done func(), 
 		l.Close()
 	})
 	return outW, errW, func() { outW.Close(); errW.Close() }, nil
-}
-
-func (s *supervisor) logCap() int64 {
-	if s.cfg.LogCap > 0 {
-		return s.cfg.LogCap
-	}
-	return DefaultLogCap
 }
 
 func isTerminal(f *os.File) bool {

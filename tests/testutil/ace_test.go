@@ -23,16 +23,15 @@ func TestACEImages(t *testing.T) {
 	}
 
 	type want struct {
-		name          string
-		exec          []string
-		handlers      map[string][]string
-		workdir       string
-		mountPoints   []types.MountPoint
-		ports         []types.Port
-		isolators     []string
-		annotations   map[string]string
-		env           map[string]string
-		validatorMode string
+		name        string
+		exec        []string
+		handlers    map[string][]string
+		workdir     string
+		mountPoints []types.MountPoint
+		ports       []types.Port
+		isolators   []string
+		annotations map[string]string
+		env         map[string]string
 	}
 	arch := appcArch[runtime.GOARCH]
 	for _, tc := range []struct {
