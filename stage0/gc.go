@@ -12,11 +12,13 @@ import (
 	"strings"
 	"time"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/mountinfo"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods"
+	"github.com/rkt-ng/rkt/stage0/store"
 	"github.com/rkt-ng/rkt/stage1"
 )
 
@@ -140,38 +142,56 @@ const (
 	entryGC entrypoint = iota
 	entryStop
 	entryEnter
+	entryRun
 )
 
-// stage1Entrypoint finds a pod's stage1 entrypoint program on the host: in
-// the pod's stage1 rootfs while it is mounted (or was copied), else in the
-// stage1 tree in the store, which is the same image.
+// stage1Entrypoint finds a pod's stage1 entrypoint program on the host. It
+// is always the program in the stage1 tree in the store, never the copy in
+// the pod's stage1 rootfs: that rootfs is an overlay (or a copy) that the
+// pod's own processes run on, so the host must not execute or trust
+// anything in it (image gc keeps the trees of existing pods).
 func (c *Config) stage1Entrypoint(p *pods.Pod, which entrypoint) (string, error) {
-	b, err := os.ReadFile(p.Stage1ManifestPath())
+	ep, err := c.stage1Entrypoints(p)
 	if err != nil {
 		return "", err
 	}
-	im, err := manifests.DecodeImage(b)
-	if err != nil {
-		return "", err
-	}
-	ep, err := stage1.EntrypointsOf(im)
-	if err != nil {
-		return "", err
-	}
-	rel := map[entrypoint]string{entryGC: ep.GC, entryStop: ep.Stop, entryEnter: ep.Enter}[which]
+	rel := map[entrypoint]string{entryGC: ep.GC, entryStop: ep.Stop, entryEnter: ep.Enter, entryRun: ep.Run}[which]
 	if rel == "" {
 		return "", nil
 	}
-	if path := filepath.Join(p.Stage1RootfsPath(), rel); fileExists(path) {
-		return path, nil
+	return c.stage1Program(p, rel)
+}
+
+func (c *Config) stage1Entrypoints(p *pods.Pod) (stage1.Entrypoints, error) {
+	b, err := os.ReadFile(p.Stage1ManifestPath())
+	if err != nil {
+		return stage1.Entrypoints{}, err
 	}
-	id, err := os.ReadFile(p.Stage1TreeStoreIDPath())
+	im, err := manifests.DecodeImage(b)
+	if err != nil {
+		return stage1.Entrypoints{}, fmt.Errorf("stage1 manifest: %w", err)
+	}
+	return stage1.EntrypointsOf(im)
+}
+
+// stage1Program is the stage1 program rel (an entrypoint annotation) in the
+// pod's stage1 tree in the store.
+func (c *Config) stage1Program(p *pods.Pod, rel string) (string, error) {
+	b, err := os.ReadFile(p.Stage1TreeStoreIDPath())
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(c.Dir, "cas", "tree", strings.TrimSpace(string(id)), "rootfs", rel)
+	id := strings.TrimSpace(string(b))
+	if !store.ValidTreeID(id) {
+		return "", fmt.Errorf("pod %s: invalid stage1 tree ID %q", p.UUID, id)
+	}
+	rootfs := filepath.Join(c.Dir, "cas", "tree", id, "rootfs")
+	path, err := securejoin.SecureJoin(rootfs, rel)
+	if err != nil {
+		return "", err
+	}
 	if !fileExists(path) {
-		return "", fmt.Errorf("stage1 entrypoint %s: not in the pod and its tree is gone", rel)
+		return "", fmt.Errorf("stage1 entrypoint %s: its tree %s is gone from the store", rel, id)
 	}
 	return path, nil
 }

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/atomicfile"
-	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage1/mds"
@@ -68,15 +66,11 @@ func (c *Config) RunPrepared(ctx context.Context, ref string, ro RunOptions) err
 // it the pod's lock fd (RKT_LOCK_FD) so that the lock lives exactly as long
 // as the pod.
 func (c *Config) execStage1(p *pods.Pod, ro RunOptions) error {
-	b, err := os.ReadFile(p.Stage1ManifestPath())
+	ep, err := c.stage1Entrypoints(p)
 	if err != nil {
 		return err
 	}
-	im, err := manifests.DecodeImage(b)
-	if err != nil {
-		return fmt.Errorf("stage1 manifest: %w", err)
-	}
-	ep, err := stage1.EntrypointsOf(im)
+	entry, err := c.stage1Program(p, ep.Run)
 	if err != nil {
 		return err
 	}
@@ -112,7 +106,6 @@ func (c *Config) execStage1(p *pods.Pod, ro RunOptions) error {
 	if err := os.Chdir(p.Path()); err != nil {
 		return err
 	}
-	entry := filepath.Join(p.Stage1RootfsPath(), ep.Run)
 	env := append(os.Environ(), stage1.EnvLockFD+"="+strconv.Itoa(fd))
 	err = unix.Exec(entry, append([]string{entry}, argv...), env)
 	return fmt.Errorf("exec stage1 %s: %w", entry, err)

@@ -42,6 +42,11 @@ type App struct {
 	// NotifySocket, if set, is the app's sd_notify socket (pod view): the
 	// pod is ready only once the app sent READY=1 on it.
 	NotifySocket string `json:"notifySocket,omitempty"`
+	// Terminal gives the app the init's own stdin, stdout and stderr (the
+	// pod's pseudo-terminal under --interactive) as its controlling
+	// terminal; otherwise the app's stdin is the init's (/dev/null) and its
+	// output goes through the log pipes.
+	Terminal bool `json:"terminal,omitempty"`
 	// ListenFds are fds of this process holding the app's socket-activated
 	// listeners, in order; ListenNames are their port names.
 	ListenFds   []int    `json:"listenFds,omitempty"`
@@ -50,8 +55,9 @@ type App struct {
 
 // Proc is one process to start inside an app: the app itself, an event
 // handler, or an `rkt enter` command. The launcher applies it in order:
-// cgroup, oom score, chroot, chdir, groups, gid, no_new_privs, seccomp,
-// capabilities with uid, exec.
+// cgroup, oom score, pivot_root into Root (in the launcher's own mount
+// namespace), chdir, groups, gid, no_new_privs, seccomp, capabilities with
+// uid, exec. The launcher runs in a new session.
 type Proc struct {
 	Args       []string `json:"args"`
 	Env        []string `json:"env"`
@@ -67,6 +73,10 @@ type Proc struct {
 	// Caps is the app's capability set by name; nil means appc's default
 	// set and an empty list means none (so no omitempty).
 	Caps []string `json:"caps"`
+	// CapsRetained says Caps came from a retain set, which a non-root
+	// process then holds (effective, permitted and ambient). Otherwise a
+	// non-root process holds no capability: Caps only bounds it.
+	CapsRetained bool `json:"capsRetained,omitempty"`
 	// CapsUnrestricted leaves capabilities untouched (--insecure-options=capabilities).
 	CapsUnrestricted bool `json:"capsUnrestricted,omitempty"`
 	NoNewPrivs       bool `json:"noNewPrivs,omitempty"`

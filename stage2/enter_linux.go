@@ -23,6 +23,10 @@ type EnterRequest struct {
 	Args   []string `json:"args,omitempty"`
 	Env    []string `json:"env,omitempty"`
 	Signal int      `json:"signal,omitempty"`
+	// Terminal says the stdin sent along is a pseudo-terminal of the enter
+	// client's that the command gets as its controlling terminal (never the
+	// caller's own terminal).
+	Terminal bool `json:"terminal,omitempty"`
 }
 
 // EnterReply is sent back when the command has exited.
@@ -161,7 +165,7 @@ func (s *supervisor) startEnter(r *enterReq) {
 		p.Env = r.req.Env
 	}
 	files := []*os.File{os.NewFile(uintptr(r.fds[0]), "stdin"), os.NewFile(uintptr(r.fds[1]), "stdout"), os.NewFile(uintptr(r.fds[2]), "stderr")}
-	pid, err := s.launchWith(p, files)
+	pid, err := s.launchWith(p, files, r.req.Terminal)
 	if err != nil {
 		replyEnter(r.conn, EnterReply{Code: ExitLaunchFailed, Error: err.Error()})
 		return

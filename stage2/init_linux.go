@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -211,7 +212,7 @@ func (s *supervisor) startApp(app *App) error {
 			return fmt.Errorf("pre-start handler %q exited with status %d", app.PreStart[0], code)
 		}
 	}
-	stdout, stderr, closeOut, err := s.capture(app.Name)
+	stdout, stderr, closeOut, err := s.capture(app)
 	if err != nil {
 		return err
 	}
@@ -221,7 +222,7 @@ func (s *supervisor) startApp(app *App) error {
 		extra = append(extra, os.NewFile(uintptr(fd), "listener"))
 	}
 	appProc.ListenFds, appProc.ListenNames = len(extra), app.ListenNames
-	pid, err := s.launchWith(appProc, []*os.File{os.Stdin, stdout, stderr}, extra...)
+	pid, err := s.launchWith(appProc, []*os.File{os.Stdin, stdout, stderr}, app.Terminal, extra...)
 	// The app holds its own copies of the write ends now.
 	closeOut()
 	if err != nil {
@@ -257,12 +258,17 @@ func (s *supervisor) runHandler(app *App, args []string, what string) (int, erro
 // launch starts `stage2 exec-app` for p with the pod's stdio and waits until
 // it has exec'd the command or failed.
 func (s *supervisor) launch(p Proc) (int, error) {
-	return s.launchWith(p, []*os.File{os.Stdin, os.Stdout, os.Stderr})
+	return s.launchWith(p, []*os.File{os.Stdin, os.Stdout, os.Stderr}, false)
 }
 
 // launchWith is launch with the given stdin, stdout and stderr, and extra
 // files placed after the launcher's own fds (socket-activated listeners).
-func (s *supervisor) launchWith(p Proc, stdio []*os.File, extra ...*os.File) (int, error) {
+//
+// The launcher starts in a mount namespace of its own (it pivots into the
+// app's root) and in a session of its own: no process of the pod shares the
+// caller's session or has the caller's terminal as its controlling terminal
+// (TIOCSTI). With ctty, stdio[0] becomes its controlling terminal.
+func (s *supervisor) launchWith(p Proc, stdio []*os.File, ctty bool, extra ...*os.File) (int, error) {
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
 		return 0, err
@@ -292,6 +298,7 @@ func (s *supervisor) launchWith(p Proc, stdio []*os.File, extra ...*os.File) (in
 	proc, err := os.StartProcess("/proc/self/exe", []string{"stage2", LaunchCommand}, &os.ProcAttr{
 		Env:   []string{},
 		Files: append(append(append([]*os.File(nil), stdio...), cfgR, errW), extra...),
+		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: ctty, Ctty: 0, Cloneflags: unix.CLONE_NEWNS},
 	})
 	errW.Close()
 	if err != nil {

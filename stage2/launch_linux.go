@@ -44,6 +44,12 @@ func Launch() error {
 var errPipeFd = launchErrorFd
 
 func launch() error {
+	// Until the exec, this process holds the pod's full privileges and sees
+	// the stage1 root: nothing of the pod may ptrace it or open its
+	// /proc/PID/{root,exe,fd} (exec makes the app dumpable again).
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return os.NewSyscallError("prctl(PR_SET_DUMPABLE)", err)
+	}
 	cfgFile := os.NewFile(launchConfigFd, "config")
 	if cfgFile == nil {
 		return errors.New("launcher started without its config fd")
@@ -74,8 +80,8 @@ func launch() error {
 			return fmt.Errorf("set oom_score_adj: %w", err)
 		}
 	}
-	if err := unix.Chroot(p.Root); err != nil {
-		return os.NewSyscallError("chroot "+p.Root, err)
+	if err := pivotInto(p.Root); err != nil {
+		return err
 	}
 	wd := p.WorkingDir
 	if wd == "" {
@@ -133,15 +139,46 @@ func launch() error {
 		if err := unix.Setresuid(int(p.UID), int(p.UID), int(p.UID)); err != nil {
 			return os.NewSyscallError("setresuid", err)
 		}
-	} else if err := caps.Apply(capSet, int(p.UID)); err != nil {
-		return err
+	} else {
+		granted := capSet
+		if p.UID != 0 && !p.CapsRetained {
+			granted = 0
+		}
+		if err := caps.Apply(capSet, granted, int(p.UID)); err != nil {
+			return err
+		}
 	}
 	err = unix.Exec(argv0, p.Args, p.Env)
 	return fmt.Errorf("exec %s: %w", p.Args[0], err)
 }
 
+// pivotInto makes root the root of this process's mount namespace (a new
+// one, from the launcher's clone) and detaches everything else: the stage1
+// root, the other apps and the pod's own /proc are unreachable from the app
+// afterwards, by any path (chroot(2) alone leaves them one chdir("..") away
+// for a process with CAP_SYS_CHROOT). root is a mount point (pod setup binds
+// every app rootfs onto itself).
+func pivotInto(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return &os.PathError{Op: "chdir", Path: root, Err: err}
+	}
+	// pivot_root(".", ".") stacks the old root on top of the new one, and
+	// the lazy unmount drops it with every mount below it (pivot_root(2),
+	// "NOTES"); the new root keeps its own submounts.
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root into %s: %w", root, os.NewSyscallError("pivot_root", err))
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return os.NewSyscallError("umount pod root", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return os.NewSyscallError("chdir /", err)
+	}
+	return nil
+}
+
 // lookPath resolves a command without a slash through the app's PATH, inside
-// the app's root (the caller has chrooted).
+// the app's root (the caller has pivoted into it).
 func lookPath(cmd string, env []string) (string, error) {
 	if strings.Contains(cmd, "/") {
 		if _, err := os.Stat(cmd); err != nil {

@@ -145,13 +145,13 @@ func (l *appLog) Close() error {
 // the pod's stdout and stderr (so a supervisor's journal still gets it) and
 // into the app's log. The copy goroutines are owned by the supervisor and end
 // when every holder of the pipes' write ends has exited; wait blocks for that.
-// When the pod's stdout is a terminal the app gets it directly and nothing
-// is logged: interposing a pipe would take the terminal away from the app.
-func (s *supervisor) capture(app string) (stdout, stderr *os.File, done func(), err error) {
-	if isTerminal(os.Stdout) {
+// An app on the pod's terminal (--interactive) gets it directly and is not
+// logged.
+func (s *supervisor) capture(app *App) (stdout, stderr *os.File, done func(), err error) {
+	if app.Terminal {
 		return os.Stdout, os.Stderr, func() {}, nil
 	}
-	l, err := openAppLog(LogDir, app, DefaultLogCap)
+	l, err := openAppLog(LogDir, app.Name, DefaultLogCap)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("open log: %w", err)
 	}
@@ -181,16 +181,6 @@ func (s *supervisor) capture(app string) (stdout, stderr *os.File, done func(), 
 		l.Close()
 	})
 	return outW, errW, func() { outW.Close(); errW.Close() }, nil
-}
-
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && fi.Mode()&os.ModeDevice != 0 && !isDevNull(fi)
-}
-
-func isDevNull(fi os.FileInfo) bool {
-	null, err := os.Stat(os.DevNull)
-	return err == nil && os.SameFile(fi, null)
 }
 
 var _ io.Writer = (*appLog)(nil)

@@ -255,7 +255,7 @@ func TestEventHandlers(t *testing.T) {
 		testutil.WithEventHandler("post-stop", "/bin/sh", "-c", "echo post >> /data/order"),
 	}
 	good := testutil.NewACI(t, "rkt-ng.test/handlers", append(opts,
-		testutil.WithEventHandler("pre-start", "/bin/sh", "-c", "id -u > /tmp/pre-uid; echo pre >> /data/order"))...)
+		testutil.WithEventHandler("pre-start", "/bin/sh", "-c", "id -u > /tmp/pre-uid; echo pre >> /data/order; chmod 666 /data/order"))...)
 	r := runInsecure(t, c, "--net=host", "--volume=data,kind=host,source="+host, good)
 	wantExit(t, r, 0)
 	if !strings.Contains(r.Stdout, "app-sees-0") {

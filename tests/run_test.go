@@ -95,7 +95,8 @@ func TestRunStdio(t *testing.T) {
 	testutil.RequireRoot(t)
 	c := testutil.NewCtx(t)
 	aci := testutil.NewACI(t, "rkt-ng.test/cat", testutil.WithBusybox(), testutil.WithExec("/bin/cat"))
-	cmd := c.Cmd("--insecure-options=image", "run", aci)
+	// --interactive without a terminal: the app reads rkt's stdin as it is.
+	cmd := c.Cmd("--insecure-options=image", "run", "--interactive", aci)
 	cmd.Stdin = strings.NewReader("through the pod\n")
 	out, err := cmd.Output()
 	if err != nil {
@@ -103,6 +104,16 @@ func TestRunStdio(t *testing.T) {
 	}
 	if string(out) != "through the pod\n" {
 		t.Errorf("stdout = %q, want the stdin passed through", out)
+	}
+	// Without --interactive the app's stdin is /dev/null, as in rkt.
+	cmd = c.Cmd("--insecure-options=image", "run", aci)
+	cmd.Stdin = strings.NewReader("not for the pod\n")
+	out, err = cmd.Output()
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if len(out) != 0 {
+		t.Errorf("stdout = %q, want nothing: stdin must be /dev/null without --interactive", out)
 	}
 }
 

@@ -353,3 +353,19 @@ func (s *Store) discardTree(treeID string) error {
 	}
 	return os.RemoveAll(trash)
 }
+
+// ValidTreeID reports whether id has the form of a tree ID
+// ("deps-sha512-" and 128 lowercase hex digits), so that an ID read from a
+// file can name nothing but a tree directory.
+func ValidTreeID(id string) bool {
+	h, ok := strings.CutPrefix(id, treePrefix)
+	if !ok || len(h) != 128 {
+		return false
+	}
+	for _, c := range h {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -8,12 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/pty"
 	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage2"
 )
@@ -94,7 +97,40 @@ func Enter(args []string) (int, error) {
 	if len(cmd) == 0 {
 		return 0, errors.New("enter: no command given")
 	}
-	return callStage2(stage2.EnterRequest{App: *app, Args: cmd}, unix.UnixRights(0, 1, 2))
+	if !pty.IsTerminal(0) {
+		return callStage2(stage2.EnterRequest{App: *app, Args: cmd}, unix.UnixRights(0, 1, 2))
+	}
+	// On a terminal, the command gets a pseudo-terminal of its own that this
+	// process relays: the caller's terminal never enters the pod.
+	master, slave, err := pty.Open()
+	if err != nil {
+		return 0, fmt.Errorf("enter: %w", err)
+	}
+	defer master.Close()
+	pty.CopySize(0, int(slave.Fd()))
+	restore, err := pty.MakeRaw(0)
+	if err != nil {
+		slave.Close()
+		return 0, fmt.Errorf("enter: %w", err)
+	}
+	defer restore()
+	relay := pty.StartRelay(master, os.Stdin, os.Stdout)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGWINCH)
+	defer signal.Stop(sigs)
+	go func() {
+		for range sigs {
+			pty.CopySize(0, int(master.Fd()))
+		}
+	}()
+	sfd := int(slave.Fd())
+	code, err := callStage2(stage2.EnterRequest{App: *app, Args: cmd, Terminal: true}, unix.UnixRights(sfd, sfd, sfd))
+	slave.Close()
+	select {
+	case <-relay.Done():
+	case <-time.After(2 * time.Second):
+	}
+	return code, err
 }
 
 // callStage2 sends one request to the pod's stage2 (with oob, the caller's

@@ -34,8 +34,9 @@ func (p *pod) pluginDirs() []string {
 		}
 	}
 	// The plugins bundled in the stage1 image sit beside this program, which
-	// runs from the pod's stage1 rootfs or, for gc after the pod's mounts are
-	// gone, from the stage1 tree in the store.
+	// stage0 always runs from the stage1 tree in the store, never from the
+	// pod's stage1 rootfs: nothing the pod could have written is executed
+	// on the host.
 	if exe, err := os.Executable(); err == nil {
 		dirs = append(dirs, filepath.Join(filepath.Dir(exe), "usr", "lib", "rkt", "plugins", "net"))
 	}

@@ -178,6 +178,9 @@ func (p *pod) configs(info *cni.Info, extraEnv []string) (*podsetup.Config, *sta
 	}
 	s2 := &stage2.Config{PodUUID: p.args.UUID, StopTimeout: time.Duration(p.opts.StopTimeout), Debug: p.args.Debug,
 		InitCgroupProcs: p.initProcsFiles()}
+	if p.args.Interactive && len(p.manifest.Apps) != 1 {
+		return nil, nil, fmt.Errorf("--interactive needs a pod of exactly one app, this one has %d", len(p.manifest.Apps))
+	}
 	for _, ra := range p.manifest.Apps {
 		ra := ra
 		name := ra.Name.String()
@@ -214,7 +217,7 @@ func (p *pod) configs(info *cni.Info, extraEnv []string) (*podsetup.Config, *sta
 		for _, iso := range manifests.Unapplied(ra.App.Isolators, applied) {
 			fmt.Fprintf(os.Stderr, "rkt: app %s: isolator %s is not supported by this stage1 and was ignored\n", name, iso)
 		}
-		app := stage2.App{Name: name, Root: podspec.AppRootfs(name), Proc: proc, NotifySocket: notify}
+		app := stage2.App{Name: name, Root: podspec.AppRootfs(name), Proc: proc, NotifySocket: notify, Terminal: podTerminal(p.args.Interactive)}
 		for _, eh := range ra.App.EventHandlers {
 			switch eh.Name {
 			case "pre-start":
@@ -389,7 +392,17 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 	}
 	// The pod's first process is the stage2 binary: it runs the mount plan
 	// and then becomes the pod's init, without another exec.
-	files := []*os.File{os.Stdin, os.Stdout, os.Stderr, setupR, s2R, readyW}
+	stdio, err := newPodStdio(p.args.Interactive)
+	if err != nil {
+		if back != nil {
+			back()
+		}
+		setupW.Close()
+		s2W.Close()
+		return 0, fmt.Errorf("pod stdio: %w", err)
+	}
+	defer stdio.finish()
+	files := []*os.File{stdio.child[0], stdio.child[1], stdio.child[2], setupR, s2R, readyW}
 	for i := range s2.Apps {
 		a := &s2.Apps[i]
 		for _, f := range p.listeners[a.Name] {
@@ -431,6 +444,7 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 		}
 	}
 	readyW.Close()
+	stdio.started()
 	if err != nil {
 		setupW.Close()
 		s2W.Close()
@@ -463,11 +477,11 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 		child.Wait()
 		return 0, err
 	}
-	return p.supervise(child, readyR)
+	return p.supervise(child, readyR, stdio)
 }
 
 // supervise forwards signals to the pod's init until it exits.
-func (p *pod) supervise(child *os.Process, ready *os.File) (int, error) {
+func (p *pod) supervise(child *os.Process, ready *os.File, stdio *podStdio) (int, error) {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
 	defer signal.Stop(sigs)
@@ -491,6 +505,9 @@ func (p *pod) supervise(child *os.Process, ready *os.File) (int, error) {
 	for {
 		select {
 		case sig := <-sigs:
+			if sig == unix.SIGWINCH && stdio.resize() {
+				continue // the pod's terminal signals its own foreground
+			}
 			child.Signal(sig)
 		case r := <-done:
 			<-readyc

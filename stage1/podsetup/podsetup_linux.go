@@ -93,6 +93,11 @@ func Read() (*Config, error) {
 // namespace applies to this thread only, which is the one that later starts
 // every app.
 func Run(c *Config) error {
+	// The init keeps every privilege of the pod and sees the stage1 root:
+	// no process of the pod may ptrace it or open its /proc/1/{root,exe,fd}.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return os.NewSyscallError("prctl(PR_SET_DUMPABLE)", err)
+	}
 	if c.NetNS != "" {
 		nsf, err := os.Open(c.NetNS)
 		if err != nil {
@@ -204,6 +209,9 @@ func mountPod(c *Config) error {
 			return fmt.Errorf("app %s: %w", c.Apps[i].Name, err)
 		}
 	}
+	if err := sealStage1(c); err != nil {
+		return err
+	}
 	if err := unix.Chdir(root); err != nil {
 		return os.NewSyscallError("chdir", err)
 	}
@@ -216,6 +224,24 @@ func mountPod(c *Config) error {
 		return os.NewSyscallError("umount old root", err)
 	}
 	return unix.Chdir("/")
+}
+
+// sealStage1 makes the stage1 root read-only for the pod's own processes
+// too, except /rkt, where stage2 records statuses, logs and sockets, and
+// masks its /proc as every app's is: the init and the launchers never need
+// to write /proc/sys (sysctls are set before this), and no app can reach
+// this view anyway (each app pivots into its own root).
+func sealStage1(c *Config) error {
+	rkt := filepath.Join(c.Root, "rkt")
+	if err := mount(rkt, rkt, "", unix.MS_BIND, ""); err != nil {
+		return err
+	}
+	if !c.DisablePaths {
+		if err := maskPaths(c.Root); err != nil {
+			return err
+		}
+	}
+	return remountRO(c.Root)
 }
 
 func mountSys(dst string) error {

@@ -23,6 +23,9 @@ type Insecure struct {
 func Confine(p *stage2.Proc, isos types.Isolators, in Insecure) (applied map[types.ACIdentifier]bool, err error) {
 	applied = map[types.ACIdentifier]bool{}
 	p.CapsUnrestricted = in.Capabilities
+	// no_new_privs is on unless an isolator turns it off: a setuid binary
+	// or file capabilities in the image never raise an app's privileges.
+	p.NoNewPrivs = true
 	var retain, remove []string
 	var seccomp *stage2.Seccomp
 	for _, iso := range isos {
@@ -62,6 +65,7 @@ func Confine(p *stage2.Proc, isos types.Isolators, in Insecure) (applied map[typ
 		if err != nil {
 			return nil, err
 		}
+		p.CapsRetained = retain != nil
 	}
 	if !in.Seccomp {
 		if seccomp == nil {

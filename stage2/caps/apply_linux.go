@@ -8,34 +8,38 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Apply gives the calling thread, and the program it execs next, the
-// capability set s and the UID uid (real, effective and saved). See the
-// package documentation for the calls that must come before and after.
+// Apply confines the calling thread, and the program it execs next, to the
+// bounding set bounding and gives it the capabilities granted (a subset of
+// bounding) with the UID uid (real, effective and saved). See the package
+// documentation for the calls that must come before and after.
 //
 // The steps, in the only order the kernel accepts them (capabilities(7)):
 //
-//  1. drop every capability not in s from the bounding set
+//  1. drop every capability not in bounding from the bounding set
 //     (PR_CAPBSET_DROP needs CAP_SETPCAP, so before anything else);
 //  2. clear the ambient set;
 //  3. set PR_SET_KEEPCAPS and call setresuid: without it, leaving UID 0
 //     clears the permitted set;
-//  4. capset effective = permitted = inheritable = s;
+//  4. capset effective = permitted = inheritable = granted;
 //  5. clear PR_SET_KEEPCAPS again;
-//  6. for a non-root uid, raise every capability of s in the ambient set
-//     (which needs it in permitted and inheritable): execve(2) recomputes
-//     a non-root process's permitted set from file capabilities and the
-//     ambient set only.
+//  6. for a non-root uid, raise every capability of granted in the ambient
+//     set (which needs it in permitted and inheritable): execve(2)
+//     recomputes a non-root process's permitted set from file capabilities
+//     and the ambient set only.
 //
 // Root needs no ambient set: for UID 0, execve gives permitted = inheritable
-// | bounding, which are both s.
-func Apply(s Set, uid int) error {
+// | bounding. A non-root app normally gets granted = 0: it holds no
+// capability at all, and the bounding set only limits what file
+// capabilities could give it (nothing, under no_new_privs).
+func Apply(bounding, granted Set, uid int) error {
 	last, err := lastCap()
 	if err != nil {
 		return err
 	}
-	s &= 1<<(last+1) - 1
+	bounding &= 1<<(last+1) - 1
+	granted &= bounding
 	for c := Cap(0); c <= last; c++ {
-		if s.Has(c) {
+		if bounding.Has(c) {
 			continue
 		}
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
@@ -51,7 +55,7 @@ func Apply(s Set, uid int) error {
 	if err := unix.Setresuid(uid, uid, uid); err != nil {
 		return fmt.Errorf("set uid %d: %w", uid, os.NewSyscallError("setresuid", err))
 	}
-	if err := capset(s); err != nil {
+	if err := capset(granted); err != nil {
 		return err
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
@@ -60,7 +64,7 @@ func Apply(s Set, uid int) error {
 	if uid == 0 {
 		return nil
 	}
-	for _, c := range s.Caps() {
+	for _, c := range granted.Caps() {
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
 			return fmt.Errorf("raise ambient %s: %w", c, os.NewSyscallError("prctl", err))
 		}

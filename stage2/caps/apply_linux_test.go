@@ -21,9 +21,11 @@ import (
 const helperEnv = "RKTNG_CAPS_TEST_HELPER"
 
 type helperConfig struct {
-	Set  Set
-	UID  int
-	Argv []string
+	Set Set
+	// Granted is what the thread holds; nil means Set.
+	Granted *Set
+	UID     int
+	Argv    []string
 }
 
 func TestMain(m *testing.M) {
@@ -52,7 +54,11 @@ func helper(cfg string) error {
 	if err := unix.Setresgid(c.UID, c.UID, c.UID); err != nil {
 		return err
 	}
-	if err := Apply(c.Set, c.UID); err != nil {
+	granted := c.Set
+	if c.Granted != nil {
+		granted = *c.Granted
+	}
+	if err := Apply(c.Set, granted, c.UID); err != nil {
 		return err
 	}
 	if len(c.Argv) == 0 {
@@ -129,27 +135,36 @@ func TestApplyExec(t *testing.T) {
 		set  Set
 		uid  int
 		want map[string]string
+		// nothing: grant no capability (the bounding set stays set).
+		nothing bool
 	}{
 		{"root default", DefaultSet, 0, map[string]string{
 			"CapInh": hex(DefaultSet), "CapPrm": hex(DefaultSet), "CapEff": hex(DefaultSet),
-			"CapBnd": hex(DefaultSet), "CapAmb": hex(0), "Uid": "0 0 0 0", "NoNewPrivs": "0"}},
+			"CapBnd": hex(DefaultSet), "CapAmb": hex(0), "Uid": "0 0 0 0", "NoNewPrivs": "0"}, false},
 		{"root none", 0, 0, map[string]string{
 			"CapInh": hex(0), "CapPrm": hex(0), "CapEff": hex(0),
-			"CapBnd": hex(0), "CapAmb": hex(0), "Uid": "0 0 0 0", "NoNewPrivs": "0"}},
+			"CapBnd": hex(0), "CapAmb": hex(0), "Uid": "0 0 0 0", "NoNewPrivs": "0"}, false},
 		{"uid 1000 net_bind_service", netBind, 1000, map[string]string{
 			"CapInh": hex(netBind), "CapPrm": hex(netBind), "CapEff": hex(netBind),
-			"CapBnd": hex(netBind), "CapAmb": hex(netBind), "Uid": "1000 1000 1000 1000", "NoNewPrivs": "0"}},
+			"CapBnd": hex(netBind), "CapAmb": hex(netBind), "Uid": "1000 1000 1000 1000", "NoNewPrivs": "0"}, false},
 		{"uid 1000 default", DefaultSet, 1000, map[string]string{
 			"CapInh": hex(DefaultSet), "CapPrm": hex(DefaultSet), "CapEff": hex(DefaultSet),
-			"CapBnd": hex(DefaultSet), "CapAmb": hex(DefaultSet), "Uid": "1000 1000 1000 1000", "NoNewPrivs": "0"}},
+			"CapBnd": hex(DefaultSet), "CapAmb": hex(DefaultSet), "Uid": "1000 1000 1000 1000", "NoNewPrivs": "0"}, false},
+		{"uid 1000 bounded, nothing granted", DefaultSet, 1000, map[string]string{
+			"CapInh": hex(0), "CapPrm": hex(0), "CapEff": hex(0),
+			"CapBnd": hex(DefaultSet), "CapAmb": hex(0), "Uid": "1000 1000 1000 1000", "NoNewPrivs": "0"}, true},
 		{"uid 1000 none", 0, 1000, map[string]string{
 			"CapInh": hex(0), "CapPrm": hex(0), "CapEff": hex(0),
-			"CapBnd": hex(0), "CapAmb": hex(0), "Uid": "1000 1000 1000 1000", "NoNewPrivs": "0"}},
+			"CapBnd": hex(0), "CapAmb": hex(0), "Uid": "1000 1000 1000 1000", "NoNewPrivs": "0"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			out := runHelper(t, helperConfig{Set: tc.set, UID: tc.uid, Argv: []string{"/bin/cat", "/proc/self/status"}})
+			c := helperConfig{Set: tc.set, UID: tc.uid, Argv: []string{"/bin/cat", "/proc/self/status"}}
+			if tc.nothing {
+				c.Granted = new(Set)
+			}
+			out := runHelper(t, c)
 			if diff := cmp.Diff(tc.want, status(t, out)); diff != "" {
 				t.Errorf("status after Apply(%s, %d) and exec mismatch (-want +got):\n%s", tc.set, tc.uid, diff)
 			}

@@ -92,7 +92,7 @@ func helper(cfg string) error {
 		return err
 	}
 	if c.ApplyUID != 0 {
-		if err := caps.Apply(caps.NewSet(unix.CAP_NET_BIND_SERVICE), c.ApplyUID); err != nil {
+		if err := caps.Apply(caps.NewSet(unix.CAP_NET_BIND_SERVICE), caps.NewSet(unix.CAP_NET_BIND_SERVICE), c.ApplyUID); err != nil {
 			return err
 		}
 	}

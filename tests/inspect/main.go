@@ -8,7 +8,8 @@
 //
 //  1. signal setup (--silent-sigterm, --print-signals), so that they cover
 //     everything below;
-//  2. the --print-* reports, in the order of the flag list below;
+//  2. the --print-* reports, in the order of the flag list below, then
+//     --try-escape (the hostile probe, escape.go);
 //  3. --write-file (first, so that a read in the same run sees it),
 //     --print-file, --read-file, --stat-file, --check-mknod, --syscall,
 //     --resolve, --get-http;
@@ -92,6 +93,9 @@ type options struct {
 	// spawnSleepers is the hidden mode of the intermediate child of
 	// --fork-children.
 	spawnSleepers int
+	tryEscape     bool
+	// chrootEscape is the hidden mode of --try-escape's child.
+	chrootEscape bool
 }
 
 func main() {
@@ -135,6 +139,8 @@ func main() {
 	fs.BoolVar(&o.printSignals, "print-signals", false, "print SIGNAL=NAME for every signal received")
 	fs.IntVar(&o.exitCode, "exit-code", 0, "exit with `N`")
 	fs.IntVar(&o.spawnSleepers, "internal-spawn-sleepers", 0, "internal: start N sleepers and exit")
+	fs.BoolVar(&o.tryEscape, "try-escape", false, "try to break out of the pod (escape.go) and print ESCAPE_* lines")
+	fs.BoolVar(&o.chrootEscape, "internal-chroot-escape", false, "internal: the chroot escape of --try-escape")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -152,6 +158,10 @@ func main() {
 func run(o *options) error {
 	if o.spawnSleepers > 0 {
 		return spawnSleepers(o.spawnSleepers)
+	}
+	if o.chrootEscape {
+		chrootEscape()
+		return nil
 	}
 	setupSignals(o)
 
@@ -262,6 +272,9 @@ func run(o *options) error {
 		if err := printRoutes(); err != nil {
 			return err
 		}
+	}
+	if o.tryEscape {
+		tryEscape()
 	}
 
 	if o.writeFile != "" {

@@ -251,6 +251,14 @@ func WithInspect() ACIOption {
 	}
 }
 
+// WithInspectCopy adds another copy of the tests/inspect binary at path with
+// mode (setuid and the like as in WithFile), owned by root.
+func WithInspectCopy(path string, mode os.FileMode) ACIOption {
+	return func(s *aciSpec) {
+		s.entries = append(s.entries, aciEntry{path: path, inspect: true, mode: mode})
+	}
+}
+
 // WithBusybox copies the host's static busybox (Debian's busybox-static) to
 // /bin/busybox with symlinks /bin/<applet> for the applets given, or for
 // DefaultApplets. The test is skipped when no static busybox is installed.
@@ -403,7 +411,10 @@ func addEntry(t testing.TB, rootfs string, e aciEntry) error {
 		if err != nil {
 			return err
 		}
-		content, mode = b, fi.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky)
+		content = b
+		if mode == 0 {
+			mode = fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+		}
 	}
 	if err := os.WriteFile(dst, content, 0o600); err != nil {
 		return err
