@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/untrusted"
 )
 
 type timeT = time.Time
@@ -98,11 +100,11 @@ func (p *Pod) IsReady() bool {
 
 // PID is the host PID of the pod's init (from `pid`, else `ppid`'s only child).
 func (p *Pod) PID() (int, error) {
-	b, err := os.ReadFile(filepath.Join(p.Path(), pidFile))
+	b, err := readSmall(filepath.Join(p.Path(), pidFile))
 	if err == nil {
 		return strconv.Atoi(strings.TrimSpace(string(b)))
 	}
-	b, err = os.ReadFile(filepath.Join(p.Path(), ppidFile))
+	b, err = readSmall(filepath.Join(p.Path(), ppidFile))
 	if err != nil {
 		return 0, err
 	}
@@ -172,22 +174,9 @@ func (p *Pod) AppStatuses() (map[string]int, time.Time) {
 // generation is the same path with ".1" appended.
 func (p *Pod) AppLogPath(app string) string { return p.stage1Data(filepath.Join("rkt", "logs", app)) }
 
-// readSmall reads a small file with plain syscalls: os.Open's poller
-// registration is most of the cost of reading thousands of tiny state files
-// (`rkt list`).
-func readSmall(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, 4096)
-	n, err := unix.Read(fd, buf)
-	if err != nil {
-		return nil, &os.PathError{Op: "read", Path: path, Err: err}
-	}
-	return buf[:n], nil
-}
+// readSmall reads a small state file that the pod may have written
+// (internal/untrusted: no symlink, FIFO or device; bounded).
+func readSmall(path string) ([]byte, error) { return untrusted.ReadFile(path, 4096) }
 
 // readDir is os.ReadDir without the poller registration (see readSmall).
 func readDir(path string) ([]os.DirEntry, error) {

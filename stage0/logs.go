@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rkt-ng/rkt/internal/untrusted"
 	"github.com/rkt-ng/rkt/pods"
 )
 
@@ -75,19 +76,26 @@ func pickApp(p *pods.Pod, app string) (string, error) {
 	return "", fmt.Errorf("pod %s has no app %q", p.UUID, app)
 }
 
+// maxLogRead bounds one log or index file read: stage2 rotates at
+// stage2.DefaultLogCap (16 MiB), so anything much larger was not written by it.
+const maxLogRead = 64 << 20
+
 // readLogFrom reads a log file from the first index record at or after
 // since (the whole file for the zero time).
+//
+// Logs and their indexes are written inside the pod: they are read as
+// untrusted files, bounded by what stage2 ever writes.
 func readLogFrom(path string, since time.Time) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := untrusted.ReadFile(path, maxLogRead)
 	if err != nil || since.IsZero() {
 		return b, err
 	}
-	idx, err := os.ReadFile(path + ".idx")
+	idx, err := untrusted.ReadFile(path+".idx", maxLogRead)
 	if err != nil {
 		return b, nil
 	}
 	if strings.HasSuffix(path, ".1") {
-		idx, _ = os.ReadFile(strings.TrimSuffix(path, ".1") + ".1.idx")
+		idx, _ = untrusted.ReadFile(strings.TrimSuffix(path, ".1")+".1.idx", maxLogRead)
 	}
 	off := int64(len(b))
 	sc := bufio.NewScanner(bytes.NewReader(idx))
@@ -129,7 +137,7 @@ func lastLines(b []byte, n int) []byte {
 // the log is drained, or ctx ends. It polls: a daemonless tool has no event
 // source to wait on, and 100 ms is what `status --wait` uses too.
 func follow(ctx context.Context, c *Config, uuid, path string, w io.Writer) error {
-	f, err := os.Open(path)
+	f, err := untrusted.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		for errors.Is(err, os.ErrNotExist) {
 			select {
@@ -137,7 +145,7 @@ func follow(ctx context.Context, c *Config, uuid, path string, w io.Writer) erro
 				return nil
 			case <-time.After(100 * time.Millisecond):
 			}
-			f, err = os.Open(path)
+			f, err = untrusted.Open(path)
 		}
 	}
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/pty"
+	"github.com/rkt-ng/rkt/internal/untrusted"
 	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage2"
 )
@@ -63,7 +64,7 @@ func Stop(args []string) error {
 		_, err := callStage2(stage2.EnterRequest{App: *app, Signal: *signal}, nil)
 		return err
 	}
-	b, err := os.ReadFile("pid")
+	b, err := untrusted.ReadFile("pid", 64)
 	if err != nil {
 		return fmt.Errorf("stop: pod has no pid: %w", err)
 	}
