@@ -1,19 +1,17 @@
 package cni
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/flock"
+	"github.com/rkt-ng/rkt/internal/mountinfo"
 )
 
 // NewNetNS creates a network namespace, with loopback up, and bind-mounts it
@@ -232,43 +230,14 @@ func prepareNetNSDir(dir string) error {
 // isMountPoint reports whether dir (a clean absolute path without symlinks)
 // is a mount point in this mount namespace, from /proc/self/mountinfo.
 func isMountPoint(dir string) (bool, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	ms, err := mountinfo.Read()
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		// proc(5): "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 ..."
-		// field 5 is the mount point, octal-escaped.
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMountinfo(fields[4]) == dir {
+	for _, m := range ms {
+		if m.Mountpoint == dir {
 			return true, nil
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return false, fmt.Errorf("read mountinfo: %w", err)
-	}
 	return false, nil
-}
-
-// unescapeMountinfo undoes the kernel's \ooo escaping of space, tab, newline
-// and backslash in mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -9,52 +9,56 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// Mount is one line of mountinfo.
+// Mount is one line of mountinfo (proc(5)):
+//
+//	36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+//	(1)(2)(3)   (4)   (5)      (6)      (7)   (8) (9)   (10)         (11)
+//
+// Paths and the source are unescaped.
 type Mount struct {
-	ID, Parent int
-	Mountpoint string
-	FSType     string
-	Source     string
-	Options    string
+	ID, Parent   int
+	MajorMinor   string
+	Root         string // (4): the root of the mount within its filesystem
+	Mountpoint   string
+	Options      string   // per-mount options
+	Optional     []string // (7): zero or more tagged fields ("shared:1", "master:2")
+	FSType       string
+	Source       string // may be empty (mount -t tmpfs "" /x)
+	SuperOptions string
 }
 
-// unescape undoes the octal escapes mountinfo uses for space, tab, newline
-// and backslash.
+// unescape undoes the octal escapes (\ooo) the kernel uses for space, tab,
+// newline and backslash in paths and sources (fs/proc_namespace.c).
 func unescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			ok := true
-			for _, c := range s[i+1 : i+4] {
-				if c < '0' || c > '7' {
-					ok = false
-					break
-				}
-				v = v*8 + byte(c-'0')
-			}
-			if ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) && s[i+1] <= '3' {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
 		}
 		b.WriteByte(s[i])
 	}
 	return b.String()
 }
 
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }
+
 // Read parses /proc/self/mountinfo.
-func Read() ([]Mount, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+func Read() ([]Mount, error) { return ReadFile("/proc/self/mountinfo") }
+
+// ReadFile parses a mountinfo file (/proc/<pid>/mountinfo).
+func ReadFile(path string) ([]Mount, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -62,40 +66,55 @@ func Read() ([]Mount, error) {
 	var out []Mount
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
+	for n := 1; sc.Scan(); n++ {
+		if sc.Text() == "" {
+			continue
+		}
 		m, err := Parse(sc.Text())
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("parse %s line %d: %w", path, n, err)
 		}
 		out = append(out, m)
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return out, nil
 }
 
-// Parse parses one mountinfo line.
+// Parse parses one mountinfo line. Fields are separated by exactly one
+// space (the kernel escapes spaces inside them), so an empty field, such as
+// the source of `mount -t tmpfs "" /x`, is kept as empty rather than
+// shifting the fields after it.
 func Parse(line string) (Mount, error) {
 	var m Mount
-	fields := strings.Fields(line)
+	f := strings.Split(line, " ")
 	sep := -1
-	for i, f := range fields {
-		if f == "-" {
+	for i := 6; i < len(f); i++ {
+		if f[i] == "-" {
 			sep = i
 			break
 		}
 	}
-	if len(fields) < 10 || sep < 6 || sep+3 > len(fields) {
+	if sep < 0 || len(f) != sep+4 {
 		return m, fmt.Errorf("malformed mountinfo line %q", line)
 	}
-	if _, err := fmt.Sscan(fields[0], &m.ID); err != nil {
+	var err1, err2 error
+	m.ID, err1 = strconv.Atoi(f[0])
+	m.Parent, err2 = strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil || f[3] == "" || f[4] == "" || f[sep+1] == "" {
 		return m, fmt.Errorf("malformed mountinfo line %q", line)
 	}
-	if _, err := fmt.Sscan(fields[1], &m.Parent); err != nil {
-		return m, fmt.Errorf("malformed mountinfo line %q", line)
+	m.MajorMinor = f[2]
+	m.Root = unescape(f[3])
+	m.Mountpoint = unescape(f[4])
+	m.Options = f[5]
+	if sep > 6 {
+		m.Optional = f[6:sep]
 	}
-	m.Mountpoint = unescape(fields[4])
-	m.Options = fields[5]
-	m.FSType = fields[sep+1]
-	m.Source = unescape(fields[sep+2])
+	m.FSType = f[sep+1]
+	m.Source = unescape(f[sep+2])
+	m.SuperOptions = f[sep+3]
 	return m, nil
 }
 

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/mountinfo"
 )
 
 // Mode is the cgroup layout of the host.
@@ -136,10 +138,8 @@ func readMountinfo(p string) ([]mountinfoEntry, error) {
 	return mounts, nil
 }
 
-// parseMountinfo parses proc(5) mountinfo lines, keeping cgroup mounts only:
-//
-//	36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
-//	(1)(2)(3)   (4)   (5)      (6)      (7)   (8) (9)   (10)         (11)
+// parseMountinfo parses proc(5) mountinfo lines (internal/mountinfo),
+// keeping cgroup mounts only.
 func parseMountinfo(r io.Reader) ([]mountinfoEntry, error) {
 	var out []mountinfoEntry
 	sc := bufio.NewScanner(r)
@@ -149,51 +149,20 @@ func parseMountinfo(r io.Reader) ([]mountinfoEntry, error) {
 		if line == "" {
 			continue
 		}
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			return nil, fmt.Errorf("line %d: no \" - \" separator", n)
+		m, err := mountinfo.Parse(line)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
-		f := strings.Fields(pre)
-		g := strings.Fields(post)
-		if len(f) < 6 || len(g) < 3 {
-			return nil, fmt.Errorf("line %d: too few fields", n)
-		}
-		if g[0] != "cgroup" && g[0] != "cgroup2" {
+		if m.FSType != "cgroup" && m.FSType != "cgroup2" {
 			continue
 		}
-		out = append(out, mountinfoEntry{
-			root:       unescapeOctal(f[3]),
-			mountpoint: unescapeOctal(f[4]),
-			fstype:     g[0],
-			superOpts:  g[2],
-		})
+		out = append(out, mountinfoEntry{root: m.Root, mountpoint: m.Mountpoint, fstype: m.FSType, superOpts: m.SuperOptions})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
-
-// unescapeOctal undoes the \ooo escaping of spaces, tabs, newlines and
-// backslashes in mountinfo paths (fs/proc_namespace.c, mangle()).
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			v := (s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0')
-			b.WriteByte(v)
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // v1NonControllerOpts are cgroup v1 mount options that are not controllers
 // (kernel/cgroup/cgroup-v1.c, cgroup1_parse_param).

@@ -77,7 +77,15 @@ func TestLayoutFrom(t *testing.T) {
 		{
 			name:      "garbage",
 			mountinfo: "22 1 253:1 / / rw ext4 /dev/vda rw\n",
-			wantErr:   `line 1: no " - " separator`,
+			wantErr:   `line 1: malformed mountinfo line`,
+		},
+		{
+			// mount -t tmpfs "" /x anywhere on the host (an empty source).
+			name: "empty source field",
+			mountinfo: `44 26 0:39 / /tmp/x rw,relatime - tmpfs  rw
+41 31 0:38 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw
+`,
+			want: &Layout{Mode: Unified, Hierarchies: []Hierarchy{{Mountpoint: "/sys/fs/cgroup", Root: "/"}}},
 		},
 	}
 	for _, tc := range tests {

@@ -23,8 +23,9 @@ func parseMountInfo(data string) ([]mountInfo, error) {
 			continue
 		}
 		pre, post, ok := strings.Cut(line, " - ")
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(f) < 6 || len(g) < 3 {
+		// One space separates fields; a source may be empty (proc(5)).
+		f, g := strings.Fields(pre), strings.Split(post, " ")
+		if !ok || len(f) < 6 || len(g) != 3 {
 			return nil, fmt.Errorf("mountinfo: malformed line %q", line)
 		}
 		out = append(out, mountInfo{
