@@ -13,8 +13,8 @@ import (
 	"strings"
 )
 
-// IP masquerade of ptp networks ("ipMasq": true) is done here rather than by
-// the plugin, with the same rules, chain and comments
+// IP masquerade of ptp and bridge networks ("ipMasq": true) is done here
+// rather than by the plugin, with the same rules, chain and comments
 // (containernetworking/plugins pkg/ip/ipmasq_iptables_linux.go). The plugin
 // runs iptables (iptables-nft on current distributions) about ten times for
 // ADD and, since plugins v1.5, both iptables and nft again for DEL: most of
@@ -22,7 +22,7 @@ import (
 // iptables-restore per address family and DEL one iptables-save plus at
 // most one iptables-restore. The DEL works from the record alone, so it also
 // removes the rules when the pod's namespace is already gone, where ptp's
-// DEL returns early and leaves them.
+// and bridge's DEL return early and leave them.
 //
 // Only the iptables backend is taken over (no "ipMasqBackend", or
 // "iptables"), and only where the iptables tools exist; otherwise the plugin
@@ -55,7 +55,7 @@ func haveMasqTools() bool {
 	return true
 }
 
-// takeOverMasq turns off "ipMasq" of the ptp plugins of conf that would use
+// takeOverMasq turns off "ipMasq" of the ptp and bridge plugins of conf that would use
 // the iptables backend and reports whether it did, in which case the caller
 // sets up the masquerade with setupMasq after ADD.
 func takeOverMasq(conf json.RawMessage) (json.RawMessage, bool, error) {
@@ -67,7 +67,7 @@ func takeOverMasq(conf json.RawMessage) (json.RawMessage, bool, error) {
 	took := false
 	for _, p := range plugins {
 		pm, ok := p.(map[string]any)
-		if !ok || pm["type"] != "ptp" || pm["ipMasq"] != true {
+		if !ok || (pm["type"] != "ptp" && pm["type"] != "bridge") || pm["ipMasq"] != true {
 			continue
 		}
 		if b, set := pm["ipMasqBackend"]; set && b != "iptables" {
@@ -189,4 +189,42 @@ func runRestore(ctx context.Context, tool, rules string) error {
 // quoteRestore quotes s as iptables-save does, for iptables-restore.
 func quoteRestore(s string) string {
 	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"`
+}
+
+// delWithoutNetNS are the plugins known to release everything on DEL
+// without the pod's network namespace (the namespace's own links die with
+// it; the rest is found from the container ID and the cached result). A
+// network with any other plugin, or with bridge's MAC spoof check, is
+// deleted while the namespace still exists.
+var delWithoutNetNS = map[string]bool{
+	"ptp": true, "bridge": true, "host-local": true, "static": true, "tuning": true, "portmap": true, "loopback": true,
+}
+
+// needsNetNSForDel reports whether a network's DEL needs the pod's network
+// namespace to release what its ADD made on the host.
+func needsNetNSForDel(conf json.RawMessage) bool {
+	var raw struct {
+		Type    string           `json:"type"`
+		Plugins []map[string]any `json:"plugins"`
+		IPAM    map[string]any   `json:"ipam"`
+	}
+	if err := json.Unmarshal(conf, &raw); err != nil {
+		return true
+	}
+	plugins := raw.Plugins
+	if len(plugins) == 0 {
+		plugins = []map[string]any{{"type": raw.Type, "ipam": raw.IPAM}}
+	}
+	for _, p := range plugins {
+		t, _ := p["type"].(string)
+		if !delWithoutNetNS[t] || p["macspoofchk"] == true {
+			return true
+		}
+		if ipam, ok := p["ipam"].(map[string]any); ok {
+			if it, _ := ipam["type"].(string); it != "" && !delWithoutNetNS[it] {
+				return true
+			}
+		}
+	}
+	return false
 }

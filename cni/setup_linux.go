@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
@@ -208,13 +209,21 @@ func Teardown(ctx context.Context, info *Info, netnsPath string, pluginDirs []st
 	// deletes a veth synchronously (10-25 ms, peers.md). DEL without a
 	// namespace is what the CNI spec requires plugins to handle; it still
 	// releases addresses and the host's routes and forwards.
-	if netnsPath != "" && isNetNS(netnsPath) {
+	//
+	// A network whose plugins may need the namespace for their DEL (any
+	// plugin not known otherwise, needsNetNSForDel) gets it: then every
+	// network is deleted before the namespace goes.
+	haveNS := netnsPath != "" && isNetNS(netnsPath)
+	nsPath := ""
+	if haveNS && info != nil && slices.ContainsFunc(info.Networks, func(n NetInfo) bool { return needsNetNSForDel(n.Config) }) {
+		nsPath = netnsPath
+	}
+	if haveNS && nsPath == "" {
 		if err := RemoveNetNS(netnsPath); err != nil {
 			return err
 		}
 	}
 	if info != nil && len(info.Networks) > 0 {
-		const nsPath = ""
 		r := newRunner(pluginDirs, dataDir, nil)
 		var errs []error
 		for i := len(info.Networks) - 1; i >= 0; i-- {
@@ -225,6 +234,11 @@ func Teardown(ctx context.Context, info *Info, netnsPath string, pluginDirs []st
 		}
 		if len(errs) > 0 {
 			return join(errs)
+		}
+		if nsPath != "" {
+			if err := RemoveNetNS(netnsPath); err != nil {
+				return err
+			}
 		}
 		// Only now are the forwards really gone.
 		for _, n := range info.Networks {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,6 +107,7 @@ func writeNetConf(t *testing.T, c *testutil.Ctx, file, conf string) string {
 
 func TestNetModes(t *testing.T) {
 	testutil.RequireRoot(t)
+	iptablesRestoredAfter(t)
 	c := testutil.NewCtx(t)
 	aci := inspectACI(t, "rkt-ng.test/netmodes")
 	show := []string{"--", "--print-netns", "--print-ifaces", "--print-routes"}
@@ -183,8 +185,54 @@ const lanConf = `{
   ]
 }`
 
+// A user network of the bridge plugin with ipMasq leaves nothing behind
+// (issue: its NAT chain stayed after every run, since the plugin's DEL
+// needs the namespace that teardown removes first).
+func TestNetUserNetworkMasq(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireCommand(t, "ip")
+	testutil.RequireCommand(t, "iptables")
+	iptablesRestoredAfter(t)
+	delLinkAfter(t, "rkttmasq0")
+	delLinkAfter(t, "rkttmasq1")
+	c := testutil.NewCtx(t)
+	writeNetConf(t, c, "10-masq.conflist", `{
+  "cniVersion": "1.0.0", "name": "masq",
+  "plugins": [
+    {"type": "bridge", "bridge": "rkttmasq0", "isGateway": true, "ipMasq": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.231.5.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}}
+  ]
+}`)
+	// The same network with a plugin teardown does not know: its DEL
+	// runs while the namespace still exists.
+	writeNetConf(t, c, "20-masqfw.conflist", `{
+  "cniVersion": "1.0.0", "name": "masqfw",
+  "plugins": [
+    {"type": "bridge", "bridge": "rkttmasq1", "isGateway": true, "ipMasq": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.231.6.0/24"}]]}},
+    {"type": "firewall", "backend": "iptables"}
+  ]
+}`)
+	aci := inspectACI(t, "rkt-ng.test/masq")
+	before := iptablesSnapshot(t)
+	for _, net := range []string{"masq", "masqfw"} {
+		r := runInsecure(t, c, "--net="+net, aci, "--", "--print-ifaces")
+		wantExit(t, r, 0)
+		if !strings.Contains(r.Stdout, "10.231.") {
+			t.Fatalf("--net=%s: no address of the network\n%s", net, r)
+		}
+		// Right after the pod exited, before any gc.
+		for l := range iptablesSnapshot(t) {
+			if !before[l] {
+				t.Errorf("--net=%s: iptables line left after the pod exited: %s", net, l)
+			}
+		}
+	}
+}
+
 func TestNetUserNetworks(t *testing.T) {
 	testutil.RequireRoot(t)
+	iptablesRestoredAfter(t)
 	testutil.RequireCommand(t, "ip")
 	delLinkAfter(t, "rkttlan0")
 	c := testutil.NewCtx(t)
@@ -381,6 +429,7 @@ func netIP(t *testing.T, networks, name, family string) netip.Addr {
 
 func TestNetPodToPodAndStatus(t *testing.T) {
 	testutil.RequireRoot(t)
+	iptablesRestoredAfter(t)
 	c := testutil.NewCtx(t)
 	web := inspectACI(t, "rkt-ng.test/web")
 	client := inspectACI(t, "rkt-ng.test/client")
@@ -442,6 +491,7 @@ func readNetInfo(t *testing.T, c *testutil.Ctx, uuid string) netInfo {
 
 func TestNetPortForward(t *testing.T) {
 	testutil.RequireRoot(t)
+	iptablesRestoredAfter(t)
 	hostIP := hostIPv4(t)
 	c := testutil.NewCtx(t)
 	web := inspectACI(t, "rkt-ng.test/portweb", testutil.WithPort("http", "tcp", 8080))
@@ -508,6 +558,7 @@ const dnsConf = `{
 
 func TestNetDNS(t *testing.T) {
 	testutil.RequireRoot(t)
+	iptablesRestoredAfter(t)
 	c := testutil.NewCtx(t)
 	writeNetConf(t, c, "20-withdns.conflist", dnsConf)
 	const imageResolv = "nameserver 192.0.2.53 # image\n"
@@ -616,6 +667,7 @@ const dualConf = `{
 
 func TestNetIPv6DualStack(t *testing.T) {
 	testutil.RequireRoot(t)
+	iptablesRestoredAfter(t)
 	if b, err := os.ReadFile("/proc/sys/net/ipv6/conf/all/disable_ipv6"); err != nil || strings.TrimSpace(string(b)) != "0" {
 		t.Skip("requires IPv6 enabled (net.ipv6.conf.all.disable_ipv6=0); run on a host with IPv6")
 	}
@@ -667,6 +719,57 @@ func TestNetIPv6DualStack(t *testing.T) {
 // testNetworks are the network names the tests use, for the iptables chain
 // names that plugins derive from a network name and a pod UUID.
 var testNetworks = []string{"default", "default-restricted", "lan", "withdns", "dual", "ghost", "chain"}
+
+// sharedChainLine matches what plugins create once per host and keep by
+// design: portmap's CNI-HOSTPORT-* chains, the firewall plugin's
+// CNI-FORWARD and CNI-ADMIN, and the jumps into them. Rules inside them
+// that name a pod are not shared and must go.
+var sharedChainLine = regexp.MustCompile(`^(:(CNI-HOSTPORT-\S+|CNI-FORWARD|CNI-ADMIN) |-A (PREROUTING|OUTPUT|POSTROUTING|FORWARD|CNI-FORWARD|CNI-HOSTPORT-\S+) .*-j (CNI-HOSTPORT-\S+|CNI-FORWARD|CNI-ADMIN)$)`)
+
+// builtinLine matches table headers, COMMIT and the policies of built-in
+// chains, which appear once a plugin first uses a table.
+var builtinLine = regexp.MustCompile(`^(\*\S+|COMMIT|:(INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING) \S+)$`)
+
+// iptablesSnapshot is every rule and chain of every table of iptables-save
+// and ip6tables-save, with chain counters removed, less the shared chains
+// plugins keep by design and the tables' built-in lines.
+func iptablesSnapshot(t *testing.T) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	counters := regexp.MustCompile(` \[\d+:\d+\]$`)
+	for _, l := range iptablesLines(t) {
+		l = counters.ReplaceAllString(l, "")
+		if !sharedChainLine.MatchString(l) && !builtinLine.MatchString(l) {
+			out[l] = true
+		}
+	}
+	return out
+}
+
+// iptablesRestoredAfter compares the whole iptables state (all tables, both
+// families) before the test and after it, once its pods are gone (it runs
+// after the cleanups registered later, including the Ctx's gc): whatever a
+// pod's networks added must have been removed, whatever plugin added it.
+func iptablesRestoredAfter(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("iptables-save"); err != nil {
+		return
+	}
+	before := iptablesSnapshot(t)
+	t.Cleanup(func() {
+		after := iptablesSnapshot(t)
+		for l := range after {
+			if !before[l] {
+				t.Errorf("iptables line left behind: %s", l)
+			}
+		}
+		for l := range before {
+			if !after[l] {
+				t.Errorf("iptables line removed by the test's pods: %s", l)
+			}
+		}
+	})
+}
 
 // iptablesLines returns iptables-save and ip6tables-save output, one rule or
 // chain declaration per line.
@@ -774,6 +877,7 @@ func checkNoNetLeft(t *testing.T, c *testutil.Ctx, uuids, hostIfs []string) {
 
 func TestNetLeakFree(t *testing.T) {
 	testutil.RequireRoot(t)
+	iptablesRestoredAfter(t)
 	testutil.RequireCommand(t, "ip")
 	testutil.RequireCommand(t, "iptables")
 	c := testutil.NewCtx(t)
@@ -817,6 +921,7 @@ func TestNetLeakFree(t *testing.T) {
 // pod's start and checks that gc releases everything.
 func TestNetKilledPodCleanedByGC(t *testing.T) {
 	testutil.RequireRoot(t)
+	iptablesRestoredAfter(t)
 	testutil.RequireCommand(t, "ip")
 	testutil.RequireCommand(t, "iptables")
 	c := testutil.NewCtx(t)
@@ -847,6 +952,7 @@ func TestNetKilledPodCleanedByGC(t *testing.T) {
 
 func TestNetBadInput(t *testing.T) {
 	testutil.RequireRoot(t)
+	iptablesRestoredAfter(t)
 	testutil.RequireCommand(t, "ip")
 	testutil.RequireCommand(t, "iptables")
 	delLinkAfter(t, "rkttlan0")
