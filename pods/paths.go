@@ -153,7 +153,7 @@ func (p *Pod) AppStatuses() (map[string]int, time.Time) {
 	dir := p.StatusDir()
 	ents, _ := readDir(dir)
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), "-started") || strings.HasSuffix(e.Name(), "-created") {
+		if strings.HasSuffix(e.Name(), "-started") || strings.HasSuffix(e.Name(), "-created") || strings.HasSuffix(e.Name(), StoppedSuffix) {
 			continue
 		}
 		b, err := readSmall(filepath.Join(dir, e.Name()))
@@ -168,6 +168,24 @@ func (p *Pod) AppStatuses() (map[string]int, time.Time) {
 		}
 	}
 	return out, last
+}
+
+// StoppedSuffix marks, in the status directory, an app that rkt stopped
+// (its stop signal, then SIGKILL after the timeout) because the pod was
+// stopping: after another app failed, on `rkt stop` or on SIGTERM to
+// `rkt run`. Its exit status is what the stop gave it (143 for SIGTERM).
+const StoppedSuffix = "-stopped"
+
+// StoppedApps lists the apps that rkt stopped (StoppedSuffix).
+func (p *Pod) StoppedApps() map[string]bool {
+	out := map[string]bool{}
+	ents, _ := readDir(p.StatusDir())
+	for _, e := range ents {
+		if name, ok := strings.CutSuffix(e.Name(), StoppedSuffix); ok {
+			out[name] = true
+		}
+	}
+	return out
 }
 
 // AppLogPath is an app's current log file (see stage2.LogDir); the rotated

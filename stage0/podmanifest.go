@@ -289,6 +289,37 @@ func fillMounts(ra *schema.RuntimeApp, vols map[types.ACName]types.Volume) []typ
 	return added
 }
 
+// implicitVolumes names the empty volumes fillMounts made for mount points
+// that nothing satisfied: an empty volume named "<app>-<mount point>",
+// mounted at that mount point, that the user did not declare.
+func implicitVolumes(pm *schema.PodManifest, userVolumes []string) []string {
+	declared := map[string]bool{}
+	for _, vs := range userVolumes {
+		if v, err := types.VolumeFromString(vs); err == nil {
+			declared[v.Name.String()] = true
+		}
+	}
+	kinds := map[types.ACName]string{}
+	for _, v := range pm.Volumes {
+		kinds[v.Name] = v.Kind
+	}
+	var out []string
+	for _, ra := range pm.Apps {
+		if ra.App == nil {
+			continue
+		}
+		for _, mp := range ra.App.MountPoints {
+			name := ra.Name.String() + "-" + mp.Name.String()
+			for _, m := range ra.Mounts {
+				if m.Path == mp.Path && m.Volume.String() == name && kinds[m.Volume] == "empty" && !declared[name] {
+					out = append(out, name)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // ParsePort parses rkt's --port NAME:[HOSTIP:]HOSTPORT.
 func ParsePort(s string) (types.ExposedPort, error) {
 	var ep types.ExposedPort

@@ -342,6 +342,9 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 	}
 	opts := pc.Options
 	opts.Apps = stopSignals(opts.Apps, pr.manifest)
+	if pc.PodManifest == "" {
+		opts.SeedVolumes = implicitVolumes(pr.manifest, pc.Volumes)
+	}
 	opts.DataDir, opts.SystemConfig, opts.NoOverlay = c.Dir, c.SystemConfig, pc.NoOverlay
 	if b, err = json.Marshal(opts); err != nil {
 		return err

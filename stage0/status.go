@@ -32,7 +32,11 @@ type AppStatus struct {
 	Image     string `json:"image_name,omitempty"`
 	ImageID   string `json:"image_id,omitempty"`
 	ExitCode  *int   `json:"exit_code,omitempty"`
-	HasExited bool   `json:"-"`
+	// StoppedByRkt says rkt stopped the app because the pod was stopping
+	// (another app failed, `rkt stop`, SIGTERM to `rkt run`); ExitCode is
+	// then what the stop signal gave it, not a failure of its own.
+	StoppedByRkt bool `json:"stopped_by_rkt,omitempty"`
+	HasExited    bool `json:"-"`
 }
 
 // Network is one network of a pod with its addresses.
@@ -80,8 +84,12 @@ func StatusOf(p *pods.Pod) PodStatus {
 			} `json:"apps"`
 		}
 		if json.Unmarshal(b, &pm) == nil {
+			var stopped map[string]bool
+			if len(codes) > 0 {
+				stopped = p.StoppedApps()
+			}
 			for _, ra := range pm.Apps {
-				a := AppStatus{Name: ra.Name, ImageID: ra.Image.ID, Image: ra.Image.Name}
+				a := AppStatus{Name: ra.Name, ImageID: ra.Image.ID, Image: ra.Image.Name, StoppedByRkt: stopped[ra.Name]}
 				if c, ok := codes[a.Name]; ok {
 					a.ExitCode = &c
 				}

@@ -186,6 +186,10 @@ type Options struct {
 	NoOverlay bool `json:"noOverlay,omitempty"`
 	// UnappliedIsolators were reported to the user already by stage0.
 	Apps map[string]AppOptions `json:"apps,omitempty"`
+	// SeedVolumes are the empty volumes stage0 made for image mount points
+	// that no volume satisfied (Docker's implicit volumes): each starts as a
+	// copy of what the image has at the mount point, as in rkt (#2315).
+	SeedVolumes []string `json:"seedVolumes,omitempty"`
 }
 
 // AppOptions are per-app extensions.

@@ -379,6 +379,11 @@ func (s *supervisor) onExit(pid int, ws unix.WaitStatus) {
 	name := p.app.Name
 	delete(s.mains, name)
 	code := exitCode(ws)
+	if s.killed[pid] && ws.Signaled() {
+		// Its status is the stop's (its stop signal, or SIGKILL after the
+		// timeout): `rkt status` says so.
+		atomicfile.Replace(filepath.Join(StatusDir, name+stoppedSuffix), nil, 0o644)
+	}
 	s.record(name, code)
 	stoppedByUs := s.killed[pid] && ws.Signaled() && ws.Signal() == stopSignal(p.app)
 	if code != 0 && !stoppedByUs && s.first == nil {
@@ -387,6 +392,9 @@ func (s *supervisor) onExit(pid int, ws unix.WaitStatus) {
 		s.stopAll()
 	}
 }
+
+// stoppedSuffix marks an app stopped by rkt (pods.StoppedSuffix).
+const stoppedSuffix = "-stopped"
 
 // failure is the first app failure, which decides the pod's exit code.
 type failure struct {

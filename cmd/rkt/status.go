@@ -87,6 +87,10 @@ func printStatus(st stage0.PodStatus, format string) error {
 		if a.ExitCode != nil {
 			fmt.Printf("app-%s=%d\n", a.Name, *a.ExitCode)
 		}
+		if a.StoppedByRkt {
+			// The code above is the stop signal's, not a failure.
+			fmt.Printf("app-%s-stopped-by=rkt\n", a.Name)
+		}
 	}
 	return nil
 }

@@ -20,7 +20,15 @@ type podFile struct {
 	target string // path inside each app
 }
 
-// dnsFiles decides the pod's /etc/resolv.conf and /etc/hosts with rkt's
+// hostname is the pod's hostname: --hostname, else rkt-<uuid>.
+func (p *pod) hostname() string {
+	if p.args.Hostname != "" {
+		return p.args.Hostname
+	}
+	return "rkt-" + p.args.UUID
+}
+
+// dnsFiles decides the pod's /etc/hostname, /etc/resolv.conf and /etc/hosts with rkt's
 // precedence: --dns flags, then DNS from the CNI result; --hosts-entry lines
 // (or the host's file for "host"). Apps keep their image's own files when
 // nothing applies.
@@ -48,14 +56,17 @@ func (p *pod) dnsFiles(info *cni.Info) ([]podFile, error) {
 		}
 		out = append(out, podFile{path, "/etc/resolv.conf"})
 	}
+	// /etc/hostname, as rkt gave every app; it covers the image's own.
+	path := filepath.Join(etc, "rkt-hostname")
+	if err := os.WriteFile(path, []byte(p.hostname()+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	out = append(out, podFile{path, "/etc/hostname"})
 	if len(o.HostsEntries) > 0 {
 		if len(o.HostsEntries) == 1 && o.HostsEntries[0] == "host" {
 			out = append(out, podFile{"/etc/hosts", "/etc/hosts"})
 		} else {
-			hostname := p.args.Hostname
-			if hostname == "" {
-				hostname = "rkt-" + p.args.UUID
-			}
+			hostname := p.hostname()
 			var b strings.Builder
 			fmt.Fprintf(&b, "127.0.0.1\tlocalhost localhost.localdomain %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", hostname)
 			for _, e := range o.HostsEntries {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/rkt-ng/rkt/cni"
 	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/internal/copytree"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/stage1"
@@ -163,10 +165,7 @@ func (p *pod) runPod() (int, error) {
 
 // configs builds the setup child's and stage2's configurations.
 func (p *pod) configs(info *cni.Info, extraEnv []string) (*podsetup.Config, *stage2.Config, error) {
-	hostname := p.args.Hostname
-	if hostname == "" {
-		hostname = "rkt-" + p.args.UUID
-	}
+	hostname := p.hostname()
 	var dnsFiles []podFile
 	err := p.asPodRoot(func() (err error) { dnsFiles, err = p.dnsFiles(info); return err })
 	if err != nil {
@@ -271,7 +270,7 @@ func (p *pod) binds(ra *schema.RuntimeApp) ([]podsetup.Bind, error) {
 			}
 			v = *m.AppVolume
 		}
-		src, err := p.volumeSource(v)
+		src, err := p.volumeSource(v, ra, m.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -293,7 +292,12 @@ func (p *pod) binds(ra *schema.RuntimeApp) ([]podsetup.Bind, error) {
 
 // volumeSource gives the host path of a volume, creating empty volumes in
 // the pod directory (sharedVolumes/) with their mode and owner.
-func (p *pod) volumeSource(v types.Volume) (string, error) {
+//
+// A seed volume (Options.SeedVolumes) is created as a copy of what app ra's
+// image has at path, when that is a directory: Docker's volume semantics,
+// as rkt had them. The copy never follows the image's symlinks (the path is
+// resolved inside the app's rootfs, and the tree is copied as it is).
+func (p *pod) volumeSource(v types.Volume, ra *schema.RuntimeApp, path string) (string, error) {
 	switch v.Kind {
 	case "host":
 		fi, err := os.Lstat(v.Source)
@@ -308,6 +312,15 @@ func (p *pod) volumeSource(v types.Volume) (string, error) {
 		dir := filepath.Join(p.dir, "sharedVolumes", v.Name.String())
 		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 			return "", err
+		}
+		if slices.Contains(p.opts.SeedVolumes, v.Name.String()) {
+			seeded, err := p.seedVolume(dir, ra, path)
+			if err != nil {
+				return "", fmt.Errorf("volume %s: copy the image's %s: %w", v.Name, path, err)
+			}
+			if seeded {
+				return dir, nil
+			}
 		}
 		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return "", err
@@ -336,6 +349,30 @@ func (p *pod) volumeSource(v types.Volume) (string, error) {
 		return dir, nil
 	}
 	return "", fmt.Errorf("volume %s: unknown kind %q", v.Name, v.Kind)
+}
+
+// seedVolume makes dir a copy of the directory at path in app ra's rootfs,
+// if there is one and dir does not exist yet (a volume is seeded once, by
+// the first app that mounts it). It reports whether it made dir.
+func (p *pod) seedVolume(dir string, ra *schema.RuntimeApp, path string) (bool, error) {
+	if _, err := os.Lstat(dir); err == nil {
+		return false, nil
+	}
+	src, err := securejoin.SecureJoin(p.appRootfs(ra.Name.String()), path)
+	if err != nil {
+		return false, err
+	}
+	fi, err := os.Lstat(src)
+	if err != nil || !fi.IsDir() {
+		return false, nil
+	}
+	tmp := dir + ".seeding"
+	os.RemoveAll(tmp)
+	if err := copytree.Copy(src, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return false, err
+	}
+	return true, os.Rename(tmp, dir)
 }
 
 // start runs the pod: the setup child in new namespaces becomes stage2, and

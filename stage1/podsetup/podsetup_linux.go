@@ -354,6 +354,9 @@ func mountApp(c *Config, a *App) error {
 	if err := remountRO(sys); err != nil {
 		return err
 	}
+	if err := ensureMtab(rootfs); err != nil {
+		return err
+	}
 	dev, err := inRoot(rootfs, "/dev", false)
 	if err != nil {
 		return err
@@ -399,6 +402,20 @@ func mountApp(c *Config, a *App) error {
 		}
 	}
 	return nil
+}
+
+// ensureMtab gives an app /etc/mtab as a symlink to /proc/self/mounts, as
+// rkt did, unless its image has an /etc/mtab of its own.
+func ensureMtab(rootfs string) error {
+	etc, err := inRoot(rootfs, "/etc", false)
+	if err != nil {
+		return err
+	}
+	mtab := filepath.Join(etc, "mtab")
+	if _, err := os.Lstat(mtab); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return os.Symlink("../proc/self/mounts", mtab)
 }
 
 func maskPaths(rootfs string) error {
