@@ -172,7 +172,7 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 			return nil, nil, err
 		}
 		taken[name.String()] = true
-		ra, err := runtimeApp(spec, id, im, name, pc.Env)
+		ra, err := runtimeApp(spec, id, im, name, pc.Env, c.Insecure)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -243,7 +243,14 @@ func (c *Config) loadPodManifest(ctx context.Context, s *store.Store, pc Prepare
 			if im.App == nil {
 				return nil, nil, fmt.Errorf("--pod-manifest: app %s: neither the pod nor image %s has an app", ra.Name, im.Name)
 			}
+			// The app comes from the image, not from the user: its
+			// isolators grant nothing beyond the default set.
 			app := *im.App
+			isos, err := confineImageIsolators(ra.Name, im.App.Isolators, AppSpec{}, c.Insecure, grantByPodManifest)
+			if err != nil {
+				return nil, nil, err
+			}
+			app.Isolators = isos
 			ra.App = &app
 		}
 		images[ra.Name.String()] = id
