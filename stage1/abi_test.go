@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/appc/spec/schema"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 )
@@ -96,6 +97,34 @@ func TestReadMDSToken(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if tok, err := ReadMDSToken(tc.dir(t)); err == nil {
 				t.Errorf("accepted, token %q", tok)
+			}
+		})
+	}
+}
+
+func TestEntrypointsMDSTokenFile(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value string
+		want  bool
+	}{
+		{"declared", "true", true},
+		{"other value", "yes", false},
+		{"absent", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			im := schema.BlankImageManifest()
+			im.Name = "example.com/stage1"
+			im.Annotations.Set(AnnotationRun, "/init")
+			if tc.value != "" {
+				im.Annotations.Set(AnnotationMDSTokenFile, tc.value)
+			}
+			ep, err := EntrypointsOf(im)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ep.MDSTokenFile != tc.want {
+				t.Errorf("MDSTokenFile = %v, want %v", ep.MDSTokenFile, tc.want)
 			}
 		})
 	}

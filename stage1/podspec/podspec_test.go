@@ -89,3 +89,21 @@ func TestStatInStaysInRoot(t *testing.T) {
 		t.Errorf("reached /proc through the rootfs")
 	}
 }
+
+// FuzzResolveUser feeds the image's /etc/passwd and /etc/group, both
+// untrusted, to ResolveUser; it must return, not panic.
+func FuzzResolveUser(f *testing.F) {
+	f.Add("root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n", "staff:x:50:\n", "alice", "staff")
+	f.Add("alice:x\n::::::\n#\n", "staff\n", "alice", "50")
+	f.Add("a:x:99999999999:0::/:/bin/sh\n", "g:x:-1:\n", "a", "g")
+	f.Fuzz(func(t *testing.T, passwd, group, user, grp string) {
+		if len(passwd) > 4096 || len(group) > 4096 || user == "" || grp == "" || strings.HasPrefix(user, "/") || strings.HasPrefix(grp, "/") {
+			return
+		}
+		root := rootfs(t, func(etc string) {
+			os.WriteFile(filepath.Join(etc, "passwd"), []byte(passwd), 0o644)
+			os.WriteFile(filepath.Join(etc, "group"), []byte(group), 0o644)
+		})
+		ResolveUser(root, user, grp)
+	})
+}
