@@ -124,7 +124,12 @@ func (d *Dir) List() ([]*Pod, error) {
 	return out, nil
 }
 
-// Get finds a pod by full UUID, unique UUID prefix, or pod name.
+// Get finds a pod by full UUID, pod name, or unique UUID prefix. A full
+// UUID always wins (a pod name cannot be a UUID). Otherwise a pod named ref
+// is taken only when ref is not also a UUID prefix of another pod: a name
+// like "5bee" must not silently act on a different pod, nor a prefix on a
+// pod that merely has that name. Every such case, and a prefix of several
+// pods, is ErrAmbiguous naming the candidates.
 func (d *Dir) Get(ref string) (*Pod, error) {
 	if ref == "" {
 		return nil, fmt.Errorf("%w: empty pod reference", ErrNotFound)
@@ -136,26 +141,52 @@ func (d *Dir) Get(ref string) (*Pod, error) {
 	if err != nil {
 		return nil, err
 	}
-	var match []string
+	var prefixed []string
 	if len(ref) >= minPrefixLength {
 		for _, u := range uuids {
 			if strings.HasPrefix(u, ref) {
-				match = append(match, u)
+				prefixed = append(prefixed, u)
 			}
 		}
 	}
-	switch {
-	case len(match) == 1:
-		return d.open(match[0])
-	case len(match) > 1:
-		return nil, fmt.Errorf("%w: %q matches %d pods", ErrAmbiguous, ref, len(match))
-	}
+	var named *Pod
 	if NameRE.MatchString(ref) {
-		if p, err := d.byName(ref); err == nil {
-			return p, nil
+		if named, err = d.byName(ref); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
 		}
 	}
+	if named != nil {
+		var others []string
+		for _, u := range prefixed {
+			if u != named.UUID {
+				others = append(others, u)
+			}
+		}
+		if len(others) > 0 {
+			return nil, fmt.Errorf("%w: %q is the name of pod %s and a UUID prefix of %s; give a full UUID",
+				ErrAmbiguous, ref, named.UUID, listPods(others))
+		}
+		return named, nil
+	}
+	switch {
+	case len(prefixed) == 1:
+		return d.open(prefixed[0])
+	case len(prefixed) > 1:
+		return nil, fmt.Errorf("%w: %q is a UUID prefix of %s; give a longer prefix", ErrAmbiguous, ref, listPods(prefixed))
+	}
 	return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
+}
+
+// listPods names candidate pods in an error: "pod U" or "pods U1, U2, ...".
+func listPods(uuids []string) string {
+	const max = 5
+	if len(uuids) == 1 {
+		return "pod " + uuids[0]
+	}
+	if len(uuids) <= max {
+		return "pods " + strings.Join(uuids, ", ")
+	}
+	return fmt.Sprintf("pods %s and %d more", strings.Join(uuids[:max], ", "), len(uuids)-max)
 }
 
 // byName finds the pod named name, preferring one that is not garbage.

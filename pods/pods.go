@@ -115,6 +115,10 @@ func (d *Dir) Create(name string) (*Pod, error) {
 	if name != "" && !NameRE.MatchString(name) {
 		return nil, fmt.Errorf("invalid pod name %q: must be lowercase letters, digits and dashes", name)
 	}
+	if uuidRE.MatchString(name) {
+		// Get takes a full UUID as a UUID, never as a name.
+		return nil, fmt.Errorf("invalid pod name %q: a pod name cannot be a UUID", name)
+	}
 	uuid := NewUUID()
 	embryo := filepath.Join(d.root, dirEmbryo, uuid)
 	if err := os.Mkdir(embryo, 0o750); err != nil {

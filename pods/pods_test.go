@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -104,5 +105,81 @@ func TestNewUUID(t *testing.T) {
 			t.Fatalf("duplicate UUID %s", u)
 		}
 		seen[u] = true
+	}
+}
+
+// TestGetNameVersusPrefix: a pod name that looks like a UUID prefix never
+// silently selects another pod (the "rkt stop 5bee" bug).
+func TestGetNameVersusPrefix(t *testing.T) {
+	d, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		named  = "11111111-0000-4000-8000-000000000000" // named "5bee"
+		other  = "5bee0000-0000-4000-8000-000000000000" // UUID prefix 5bee
+		other2 = "5bee1111-0000-4000-8000-000000000000"
+		cafe   = "cafe0000-0000-4000-8000-000000000000" // named "cafe": its own prefix
+		solo   = "22222222-0000-4000-8000-000000000000" // named "dead", no pod has prefix dead
+	)
+	mk := func(uuid, name string) {
+		t.Helper()
+		dir := filepath.Join(d.Root(), "prepared", uuid)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if name != "" {
+			if err := os.WriteFile(filepath.Join(dir, nameFile), []byte(name), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mk(named, "5bee")
+	mk(other, "")
+	mk(cafe, "cafe")
+	mk(solo, "dead")
+	for _, tc := range []struct {
+		name, ref string
+		want      string   // UUID, or "" for an error
+		err       error    // with want == ""
+		mention   []string // words of the error
+	}{
+		{name: "name and another pod's prefix", ref: "5bee", err: ErrAmbiguous, mention: []string{named, other, "full UUID"}},
+		{name: "longer prefix is unique", ref: "5bee0", want: other},
+		{name: "name that is its own prefix", ref: "cafe", want: cafe},
+		{name: "name only", ref: "dead", want: solo},
+		{name: "full UUID", ref: other, want: other},
+		{name: "prefix only", ref: "2222", want: solo},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := d.Get(tc.ref)
+			if tc.want != "" {
+				if err != nil || p.UUID != tc.want {
+					t.Fatalf("Get(%q) = %v, %v; want %s", tc.ref, p, err, tc.want)
+				}
+				return
+			}
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("Get(%q) = %v, %v; want %v", tc.ref, p, err, tc.err)
+			}
+			for _, w := range tc.mention {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	// Several pods under one prefix: every candidate is named.
+	mk(other2, "")
+	_, err = d.Get("5bee")
+	if !errors.Is(err, ErrAmbiguous) || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), other2) {
+		t.Errorf("Get(5bee) with two prefixed pods = %v", err)
+	}
+	_, err = d.Get("5be")
+	if !errors.Is(err, ErrAmbiguous) || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), other2) {
+		t.Errorf("Get(5be) = %v", err)
+	}
+	if _, err := d.Create(other2); err == nil {
+		t.Errorf("Create accepted a UUID as a pod name")
 	}
 }

@@ -181,7 +181,7 @@ func appName(spec AppSpec, im *schema.ImageManifest, taken map[string]bool) (typ
 }
 
 // runtimeApp builds one app of the pod manifest from the image and the flags.
-func runtimeApp(spec AppSpec, id string, im *schema.ImageManifest, name types.ACName, env EnvSources) (schema.RuntimeApp, error) {
+func runtimeApp(spec AppSpec, id string, im *schema.ImageManifest, name types.ACName, env EnvSources, in Insecure) (schema.RuntimeApp, error) {
 	h, err := types.NewHash(id)
 	if err != nil {
 		return schema.RuntimeApp{}, err
@@ -230,6 +230,9 @@ func runtimeApp(spec AppSpec, id string, im *schema.ImageManifest, name types.AC
 	if app.Environment, err = mergeEnv(app.Environment, env, spec.Environment); err != nil {
 		return ra, err
 	}
+	if app.Isolators, err = confineImageIsolators(name, app.Isolators, spec, in, grantByFlags); err != nil {
+		return ra, err
+	}
 	if app.Isolators, err = applyIsolatorFlags(app.Isolators, spec); err != nil {
 		return ra, err
 	}
@@ -257,15 +260,32 @@ func runtimeApp(spec AppSpec, id string, im *schema.ImageManifest, name types.AC
 	return ra, nil
 }
 
-// fillMounts satisfies every mount point of the app: by an explicit --mount,
-// by a volume of the same name (rkt's rule), or by a new empty volume
-// (Docker's implicit volumes). It returns the volumes it added.
-func fillMounts(ra *schema.RuntimeApp, vols map[types.ACName]types.Volume) []types.Volume {
+// implicitMount is a host volume met by name at an image's mount point
+// without a --mount: mounted (one-app pod) or not (several apps).
+type implicitMount struct {
+	App, Volume, Path string
+	Mounted           bool
+}
+
+// fillMounts satisfies every mount point of the app that no mount covers
+// yet: by the pod volume of the same name (rkt's and appc's rule), or by a
+// new empty volume (Docker's implicit volumes). It returns the volumes it
+// added and the host volumes it met by name.
+//
+// The image chooses its mount points' names and paths, so it must not
+// choose where a host directory appears: unless the app's mount points were
+// written by the user (userApp: the app of a --pod-manifest), a host volume
+// is matched by name only in a pod of one app, where the user's --volume can
+// only be meant for that app; in a pod of several apps the mount point gets
+// an empty volume instead, and the host volume needs an explicit --mount.
+// Empty volumes are matched by name always.
+func fillMounts(ra *schema.RuntimeApp, vols map[types.ACName]types.Volume, userApp bool, apps int) ([]types.Volume, []implicitMount) {
 	var added []types.Volume
+	var implicit []implicitMount
 	for _, mp := range ra.App.MountPoints {
 		done := false
 		for _, m := range ra.Mounts {
-			if m.Path == mp.Path {
+			if path.Clean(m.Path) == path.Clean(mp.Path) {
 				done = true
 				break
 			}
@@ -273,11 +293,25 @@ func fillMounts(ra *schema.RuntimeApp, vols map[types.ACName]types.Volume) []typ
 		if done {
 			continue
 		}
-		if _, ok := vols[mp.Name]; ok {
-			ra.Mounts = append(ra.Mounts, schema.Mount{Volume: mp.Name, Path: mp.Path})
-			continue
+		if v, ok := vols[mp.Name]; ok {
+			if userApp || v.Kind != "host" {
+				ra.Mounts = append(ra.Mounts, schema.Mount{Volume: mp.Name, Path: mp.Path})
+				continue
+			}
+			im := implicitMount{App: ra.Name.String(), Volume: mp.Name.String(), Path: mp.Path, Mounted: apps == 1}
+			implicit = append(implicit, im)
+			if im.Mounted {
+				ra.Mounts = append(ra.Mounts, schema.Mount{Volume: mp.Name, Path: mp.Path})
+				continue
+			}
 		}
 		name := types.ACName(ra.Name.String() + "-" + mp.Name.String())
+		for i := 2; ; i++ {
+			if _, taken := vols[name]; !taken {
+				break
+			}
+			name = types.ACName(fmt.Sprintf("%s-%s-%d", ra.Name, mp.Name, i))
+		}
 		v, err := types.VolumeFromString(fmt.Sprintf("%s,kind=empty,readOnly=%v", name, mp.ReadOnly))
 		if err != nil {
 			continue
@@ -286,7 +320,21 @@ func fillMounts(ra *schema.RuntimeApp, vols map[types.ACName]types.Volume) []typ
 		added = append(added, *v)
 		ra.Mounts = append(ra.Mounts, schema.Mount{Volume: name, Path: mp.Path})
 	}
-	return added
+	return added, implicit
+}
+
+// warnImplicit tells the user about host volumes met by name at an image's
+// mount point.
+func (c *Config) warnImplicit(implicit []implicitMount) {
+	for _, im := range implicit {
+		if im.Mounted {
+			c.logger().Warn("host volume mounted at the image's mount point of the same name; make it explicit with --mount",
+				"app", im.App, "volume", im.Volume, "path", im.Path)
+			continue
+		}
+		c.logger().Warn("host volume not mounted at the image's mount point of the same name: in a pod of several apps it needs --mount volume=NAME,target=PATH after that app's image",
+			"app", im.App, "volume", im.Volume, "path", im.Path)
+	}
 }
 
 // implicitVolumes names the empty volumes fillMounts made for mount points

@@ -172,7 +172,7 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 			return nil, nil, err
 		}
 		taken[name.String()] = true
-		ra, err := runtimeApp(spec, id, im, name, pc.Env)
+		ra, err := runtimeApp(spec, id, im, name, pc.Env, c.Insecure)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -181,7 +181,9 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 				return nil, nil, fmt.Errorf("--mount volume=%s: no such volume; declare it with --volume", m.Volume)
 			}
 		}
-		pm.Volumes = append(pm.Volumes, fillMounts(&ra, vols)...)
+		added, implicit := fillMounts(&ra, vols, false, len(pc.Apps))
+		c.warnImplicit(implicit)
+		pm.Volumes = append(pm.Volumes, added...)
 		pm.Apps = append(pm.Apps, ra)
 		images[name.String()] = id
 	}
@@ -217,8 +219,10 @@ func (c *Config) loadPodManifest(ctx context.Context, s *store.Store, pc Prepare
 	if len(pm.Apps) == 0 {
 		return nil, nil, fmt.Errorf("--pod-manifest %s: no apps", pc.PodManifest)
 	}
+	userApps := make([]bool, len(pm.Apps))
 	for i := range pm.Apps {
 		ra := &pm.Apps[i]
+		userApps[i] = ra.App != nil
 		ref := ra.Image.ID.String()
 		if ra.Image.ID.Empty() {
 			if ra.Image.Name == nil {
@@ -243,10 +247,29 @@ func (c *Config) loadPodManifest(ctx context.Context, s *store.Store, pc Prepare
 			if im.App == nil {
 				return nil, nil, fmt.Errorf("--pod-manifest: app %s: neither the pod nor image %s has an app", ra.Name, im.Name)
 			}
+			// The app comes from the image, not from the user: its
+			// isolators grant nothing beyond the default set.
 			app := *im.App
+			isos, err := confineImageIsolators(ra.Name, im.App.Isolators, AppSpec{}, c.Insecure, grantByPodManifest)
+			if err != nil {
+				return nil, nil, err
+			}
+			app.Isolators = isos
 			ra.App = &app
 		}
 		images[ra.Name.String()] = id
+	}
+	// appc: a mount point without a mount gets the pod's volume of the
+	// same name. The app the user wrote in the pod manifest declared its
+	// mount points; one taken from the image did not (see fillMounts).
+	vols := map[types.ACName]types.Volume{}
+	for _, v := range pm.Volumes {
+		vols[v.Name] = v
+	}
+	for i := range pm.Apps {
+		added, implicit := fillMounts(&pm.Apps[i], vols, userApps[i], len(pm.Apps))
+		c.warnImplicit(implicit)
+		pm.Volumes = append(pm.Volumes, added...)
 	}
 	if err := checkMounts(pm); err != nil {
 		return nil, nil, fmt.Errorf("--pod-manifest %s: %w", pc.PodManifest, err)

@@ -83,7 +83,18 @@ func (c *Config) execStage1(p *pods.Pod, ro RunOptions) error {
 		if err != nil {
 			return err
 		}
-		ro.Args.MDSToken = tok
+		// The token stays off argv and the environment, which other local
+		// users can read in /proc: the stage1 reads it from the pod's
+		// root-only file. A stage1 that does not declare it can (rkt's)
+		// only takes it as --mds-token.
+		if err := atomicfile.Replace(filepath.Join(p.Path(), stage1.MDSTokenFile), []byte(tok), 0o600); err != nil {
+			return fmt.Errorf("metadata service token: %w", err)
+		}
+		if !ep.MDSTokenFile {
+			c.logger().Warn("stage1 takes the metadata service token on its command line, where local users can read it; use --mds-register=false to avoid it",
+				"pod", p.UUID, "annotation", stage1.AnnotationMDSTokenFile)
+			ro.Args.MDSToken = tok
+		}
 	}
 	if ro.Args.LocalConfig == "" {
 		ro.Args.LocalConfig = c.LocalConfig

@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
 )
 
 // Annotations of a stage1 image that name its entrypoints.
@@ -20,7 +23,21 @@ const (
 	AnnotationGC               = "coreos.com/rkt/stage1/gc"
 	AnnotationStop             = "coreos.com/rkt/stage1/stop"
 	AnnotationInterfaceVersion = "coreos.com/rkt/stage1/interface-version"
+	// AnnotationMDSTokenFile "true" says the stage1 reads the metadata
+	// service token from MDSTokenFile in the pod directory, so stage0 keeps
+	// it off the command line (rkt-ng extension; rkt's stage1s lack it and
+	// get --mds-token as rkt's ABI defines).
+	AnnotationMDSTokenFile = "rkt-ng.io/stage1/mds-token-file"
 )
+
+// MDSTokenFile, in the pod directory, holds the metadata service token of
+// a running pod: mode 0600, owned by root, written by stage0 before it
+// execs stage1. /proc/PID/cmdline and environ are readable by every local
+// user (cmdline always, environ for the same uid), a file is not.
+const MDSTokenFile = "mds-token"
+
+// maxMDSToken bounds what ReadMDSToken reads; tokens are 64 hex digits.
+const maxMDSToken = 1024
 
 // InterfaceVersion is the version of the ABI rkt-ng speaks (rkt 1.30's).
 const InterfaceVersion = 6
@@ -41,6 +58,8 @@ var ErrNoEntrypoint = errors.New("stage1 image has no entrypoint")
 type Entrypoints struct {
 	Run, Enter, GC, Stop string
 	Version              int
+	// MDSTokenFile: the stage1 reads the token from MDSTokenFile.
+	MDSTokenFile bool
 }
 
 // EntrypointsOf reads the annotations of a stage1 image manifest. Only run is
@@ -50,7 +69,8 @@ func EntrypointsOf(im *schema.ImageManifest) (Entrypoints, error) {
 		v, _ := im.Annotations.Get(n)
 		return v
 	}
-	e := Entrypoints{Run: get(AnnotationRun), Enter: get(AnnotationEnter), GC: get(AnnotationGC), Stop: get(AnnotationStop), Version: 1}
+	e := Entrypoints{Run: get(AnnotationRun), Enter: get(AnnotationEnter), GC: get(AnnotationGC), Stop: get(AnnotationStop), Version: 1,
+		MDSTokenFile: get(AnnotationMDSTokenFile) == "true"}
 	if e.Run == "" {
 		return e, fmt.Errorf("image %s: %w: annotation %s missing", im.Name, ErrNoEntrypoint, AnnotationRun)
 	}
@@ -229,6 +249,41 @@ func ReadOptions(path string) (Options, error) {
 		return o, fmt.Errorf("%s: %w", path, err)
 	}
 	return o, nil
+}
+
+// ReadMDSToken reads MDSTokenFile in podDir; no file gives "" (no
+// metadata service). The file must be a regular file that only its owner,
+// this process's user, can read; anything else is an error, so that a token
+// other users could have read is never served.
+func ReadMDSToken(podDir string) (string, error) {
+	path := filepath.Join(podDir, MDSTokenFile)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return "", &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return "", fmt.Errorf("%s: not a regular file", path)
+	case st.Mode&0o077 != 0 || int(st.Uid) != os.Geteuid():
+		return "", fmt.Errorf("%s: mode %#o owner %d: want 0600 and owner %d", path, st.Mode&0o777, st.Uid, os.Geteuid())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxMDSToken+1))
+	if err != nil {
+		return "", err
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(b) > maxMDSToken || tok == "" {
+		return "", fmt.Errorf("%s: not a token", path)
+	}
+	return tok, nil
 }
 
 // AppExitError carries an app's failure from the pod to rkt's exit code.

@@ -1,9 +1,14 @@
 package stage1
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/appc/spec/schema"
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 func TestRunArgsRoundTrip(t *testing.T) {
@@ -45,6 +50,81 @@ func TestParseRunArgsErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := ParseRunArgs(tc.args); err == nil {
 				t.Errorf("ParseRunArgs(%q) succeeded", tc.args)
+			}
+		})
+	}
+}
+
+func TestReadMDSToken(t *testing.T) {
+	write := func(t *testing.T, content string, mode os.FileMode) string {
+		t.Helper()
+		dir := t.TempDir()
+		p := filepath.Join(dir, MDSTokenFile)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	if tok, err := ReadMDSToken(t.TempDir()); err != nil || tok != "" {
+		t.Errorf("no file: %q, %v; want \"\", nil", tok, err)
+	}
+	if tok, err := ReadMDSToken(write(t, "abc123\n", 0o600)); err != nil || tok != "abc123" {
+		t.Errorf("0600 file: %q, %v; want abc123", tok, err)
+	}
+	for _, tc := range []struct {
+		name string
+		dir  func(t *testing.T) string
+	}{
+		{"world readable", func(t *testing.T) string { return write(t, "abc", 0o644) }},
+		{"empty", func(t *testing.T) string { return write(t, "", 0o600) }},
+		{"too long", func(t *testing.T) string { return write(t, strings.Repeat("a", 2000), 0o600) }},
+		{"symlink", func(t *testing.T) string {
+			dir := t.TempDir()
+			os.Symlink(filepath.Join(write(t, "abc", 0o600), MDSTokenFile), filepath.Join(dir, MDSTokenFile))
+			return dir
+		}},
+		{"fifo", func(t *testing.T) string {
+			dir := t.TempDir()
+			if err := unix.Mkfifo(filepath.Join(dir, MDSTokenFile), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tok, err := ReadMDSToken(tc.dir(t)); err == nil {
+				t.Errorf("accepted, token %q", tok)
+			}
+		})
+	}
+}
+
+func TestEntrypointsMDSTokenFile(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value string
+		want  bool
+	}{
+		{"declared", "true", true},
+		{"other value", "yes", false},
+		{"absent", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			im := schema.BlankImageManifest()
+			im.Name = "example.com/stage1"
+			im.Annotations.Set(AnnotationRun, "/init")
+			if tc.value != "" {
+				im.Annotations.Set(AnnotationMDSTokenFile, tc.value)
+			}
+			ep, err := EntrypointsOf(im)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ep.MDSTokenFile != tc.want {
+				t.Errorf("MDSTokenFile = %v, want %v", ep.MDSTokenFile, tc.want)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage1/mds"
 )
 
@@ -14,7 +15,18 @@ import (
 // loopback (so every network mode reaches it, and other pods do not), or on
 // the host's loopback for --net=host, where only the token protects it. It
 // returns AC_METADATA_URL and a stop function that waits for the server.
+//
+// The token comes from the pod directory's root-only token file (this
+// stage1 declares stage1.AnnotationMDSTokenFile), or from --mds-token when
+// an older stage0 passed it.
 func (p *pod) startMDS(nsPath string) (string, func(), error) {
+	if p.args.MDSToken == "" {
+		tok, err := stage1.ReadMDSToken(p.dir)
+		if err != nil {
+			return "", nil, fmt.Errorf("metadata service token: %w", err)
+		}
+		p.args.MDSToken = tok
+	}
 	if p.args.MDSToken == "" {
 		return "", func() {}, nil
 	}

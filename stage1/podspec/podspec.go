@@ -7,7 +7,9 @@ package podspec
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -116,7 +118,10 @@ func ResolveUser(rootfs, user, group string) (User, error) {
 	if user == "" || group == "" {
 		return u, fmt.Errorf("image must set both user and group (got user=%q group=%q)", user, group)
 	}
-	pw, _ := readDB(rootfs, "/etc/passwd")
+	pw, err := readDB(rootfs, "/etc/passwd")
+	if err != nil {
+		return u, err
+	}
 	switch {
 	case strings.HasPrefix(user, "/"):
 		st, err := statIn(rootfs, user)
@@ -159,7 +164,10 @@ func ResolveUser(rootfs, user, group string) (User, error) {
 		if n, err := strconv.ParseUint(group, 10, 32); err == nil {
 			u.GID = uint32(n)
 		} else {
-			gr, _ := readDB(rootfs, "/etc/group")
+			gr, err := readDB(rootfs, "/etc/group")
+			if err != nil {
+				return u, err
+			}
 			found := false
 			for _, e := range gr {
 				if e[0] == group && len(e) >= 3 {
@@ -177,32 +185,84 @@ func ResolveUser(rootfs, user, group string) (User, error) {
 	return u, nil
 }
 
+// statIn stats path inside rootfs, resolving symlinks as if rootfs were
+// "/" (openat2 RESOLVE_IN_ROOT), so nothing outside it is reached.
 func statIn(rootfs, path string) (*unix.Stat_t, error) {
-	full, err := securejoin.SecureJoin(rootfs, path)
+	fd, err := openIn(rootfs, path, unix.O_PATH|unix.O_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
+	defer unix.Close(fd)
 	var st unix.Stat_t
-	if err := unix.Stat(full, &st); err != nil {
-		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
 	}
 	return &st, nil
 }
 
-// readDB reads a colon-separated database file inside rootfs without
-// following symlinks out of it.
+// openIn opens path inside rootfs with openat2(2) RESOLVE_IN_ROOT: ".." and
+// absolute symlinks stay inside rootfs. Kernels before 5.6 lack openat2;
+// there SecureJoin resolves the path first (racy against a concurrent
+// rename inside rootfs, which a not yet started image cannot do).
+func openIn(rootfs, path string, flags int) (int, error) {
+	root, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: rootfs, Err: err}
+	}
+	defer unix.Close(root)
+	how := unix.OpenHow{Flags: uint64(flags), Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	for {
+		fd, err := unix.Openat2(root, path, &how)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.ENOSYS:
+			full, jerr := securejoin.SecureJoin(rootfs, path)
+			if jerr != nil {
+				return -1, jerr
+			}
+			fd, err = unix.Open(full, flags, 0)
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "openat2", Path: path, Err: err}
+		}
+		return fd, nil
+	}
+}
+
+// maxDB bounds the size of the image's /etc/passwd and /etc/group.
+const maxDB = 1 << 20
+
+// readDB reads a colon-separated database file (/etc/passwd, /etc/group)
+// of the image. A missing file is empty. The file must be a regular file
+// of at most maxDB bytes, not a symlink: it is opened inside rootfs with
+// O_NOFOLLOW and O_NONBLOCK, so that a FIFO, a device or a link cannot
+// block stage1 or read something else, and is checked with fstat.
 func readDB(rootfs, path string) ([][]string, error) {
-	full, err := securejoin.SecureJoin(rootfs, path)
-	if err != nil {
-		return nil, err
+	fd, err := openIn(rootfs, path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil, nil
+	case errors.Is(err, unix.ELOOP):
+		return nil, fmt.Errorf("image's %s is a symlink; want a regular file", path)
+	case err != nil:
+		return nil, fmt.Errorf("image's %s: %w", path, err)
 	}
-	f, err := os.Open(full)
-	if err != nil {
-		return nil, err
-	}
+	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("image's %s is not a regular file (%s)", path, fileType(st.Mode))
+	}
+	if st.Size > maxDB {
+		return nil, fmt.Errorf("image's %s is %d bytes, more than %d", path, st.Size, maxDB)
+	}
 	var out [][]string
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(io.LimitReader(f, maxDB))
+	sc.Buffer(nil, maxDB)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -210,7 +270,26 @@ func readDB(rootfs, path string) ([][]string, error) {
 		}
 		out = append(out, strings.Split(line, ":"))
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("image's %s: %w", path, err)
+	}
+	return out, nil
+}
+
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFCHR:
+		return "a character device"
+	case unix.S_IFBLK:
+		return "a block device"
+	case unix.S_IFSOCK:
+		return "a socket"
+	case unix.S_IFDIR:
+		return "a directory"
+	}
+	return fmt.Sprintf("file type %#o", mode&unix.S_IFMT)
 }
 
 // AppRootfs is where stage2 finds an app's rootfs inside the pod.

@@ -476,3 +476,44 @@ func FuzzBuild(f *testing.F) {
 		}
 	})
 }
+
+func TestAllowed(t *testing.T) {
+	def, err := allowed("amd64", Retain, []string{GroupRktWhitelist})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		mode    Mode
+		names   []string
+		in, out []string // must be, must not be in the result
+	}{
+		{"default", Retain, []string{GroupRktWhitelist}, []string{"read", "execve"}, []string{"open_by_handle_at", "kexec_load"}},
+		{"all", Retain, []string{GroupAll}, []string{"open_by_handle_at", "kexec_load"}, nil},
+		{"tiny", Retain, []string{"read"}, []string{"read", "execve", "capset"}, []string{"mkdir", "open_by_handle_at"}},
+		{"remove", Remove, []string{"mkdir", GroupRktBlacklist}, []string{"read", "execve", "io_uring_setup"}, []string{"mkdir", "open_by_handle_at"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := allowed("amd64", tc.mode, tc.names)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range tc.in {
+				if !slices.Contains(got, n) {
+					t.Errorf("%s not allowed", n)
+				}
+			}
+			for _, n := range tc.out {
+				if slices.Contains(got, n) {
+					t.Errorf("%s allowed", n)
+				}
+			}
+		})
+	}
+	if _, err := allowed("amd64", Retain, []string{"no_such_syscall"}); err == nil {
+		t.Errorf("unknown syscall accepted")
+	}
+	if len(def) < 200 {
+		t.Errorf("default whitelist has only %d syscalls", len(def))
+	}
+}

@@ -102,6 +102,7 @@ type aciEntry struct {
 	busybox  bool   // copy the host's static busybox
 	symlink  string // make a symlink to this target
 	dir      bool
+	fifo     bool // make a named pipe
 	mode     os.FileMode
 	uid, gid int
 }
@@ -232,6 +233,12 @@ func WithDir(path string, mode os.FileMode, uid, gid int) ACIOption {
 // WithSymlink adds a symlink at path pointing to target.
 func WithSymlink(path, target string) ACIOption {
 	return func(s *aciSpec) { s.entries = append(s.entries, aciEntry{path: path, symlink: target}) }
+}
+
+// WithFIFO adds a named pipe at path (hostile images: a reader that opens
+// it without O_NONBLOCK blocks until a writer comes).
+func WithFIFO(path string) ACIOption {
+	return func(s *aciSpec) { s.entries = append(s.entries, aciEntry{path: path, fifo: true, mode: 0o644}) }
 }
 
 // WithHostFile copies a file of the host (for example a static binary) to
@@ -388,6 +395,11 @@ func addEntry(t testing.TB, rootfs string, e aciEntry) error {
 	switch {
 	case e.symlink != "":
 		return os.Symlink(e.symlink, dst)
+	case e.fifo:
+		if err := unix.Mkfifo(dst, 0o600); err != nil {
+			return &os.PathError{Op: "mkfifo", Path: dst, Err: err}
+		}
+		return chmod(dst, e.mode)
 	case e.dir:
 		if err := os.MkdirAll(dst, 0o755); err != nil {
 			return err
