@@ -223,6 +223,12 @@ func confineImageIsolators(app types.ACName, isos types.Isolators, spec AppSpec,
 			}
 			out = append(out, *narrowed)
 			continue
+		case *types.LinuxNoNewPrivileges:
+			// no_new_privs is on by default: turning it off lets setuid
+			// binaries and file capabilities raise the app's privileges.
+			if !bool(*v) {
+				asks = append(asks, fmt.Sprintf("isolator %s turns no_new_privs off (set it in a pod manifest's apps[].app.isolators)", iso.Name))
+			}
 		case *types.LinuxOOMScoreAdj:
 			if spec.OOMScoreAdj != nil {
 				break

@@ -50,6 +50,9 @@ func TestConfineImageIsolators(t *testing.T) {
 		{name: "oom negative, flag given", isos: `[{"name":"os/linux/oom-score-adj","value":-1000}]`, spec: AppSpec{OOMScoreAdj: &oom}},
 		{name: "oom positive", isos: `[{"name":"os/linux/oom-score-adj","value":500}]`},
 		{name: "memory", isos: `[{"name":"resource/memory","value":{"limit":"100M"}}]`},
+		{name: "no_new_privs on", isos: `[{"name":"os/linux/no-new-privileges","value":true}]`},
+		{name: "no_new_privs off", isos: `[{"name":"os/linux/no-new-privileges","value":false}]`,
+			refuse: []string{"os/linux/no-new-privileges", "turns no_new_privs off"}},
 		{name: "two at once", isos: `[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_SYS_ADMIN"]}},{"name":"os/linux/seccomp-retain-set","value":{"set":["@appc.io/all"]}}]`,
 			refuse: []string{"CAP_SYS_ADMIN", "@appc.io/all"}},
 	} {
