@@ -130,6 +130,12 @@ func TestNoNewPrivsAndPaths(t *testing.T) {
 	if !strings.Contains(r.Stdout, "MKNOD=EPERM") && !strings.Contains(r.Stdout, "MKNOD_OPEN=EPERM") {
 		t.Errorf("a block device made in the pod could be opened\n%s", r)
 	}
+	// The standard nodes may be made (CAP_MKNOD is in appc's default set)
+	// and used, as rkt allowed.
+	r = runInsecure(t, c, "--net=host", aci, "--", "--check-mknod=c:1:3:/null")
+	if !strings.Contains(r.Stdout, "MKNOD=OK") || !strings.Contains(r.Stdout, "MKNOD_OPEN=OK") {
+		t.Errorf("mknod of /dev/null's device (c 1:3) was refused\n%s", r)
+	}
 }
 
 func TestCgroupLimits(t *testing.T) {

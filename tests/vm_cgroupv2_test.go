@@ -108,6 +108,8 @@ func TestCgroupV2InVM(t *testing.T) {
 			"--memory=32Mi", "/inspect.aci", "--", "--alloc=200M")},
 		{Name: "devices", Argv: rkt("--insecure-options=image", "run", "--net=host", "/inspect.aci", "--",
 			"--check-mknod=b:8:0:/sda", "--print-file=/dev/null")},
+		{Name: "devices-standard", Argv: rkt("--insecure-options=image", "run", "--net=host", "/inspect.aci", "--",
+			"--check-mknod=c:1:3:/null")},
 		{Name: "gc", Argv: rkt("gc", "--grace-period=0s")},
 		// Last: it mounts cgroup2 again (with the same options) and makes
 		// and removes pods of its own.
@@ -204,6 +206,11 @@ func TestCgroupV2InVM(t *testing.T) {
 	r = steps["devices"]
 	if r.Exit != 0 || !strings.Contains(r.Stdout, "MKNOD=EPERM") {
 		t.Errorf("devices: mknod of a block device in a v2 pod: exit %d, want MKNOD=EPERM (eBPF device policy)\nstdout:\n%s\nstderr:\n%s", r.Exit, r.Stdout, r.Stderr)
+	}
+
+	r = steps["devices-standard"]
+	if r.Exit != 0 || !strings.Contains(r.Stdout, "MKNOD_OPEN=OK") {
+		t.Errorf("devices: mknod of c 1:3 in a v2 pod: exit %d, want MKNOD_OPEN=OK (the standard nodes may be made)\nstdout:\n%s\nstderr:\n%s", r.Exit, r.Stdout, r.Stderr)
 	}
 
 	r = steps["oom"]

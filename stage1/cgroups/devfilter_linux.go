@@ -69,17 +69,17 @@ type devRule struct {
 	access       int32
 }
 
-// standardDevices mirrors allowedDevices (v1): read and write, never mknod.
+// standardDevices mirrors allowedDevices (v1): read, write and mknod.
 var standardDevices = []devRule{
-	{devcgDevChar, 1, 3, devcgAccRead | devcgAccWrite},
-	{devcgDevChar, 1, 5, devcgAccRead | devcgAccWrite},
-	{devcgDevChar, 1, 7, devcgAccRead | devcgAccWrite},
-	{devcgDevChar, 1, 8, devcgAccRead | devcgAccWrite},
-	{devcgDevChar, 1, 9, devcgAccRead | devcgAccWrite},
-	{devcgDevChar, 5, 0, devcgAccRead | devcgAccWrite},
-	{devcgDevChar, 5, 1, devcgAccRead | devcgAccWrite},
-	{devcgDevChar, 5, 2, devcgAccRead | devcgAccWrite},
-	{devcgDevChar, 136, -1, devcgAccRead | devcgAccWrite},
+	{devcgDevChar, 1, 3, devcgAccMknod | devcgAccRead | devcgAccWrite},
+	{devcgDevChar, 1, 5, devcgAccMknod | devcgAccRead | devcgAccWrite},
+	{devcgDevChar, 1, 7, devcgAccMknod | devcgAccRead | devcgAccWrite},
+	{devcgDevChar, 1, 8, devcgAccMknod | devcgAccRead | devcgAccWrite},
+	{devcgDevChar, 1, 9, devcgAccMknod | devcgAccRead | devcgAccWrite},
+	{devcgDevChar, 5, 0, devcgAccMknod | devcgAccRead | devcgAccWrite},
+	{devcgDevChar, 5, 1, devcgAccMknod | devcgAccRead | devcgAccWrite},
+	{devcgDevChar, 5, 2, devcgAccMknod | devcgAccRead | devcgAccWrite},
+	{devcgDevChar, 136, -1, devcgAccMknod | devcgAccRead | devcgAccWrite},
 }
 
 // deviceProgram builds the filter: registers r2 = type, r3 = access,

@@ -52,13 +52,14 @@ func TestDeviceFilterEnforced(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	script := "echo x > /dev/null && echo null-ok; head -c1 /dev/urandom >/dev/null && echo urandom-ok; " +
-		"mknod " + tmp + "/sda b 8 0 2>&1 || echo mknod-denied; head -c1 /dev/vda >/dev/null 2>&1 || echo disk-denied"
+		"mknod " + tmp + "/sda b 8 0 2>&1 || echo mknod-denied; head -c1 /dev/vda >/dev/null 2>&1 || echo disk-denied; " +
+		"mknod " + tmp + "/null c 1 3 && echo mknod-null-ok"
 	cmd := exec.Command("/bin/sh", "-c", "echo $$ > "+filepath.Join(dir, "cgroup.procs")+" && "+script)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	for _, want := range []string{"null-ok", "urandom-ok", "mknod-denied", "disk-denied"} {
+	for _, want := range []string{"null-ok", "urandom-ok", "mknod-denied", "disk-denied", "mknod-null-ok"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -10,16 +10,17 @@ import (
 // without eBPF device programs).
 var ErrNoDevicePolicy = errors.New("no device policy on this cgroup layout")
 
-// allowedDevices are the nodes appc requires in /dev, readable and writable
-// but never creatable ("m" is missing on purpose): /dev/null, zero, full,
-// random, urandom, tty, console, ptmx and the pod's own ptys.
+// allowedDevices are the nodes appc requires in /dev: /dev/null, zero,
+// full, random, urandom, tty, console, ptmx and the pod's own ptys. An app
+// may read, write and create them ("m": mknod, with CAP_MKNOD, as rkt and
+// runc allow); every other device is denied, creation included.
 var allowedDevices = []string{
-	"c 1:3 rw", "c 1:5 rw", "c 1:7 rw", "c 1:8 rw", "c 1:9 rw",
-	"c 5:0 rw", "c 5:1 rw", "c 5:2 rw", "c 136:* rw",
+	"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+	"c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",
 }
 
 // RestrictDevices applies a closed device policy to the pod on cgroup v1:
-// every device is denied, then the standard nodes are allowed without mknod.
+// every device is denied, then the standard nodes are allowed (mknod too).
 // v1 refuses a blanket deny on a cgroup that has children, so the policy goes
 // on the leaves: the init leaf now and every app made afterwards by NewApp.
 // On v2 it attaches an eBPF device program (BPF_CGROUP_DEVICE) to the pod
