@@ -149,3 +149,75 @@ func TestDataDirPrivate(t *testing.T) {
 	p.Wait(t, 20*time.Second)
 	c.MustRun(t, "rm", uuid)
 }
+
+// statLine returns the uid= of inspect's STAT=path line.
+func statUID(t *testing.T, out, path string) string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(l, "STAT="+path+" "); ok {
+			for _, f := range strings.Fields(rest) {
+				if v, ok := strings.CutPrefix(f, "uid="); ok {
+					return v
+				}
+			}
+		}
+	}
+	t.Fatalf("no STAT=%s line in:\n%s", path, out)
+	return ""
+}
+
+// TestPrivateUsersPrivateDataDir runs --private-users pods with the data dir
+// and its parent root-only (0700): the pod's root never walks the host path.
+// What the app creates is the pod root's (uid 0 inside, 0 on disk in the
+// upper dir: the pod's own IDs, not host-shifted ones), and an app running
+// as uid 1000 works too.
+func TestPrivateUsersPrivateDataDir(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	for _, d := range []string{filepath.Dir(c.DataDir), c.DataDir} {
+		if err := os.Chmod(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	aci := inspectACI(t, "rkt-ng.test/userns-private", testutil.WithDir("/home/user", 0o755, 1000, 1000))
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	r := runInsecure(t, c, "--private-users", "--net=none", "--uuid-file-save="+uuidFile, aci, "--", "--print-user",
+		"--write-file=/created", "--content=x", "--stat-file=/created")
+	wantExit(t, r, 0)
+	if got := field(t, r.Stdout, "UID"); got != "0" {
+		t.Errorf("uid inside = %s, want 0", got)
+	}
+	if got := statUID(t, r.Stdout, "/created"); got != "0" {
+		t.Errorf("/created owned by %s inside the pod, want 0", got)
+	}
+	uuid, err := os.ReadFile(uuidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups, _ := filepath.Glob(filepath.Join(c.DataDir, "pods", "*", string(uuid), "overlay", "*", "upper", "*", "created"))
+	if len(ups) != 1 {
+		t.Fatalf("upper dir copy of /created: found %v, want one", ups)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(ups[0], &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 0 || st.Gid != 0 {
+		t.Errorf("%s on disk: owner %d:%d, want 0:0 (the pod's IDs)", ups[0], st.Uid, st.Gid)
+	}
+	r = runInsecure(t, c, "--private-users", "--net=none", aci, "--user=1000", "--group=1000", "--", "--print-user",
+		"--write-file=/home/user/f", "--content=x", "--stat-file=/home/user/f")
+	wantExit(t, r, 0)
+	if got := field(t, r.Stdout, "UID"); got != "1000" {
+		t.Errorf("uid inside = %s, want 1000", got)
+	}
+	if got := statUID(t, r.Stdout, "/home/user/f"); got != "1000" {
+		t.Errorf("/home/user/f owned by %s inside the pod, want 1000", got)
+	}
+	// The data dir stayed private.
+	for _, d := range []string{c.DataDir, filepath.Join(c.DataDir, "pods"), filepath.Join(c.DataDir, "cas")} {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v, want mode 0700", d, fi.Mode())
+		}
+	}
+}

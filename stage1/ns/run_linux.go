@@ -398,10 +398,17 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 		}
 		a.ListenNames = p.listenNames[a.Name]
 	}
+	// In its own user namespace the child cannot search the root-only
+	// directories above the pod: it inherits our working directory, the pod
+	// directory, and execs stage2 by a path relative to it.
+	exe, dir := filepath.Join(p.root(), "stage2"), p.dir
+	if u != nil {
+		exe, dir = p.relPath(exe), ""
+	}
 	var child *os.Process
 	startChild := func() error {
-		child, err = os.StartProcess(filepath.Join(p.root(), "stage2"), []string{"stage2", podsetup.Command}, &os.ProcAttr{
-			Dir: p.dir, Env: env, Files: files, Sys: attr,
+		child, err = os.StartProcess(exe, []string{"stage2", podsetup.Command}, &os.ProcAttr{
+			Dir: dir, Env: env, Files: files, Sys: attr,
 		})
 		return err
 	}
