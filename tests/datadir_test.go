@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"archive/tar"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -219,5 +221,61 @@ func TestPrivateUsersPrivateDataDir(t *testing.T) {
 		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o700 {
 			t.Errorf("%s: %v, want mode 0700", d, fi.Mode())
 		}
+	}
+}
+
+// TestExportPrivateUsers exports the app of a --private-users pod, with the
+// overlay and with a shifted copy: the ACI holds the pod's own owners (0,
+// 1000), never the host-shifted ones.
+func TestExportPrivateUsers(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/userns-export",
+		testutil.WithDir("/home/user", 0o755, 1000, 1000),
+		testutil.WithFileOwned("/home/user/owned", "x", 0o644, 1000, 1000))
+	for _, mode := range []string{"overlay", "no-overlay"} {
+		t.Run(mode, func(t *testing.T) {
+			args := []string{"--private-users", "--net=none"}
+			if mode == "no-overlay" {
+				args = append(args, "--no-overlay")
+			}
+			uuidFile := filepath.Join(t.TempDir(), "uuid")
+			args = append(args, "--uuid-file-save="+uuidFile, aci, "--", "--write-file=/created", "--content=x")
+			wantExit(t, runInsecure(t, c, args...), 0)
+			uuid, err := os.ReadFile(uuidFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(t.TempDir(), "exported.aci")
+			c.MustRun(t, "export", string(uuid), out)
+			f, err := os.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			want := map[string][2]int{"rootfs/created": {0, 0}, "rootfs/home/user/": {1000, 1000}, "rootfs/home/user/owned": {1000, 1000}, "rootfs/inspect": {0, 0}}
+			tr := tar.NewReader(f)
+			for {
+				h, err := tr.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h.Uid >= 65536 || h.Gid >= 65536 {
+					t.Errorf("%s: owner %d:%d, host-shifted", h.Name, h.Uid, h.Gid)
+				}
+				if w, ok := want[h.Name]; ok {
+					if h.Uid != w[0] || h.Gid != w[1] {
+						t.Errorf("%s: owner %d:%d, want %d:%d", h.Name, h.Uid, h.Gid, w[0], w[1])
+					}
+					delete(want, h.Name)
+				}
+			}
+			if len(want) > 0 {
+				t.Errorf("exported ACI lacks %v", want)
+			}
+		})
 	}
 }
