@@ -531,8 +531,8 @@ func (p *pod) cleanup() error {
 	p.log.Debug("cgroups removed", "pod", p.args.UUID)
 	netErr := teardownNetwork(context.Background(), p.dir, p.pluginDirs(), p.netDataDir())
 	p.log.Debug("network torn down", "pod", p.args.UUID)
-	// stage1/ holds the overlays; overlay/ holds the idmapped layers of a
-	// pod in its own user namespace.
+	// stage1/ holds the overlays; overlay/ held the idmapped layer binds of
+	// a --private-users pod prepared by older versions (now detached).
 	return errors.Join(cgErr, netErr, mountinfo.UnmountAll(filepath.Join(p.dir, "stage1")),
 		mountinfo.UnmountAll(filepath.Join(p.dir, "overlay")))
 }
