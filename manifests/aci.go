@@ -21,6 +21,19 @@ type BuildOptions struct {
 	ModTime *time.Time
 	// OwnerRoot writes uid/gid 0 for every entry instead of the files' owners.
 	OwnerRoot bool
+	// IDShift and IDCount undo a user namespace's shift: an owner in
+	// [IDShift, IDShift+IDCount) is written as owner-IDShift, so a rootfs
+	// seen with host-shifted owners is written with its pod's own IDs.
+	// Owners outside the range are written as they are.
+	IDShift, IDCount int
+}
+
+// unshift maps a host ID in the shifted range back to the pod's ID.
+func (o BuildOptions) unshift(id int) int {
+	if o.IDCount > 0 && id >= o.IDShift && id-o.IDShift < o.IDCount {
+		return id - o.IDShift
+	}
+	return id
 }
 
 // WriteACI writes an uncompressed ACI: the manifest entry then rootfsDir as
@@ -82,6 +95,7 @@ func WriteACI(w io.Writer, im *schema.ImageManifest, rootfsDir string, o BuildOp
 		if o.ModTime != nil {
 			h.ModTime = *o.ModTime
 		}
+		h.Uid, h.Gid = o.unshift(h.Uid), o.unshift(h.Gid)
 		if o.OwnerRoot {
 			h.Uid, h.Gid = 0, 0
 		}

@@ -72,12 +72,34 @@ var uuidRE = regexp.MustCompile(uuidPattern)
 // NameRE is what a pod name may look like (an appc AC Name).
 var NameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
-// OpenDir opens (creating if needed) the pods directory under dataDir.
+// DirMode is the mode of pods/, its state directories and each pod
+// directory: root only. A pod directory holds the pod's rootfs (its image
+// trees with their setuid files and device nodes, overlay upper dirs); no
+// other local user may reach them. Apps reach their rootfs from inside the
+// pod's mount namespace, never through this path.
+const DirMode = 0o700
+
+// OpenDir opens (creating if needed) the pods directory under dataDir and
+// makes it and its state directories root-only (DirMode), fixing up a
+// directory that an older version left searchable.
 func OpenDir(dataDir string) (*Dir, error) {
 	d := &Dir{root: filepath.Join(dataDir, "pods")}
-	for _, s := range stateDirs {
-		if err := os.MkdirAll(filepath.Join(d.root, s), 0o711); err != nil {
-			return nil, err
+	for _, dir := range append([]string{""}, stateDirs...) {
+		p := filepath.Join(d.root, dir)
+		if err := os.MkdirAll(p, DirMode); err != nil {
+			return nil, fmt.Errorf("open pods directory: %w", err)
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return nil, fmt.Errorf("open pods directory: %w", err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("open pods directory: %s: not a directory", p)
+		}
+		if fi.Mode().Perm() != DirMode {
+			if err := os.Chmod(p, DirMode); err != nil {
+				return nil, fmt.Errorf("open pods directory: %w", err)
+			}
 		}
 	}
 	return d, nil
@@ -121,7 +143,7 @@ func (d *Dir) Create(name string) (*Pod, error) {
 	}
 	uuid := NewUUID()
 	embryo := filepath.Join(d.root, dirEmbryo, uuid)
-	if err := os.Mkdir(embryo, 0o750); err != nil {
+	if err := os.Mkdir(embryo, DirMode); err != nil {
 		return nil, err
 	}
 	cleanup := func() { os.RemoveAll(embryo) }

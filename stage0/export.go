@@ -73,12 +73,21 @@ func (c *Config) Export(ctx context.Context, ref, out string, o ExportOptions) e
 		return fmt.Errorf("export pod %s app %s: %w", p.UUID, app, err)
 	}
 	defer release()
+	// A --private-users pod's rootfs shows host-shifted owners where it was
+	// copied (--no-overlay) or is still mounted with idmapped layers; the
+	// image gets the pod's own IDs.
+	var bo manifests.BuildOptions
+	if shift, count, err := readUIDRange(p.Path()); err == nil {
+		bo.IDShift, bo.IDCount = shift, count
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("export pod %s: %w", p.UUID, err)
+	}
 	err = atomicfile.Write(out, 0o644, func(w io.Writer) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		bw := bufio.NewWriterSize(w, 1<<20)
-		if err := manifests.WriteACI(bw, im, rootfs, manifests.BuildOptions{}); err != nil {
+		if err := manifests.WriteACI(bw, im, rootfs, bo); err != nil {
 			return err
 		}
 		return bw.Flush()

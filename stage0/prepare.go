@@ -31,8 +31,8 @@ type PrepareConfig struct {
 	Stage1      Stage1Options
 	NoOverlay   bool
 	// PrivateUsers runs the pod in a user namespace of its own UID range;
-	// the rootfs are copied with shifted owners (overlayfs cannot be
-	// idmapped itself).
+	// the rootfs are overlays of idmapped layers, or copies with shifted
+	// owners where the kernel cannot (see privateUsers).
 	PrivateUsers bool
 	Env          EnvSources
 	PullPolicy   string

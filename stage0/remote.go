@@ -111,7 +111,7 @@ func (c *Config) loadNameRecord(request string) (nameRecord, bool) {
 
 func (c *Config) saveNameRecord(nr nameRecord) error {
 	p := c.nameRecordPath(nr.Request)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p), store.DirMode); err != nil {
 		return err
 	}
 	b, err := json.Marshal(nr)

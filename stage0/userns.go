@@ -24,8 +24,8 @@ const (
 )
 
 // privateUsers gives the pod a UID block and decides how its trees are
-// laid down: idmapped overlay layers where the kernel can (no copy), else a
-// copy with shifted owners (rkt's way).
+// laid down: an overlay of idmapped layers where the kernel can (no copy),
+// else a copy with shifted owners (rkt's way).
 func (c *Config) privateUsers(pd *pods.Dir, pr *prepared, pc *PrepareConfig) error {
 	shift, err := c.allocUIDs(pd, pr.pod)
 	if err != nil {
@@ -43,7 +43,8 @@ func (c *Config) privateUsers(pd *pods.Dir, pr *prepared, pc *PrepareConfig) err
 		if m != nil {
 			m.Close()
 		}
-		c.logger().Info("idmapped mounts unavailable; copying the pod's trees", "pod", pr.pod.UUID, "err", err)
+		c.logger().Warn("idmapped overlay layers unavailable (they need Linux 6.13 or later and idmapped mounts on the filesystem of --dir); copying the pod's trees with shifted owners",
+			"pod", pr.pod.UUID, "err", err)
 		pc.NoOverlay = true
 		return nil
 	}
@@ -52,35 +53,35 @@ func (c *Config) privateUsers(pd *pods.Dir, pr *prepared, pc *PrepareConfig) err
 }
 
 // probeIdmap checks that the filesystem of the data dir takes idmapped
-// mounts, with a throwaway bind in the pod directory.
+// mounts and that overlayfs takes a layer as a file descriptor
+// (FSCONFIG_SET_FD "lowerdir+", Linux ≥ 6.13), with a throwaway directory
+// in the pod directory. Nothing is mounted.
 func probeIdmap(m *idmapper, p *pods.Pod) error {
-	src := filepath.Join(p.Path(), ".idmap-probe")
-	dst := filepath.Join(src, "m")
-	if err := os.MkdirAll(dst, 0o700); err != nil {
+	dir := filepath.Join(p.Path(), ".idmap-probe")
+	if err := os.Mkdir(dir, 0o700); err != nil {
 		return err
 	}
-	defer os.RemoveAll(src)
-	if err := m.bind(src, dst); err != nil {
+	defer os.Remove(dir)
+	fd, err := m.detached(dir)
+	if err != nil {
 		return err
 	}
-	return unix.Unmount(dst, unix.MNT_DETACH)
+	defer unix.Close(fd)
+	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("fsopen overlay", err)
+	}
+	defer unix.Close(fsfd)
+	if err := unix.FsconfigSetFd(fsfd, "lowerdir+", fd); err != nil {
+		return os.NewSyscallError("fsconfig lowerdir+ fd", err)
+	}
+	return nil
 }
 
 // allocUIDs gives the pod a free UID block, recorded in its directory. It
 // runs under a lock so that two pods being prepared at once never get the
 // same block.
 func (c *Config) allocUIDs(pd *pods.Dir, p *pods.Pod) (int, error) {
-	// The pod's root is an unprivileged host uid: it must be able to reach
-	// the pod's rootfs through every directory above it.
-	for d := filepath.Dir(p.Path()); d != "/" && d != "."; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err != nil {
-			return 0, err
-		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			return 0, fmt.Errorf("--private-users: %s is not searchable by other users; the pod's user namespace cannot reach its rootfs (chmod o+x %s)", d, d)
-		}
-	}
 	l, err := flock.Open(filepath.Join(pd.Root(), ".uidrange.lock"))
 	if err != nil {
 		return 0, err
@@ -115,8 +116,7 @@ func (c *Config) allocUIDs(pd *pods.Dir, p *pods.Pod) (int, error) {
 	if err := os.WriteFile(filepath.Join(p.Path(), uidFile), []byte(fmt.Sprintf("%d:%d", shift, uidCount)), 0o644); err != nil {
 		return 0, err
 	}
-	// The pod's root reaches its rootfs through the pod directory.
-	if err := os.Chmod(p.Path(), 0o711); err != nil {
+	if err := openToPodRoot(p.Path(), shift); err != nil {
 		return 0, err
 	}
 	return shift, nil
@@ -137,4 +137,16 @@ func readUIDRange(podDir string) (shift, count int, err error) {
 	}
 	count, err = strconv.Atoi(n)
 	return shift, count, err
+}
+
+// openToPodRoot lets the pod's root (host gid shift) search the pod
+// directory, and nobody else: root:shift 0710. stage1 starts the pod's
+// first process there (its working directory) and names the pod's rootfs
+// relative to it, so the pod's root needs no access to the directories
+// above, which stay root-only.
+func openToPodRoot(podDir string, shift int) error {
+	if err := os.Lchown(podDir, 0, shift); err != nil {
+		return err
+	}
+	return os.Chmod(podDir, 0o710)
 }

@@ -213,7 +213,7 @@ func (s *Store) importOCI(ctx context.Context, img v1.Image, ref OCIRef, o OCIOp
 	if img, err := s.Get(id); err == nil && s.ociComplete(id) {
 		return img, nil
 	}
-	if err := os.MkdirAll(filepath.Join(s.dir, ociDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(s.dir, ociDir), DirMode); err != nil {
 		return Image{}, err
 	}
 	if err := atomicfile.WriteFile(s.ociPath(id), rb, 0o644); err != nil {

@@ -60,16 +60,59 @@ const (
 	MinPrefix = 12
 )
 
+// DirMode is the mode of the store directory and of every directory in it
+// that the store makes: root only. Rendered trees keep their owners, setuid
+// bits, device nodes and file capabilities, which they need inside pods; a
+// local user who could reach them could run a stored setuid-root binary or
+// open a device node (the class of CVE-2021-41091). Nothing outside rkt
+// needs to look into the store.
+const DirMode = 0o700
+
+// storeDirs are the store's own directories, relative to its root, made at
+// Open and chmodded there when an older rkt made them searchable.
+var storeDirs = []string{
+	"blob", "blob/sha512", "images", "manifest", "tree", "locks", "tmp",
+	"layers", layersDir, ociDir, "remote", "remote/names", "local",
+}
+
 // Open opens the store rooted at dir (normally $DATA/cas), creating its
-// directories if needed.
+// directories if needed, and makes it root-only (DirMode), fixing up a
+// store that an older version left world-searchable.
 func Open(dir string) (*Store, error) {
 	s := &Store{dir: dir}
-	for _, d := range []string{"blob/sha512", "images", "manifest", "tree", "locks", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+	if err := os.MkdirAll(dir, DirMode); err != nil {
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	// The root first: once it is closed, what lies below is unreachable
+	// whatever its own mode.
+	if err := restrict(dir); err != nil {
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	for _, d := range storeDirs {
+		p := filepath.Join(dir, d)
+		if err := os.MkdirAll(p, DirMode); err != nil {
+			return nil, fmt.Errorf("open image store: %w", err)
+		}
+		if err := restrict(p); err != nil {
 			return nil, fmt.Errorf("open image store: %w", err)
 		}
 	}
 	return s, nil
+}
+
+// restrict chmods dir to DirMode unless it already is.
+func restrict(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: not a directory", dir)
+	}
+	if fi.Mode().Perm() == DirMode {
+		return nil
+	}
+	return os.Chmod(dir, DirMode)
 }
 
 // Dir is the store's root directory.

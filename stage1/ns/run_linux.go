@@ -448,10 +448,17 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 		}
 		a.ListenNames = p.listenNames[a.Name]
 	}
+	// In its own user namespace the child cannot search the root-only
+	// directories above the pod: it inherits our working directory, the pod
+	// directory, and execs stage2 by a path relative to it.
+	exe, dir := filepath.Join(p.root(), "stage2"), p.dir
+	if u != nil {
+		exe, dir = p.relPath(exe), ""
+	}
 	var child *os.Process
 	startChild := func() error {
-		child, err = os.StartProcess(filepath.Join(p.root(), "stage2"), []string{"stage2", podsetup.Command}, &os.ProcAttr{
-			Dir: p.dir, Env: env, Files: files, Sys: attr,
+		child, err = os.StartProcess(exe, []string{"stage2", podsetup.Command}, &os.ProcAttr{
+			Dir: dir, Env: env, Files: files, Sys: attr,
 		})
 		return err
 	}
@@ -578,8 +585,8 @@ func (p *pod) cleanup() error {
 	p.log.Debug("cgroups removed", "pod", p.args.UUID)
 	netErr := teardownNetwork(context.Background(), p.dir, p.pluginDirs(), p.netDataDir())
 	p.log.Debug("network torn down", "pod", p.args.UUID)
-	// stage1/ holds the overlays; overlay/ holds the idmapped layers of a
-	// pod in its own user namespace.
+	// stage1/ holds the overlays; overlay/ held the idmapped layer binds of
+	// a --private-users pod prepared by older versions (now detached).
 	return errors.Join(cgErr, netErr, mountinfo.UnmountAll(filepath.Join(p.dir, "stage1")),
 		mountinfo.UnmountAll(filepath.Join(p.dir, "overlay")))
 }

@@ -85,11 +85,17 @@ func writeSysctls(s map[string]string) error {
 // host; what the pod's root must be able to write (its cgroups, empty
 // volumes, notify dirs) is handed to the shifted root.
 func (p *pod) prepareUserns(u *userns, setup *podsetup.Config) error {
-	// The pod's first process runs as the shifted root, which must reach
-	// its rootfs through the pod directory (traverse only).
-	if err := os.Chmod(p.dir, 0o711); err != nil {
+	// The pod's first process runs as the shifted root. It starts in the
+	// pod directory and finds its rootfs relative to it (podRelative), so
+	// it needs to search that directory only: root:shift 0710 (as stage0
+	// leaves it). The data dir above stays root-only.
+	if err := os.Lchown(p.dir, 0, u.shift); err != nil {
 		return err
 	}
+	if err := os.Chmod(p.dir, 0o710); err != nil {
+		return err
+	}
+	p.podRelative(setup)
 	for i, m := range setup.Mounts {
 		if m.FSType == "cgroup" {
 			// Target is /sys/fs/cgroup/<controllers>, the host's layout.
@@ -154,9 +160,58 @@ func (p *pod) asPodRoot(fn func() error) error {
 	}
 	unix.Setfsgid(u.shift)
 	unix.Setfsuid(u.shift)
+	// A non-zero fsuid drops the filesystem capabilities from the effective
+	// set; without CAP_DAC_READ_SEARCH the host path to the pod (root-only
+	// directories) could not be walked. Setting the fsuid back to 0 below
+	// restores them anyway (capabilities(7), "Effect of user ID changes").
+	raiseEffective()
 	defer func() {
 		unix.Setfsuid(0)
 		unix.Setfsgid(0)
 	}()
 	return fn()
+}
+
+// raiseEffective copies this thread's permitted capabilities into its
+// effective set.
+func raiseEffective() {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) != nil {
+		return
+	}
+	data[0].Effective, data[1].Effective = data[0].Permitted, data[1].Permitted
+	unix.Capset(&hdr, &data[0])
+}
+
+// podRelative rewrites the paths of the pod setup that lie in the pod
+// directory as relative to it. The setup process runs as the pod's root,
+// an unprivileged host uid, from the pod directory (its working
+// directory): a relative path is walked from there, and the root-only
+// directories above the pod are never searched.
+func (p *pod) podRelative(setup *podsetup.Config) {
+	setup.Root = p.relPath(setup.Root)
+	for i := range setup.Mounts {
+		setup.Mounts[i].Source = p.relPath(setup.Mounts[i].Source)
+	}
+	for i := range setup.Apps {
+		a := &setup.Apps[i]
+		a.Rootfs = p.relPath(a.Rootfs)
+		for j := range a.Binds {
+			a.Binds[j].Source = p.relPath(a.Binds[j].Source)
+		}
+		for j := range a.Mounts {
+			a.Mounts[j].Source = p.relPath(a.Mounts[j].Source)
+		}
+	}
+}
+
+// relPath returns path relative to the pod directory ("./stage1/rootfs")
+// when it lies in it, else path unchanged.
+func (p *pod) relPath(path string) string {
+	rel, err := filepath.Rel(p.dir, path)
+	if !filepath.IsAbs(path) || err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return path
+	}
+	return "./" + rel
 }

@@ -107,12 +107,23 @@ type aciEntry struct {
 	uid, gid int
 }
 
+// deviceEntry is a device node, written straight into the tar (making one
+// on disk first would need CAP_MKNOD for every test that builds an ACI).
+type deviceEntry struct {
+	path         string
+	char         bool
+	major, minor int64
+	mode         os.FileMode
+	uid, gid     int
+}
+
 type aciSpec struct {
 	im      imageJSON
 	execSet bool
 	noApp   bool
 	gzip    bool
 	entries []aciEntry
+	devices []deviceEntry
 	mutate  []func(*schema.ImageManifest)
 }
 
@@ -258,11 +269,21 @@ func WithInspect() ACIOption {
 	}
 }
 
-// WithInspectCopy adds another copy of the tests/inspect binary at path with
-// mode (setuid and the like as in WithFile), owned by root.
+// WithInspectCopy copies the tests/inspect binary to path with mode, which
+// may carry setuid and setgid bits (0o4755); owner root. Unlike WithInspect
+// it does not make it the app.
 func WithInspectCopy(path string, mode os.FileMode) ACIOption {
 	return func(s *aciSpec) {
 		s.entries = append(s.entries, aciEntry{path: path, inspect: true, mode: mode})
+	}
+}
+
+// WithDevice adds a character (char) or block device node with the given
+// numbers, permission bits and owner, for example
+// WithDevice("/null", true, 1, 3, 0o666, 0, 0).
+func WithDevice(path string, char bool, major, minor int64, mode os.FileMode, uid, gid int) ACIOption {
+	return func(s *aciSpec) {
+		s.devices = append(s.devices, deviceEntry{path: path, char: char, major: major, minor: minor, mode: mode, uid: uid, gid: gid})
 	}
 }
 
@@ -365,7 +386,7 @@ func NewACI(t testing.TB, name string, opts ...ACIOption) string {
 		gz = gzip.NewWriter(bw)
 		w = gz
 	}
-	if err := setOwners(w, &raw, owners); err != nil {
+	if err := setOwners(w, &raw, owners, s.devices); err != nil {
 		t.Fatalf("write ACI %s: %v", name, err)
 	}
 	if gz != nil {
@@ -423,9 +444,9 @@ func addEntry(t testing.TB, rootfs string, e aciEntry) error {
 		if err != nil {
 			return err
 		}
-		content = b
-		if mode == 0 {
-			mode = fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+		content, mode = b, fi.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky)
+		if e.mode != 0 {
+			mode = e.mode
 		}
 	}
 	if err := os.WriteFile(dst, content, 0o600); err != nil {
@@ -474,7 +495,7 @@ func staticBusybox(t testing.TB) string {
 
 // setOwners copies the tar stream in to w, giving the entries named in
 // owners their uid and gid.
-func setOwners(w io.Writer, in io.Reader, owners map[string][2]int) error {
+func setOwners(w io.Writer, in io.Reader, owners map[string][2]int, devices []deviceEntry) error {
 	tr := tar.NewReader(in)
 	tw := tar.NewWriter(w)
 	for {
@@ -492,6 +513,19 @@ func setOwners(w io.Writer, in io.Reader, owners map[string][2]int) error {
 			return err
 		}
 		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+	for _, d := range devices {
+		h := &tar.Header{
+			Name: "rootfs" + path.Clean("/"+d.path), Typeflag: tar.TypeBlock,
+			Mode: int64(d.mode.Perm()), Uid: d.uid, Gid: d.gid,
+			Devmajor: d.major, Devminor: d.minor, ModTime: aciModTime, Format: tar.FormatPAX,
+		}
+		if d.char {
+			h.Typeflag = tar.TypeChar
+		}
+		if err := tw.WriteHeader(h); err != nil {
 			return err
 		}
 	}

@@ -52,12 +52,19 @@ func NewCtx(t testing.TB) *Ctx {
 		UserConfig:   filepath.Join(root, "user"),
 		root:         root,
 	}
-	// World-traversable like /var/lib/rkt: apps run as other users.
+	// The data dir is private (0700), as rkt recommends for /var/lib/rkt:
+	// apps that run as other users, or in a user namespace of their own,
+	// reach their rootfs inside the pod, never through this path. Config
+	// dirs are readable like /etc/rkt.
 	for _, d := range []string{root, c.DataDir, c.LocalConfig, c.SystemConfig, c.UserConfig} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		mode := os.FileMode(0o755)
+		if d == c.DataDir {
+			mode = 0o700
+		}
+		if err := os.MkdirAll(d, mode); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Chmod(d, 0o755); err != nil {
+		if err := os.Chmod(d, mode); err != nil {
 			t.Fatal(err)
 		}
 	}
