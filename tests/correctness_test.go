@@ -116,3 +116,26 @@ func TestStoppedAppStatus(t *testing.T) {
 		t.Errorf("the failed app is reported as stopped by rkt\n%s", st)
 	}
 }
+
+// An image whose /etc/passwd and /etc/group lack root (or that has none)
+// still runs as user and group root: uid/gid 0 and the names root always
+// resolve.
+func TestRootWithoutPasswdEntry(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	bare := inspectACI(t, "rkt-ng.test/nopasswd", testutil.WithUser("root", "root"))
+	other := inspectACI(t, "rkt-ng.test/norootentry", testutil.WithUser("root", "root"),
+		testutil.WithPasswd("app:x:1000:1000::/:/bin/sh\n"), testutil.WithGroup("app:x:1000:\n"))
+	for _, aci := range []string{bare, other} {
+		r := runInsecure(t, c, "--net=host", aci, "--", "--print-user", "--print-env=HOME")
+		wantExit(t, r, 0)
+		if field(t, r.Stdout, "UID") != "0" || field(t, r.Stdout, "GID") != "0" {
+			t.Errorf("not running as root\n%s", r)
+		}
+		if field(t, r.Stdout, "HOME") != "/root" {
+			t.Errorf("HOME of root without a passwd entry\n%s", r)
+		}
+		r = runInsecure(t, c, "--net=host", aci, "--user=root", "--group=root", "--", "--print-user")
+		wantExit(t, r, 0)
+	}
+}

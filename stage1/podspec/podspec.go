@@ -142,6 +142,10 @@ func ResolveUser(rootfs, user, group string) (User, error) {
 					}
 				}
 			}
+			if !found && user == "root" {
+				// root is uid 0 whatever the image's /etc/passwd says.
+				u.UID, found = 0, true
+			}
 			if !found {
 				return u, fmt.Errorf("user %q not found in the image's /etc/passwd", user)
 			}
@@ -152,6 +156,9 @@ func ResolveUser(rootfs, user, group string) (User, error) {
 			u.Name, u.Home, u.Shell = e[0], e[5], e[6]
 			break
 		}
+	}
+	if u.Name == "" && u.UID == 0 {
+		u.Name, u.Home = "root", "/root"
 	}
 	switch {
 	case strings.HasPrefix(group, "/"):
@@ -176,6 +183,9 @@ func ResolveUser(rootfs, user, group string) (User, error) {
 						break
 					}
 				}
+			}
+			if !found && group == "root" {
+				u.GID, found = 0, true
 			}
 			if !found {
 				return u, fmt.Errorf("group %q not found in the image's /etc/group", group)

@@ -107,3 +107,30 @@ func FuzzResolveUser(f *testing.F) {
 		ResolveUser(root, user, grp)
 	})
 }
+
+// root and uid/gid 0 resolve whatever the image's passwd and group hold.
+func TestResolveRootWithoutEntries(t *testing.T) {
+	t.Parallel()
+	for _, setup := range []func(etc string){
+		func(etc string) {},
+		func(etc string) {
+			os.WriteFile(filepath.Join(etc, "passwd"), []byte("app:x:1000:1000::/:/bin/sh\n"), 0o644)
+			os.WriteFile(filepath.Join(etc, "group"), []byte("app:x:1000:\n"), 0o644)
+		},
+	} {
+		root := rootfs(t, setup)
+		for _, ug := range [][2]string{{"root", "root"}, {"0", "0"}, {"root", "0"}} {
+			u, err := ResolveUser(root, ug[0], ug[1])
+			if err != nil {
+				t.Errorf("ResolveUser(%q, %q): %v", ug[0], ug[1], err)
+				continue
+			}
+			if u.UID != 0 || u.GID != 0 || u.Name != "root" || u.Home != "/root" {
+				t.Errorf("ResolveUser(%q, %q) = %+v, want root", ug[0], ug[1], u)
+			}
+		}
+		if _, err := ResolveUser(root, "nobody-here", "root"); err == nil {
+			t.Error("an unknown user resolved")
+		}
+	}
+}
