@@ -139,3 +139,32 @@ func TestRootWithoutPasswdEntry(t *testing.T) {
 		wantExit(t, r, 0)
 	}
 }
+
+// --ipc=private (the default, auto) gives the pod its own IPC namespace;
+// --ipc=parent shares rkt's, as in rkt; anything else is refused.
+func TestIPCFlag(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/ipc")
+	host, err := os.Readlink("/proc/self/ns/ipc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		flag string
+		same bool
+	}{{"", false}, {"--ipc=auto", false}, {"--ipc=private", false}, {"--ipc=parent", true}} {
+		args := []string{"--net=host"}
+		if tc.flag != "" {
+			args = append(args, tc.flag)
+		}
+		r := runInsecure(t, c, append(args, aci, "--", "--print-ipcns")...)
+		wantExit(t, r, 0)
+		if got := field(t, r.Stdout, "IPCNS"); (got == host) != tc.same {
+			t.Errorf("%q: pod IPC namespace %s, host %s", tc.flag, got, host)
+		}
+	}
+	r := runInsecure(t, c, "--net=host", "--ipc=bogus", aci)
+	wantExit(t, r, 254)
+	oneLineError(t, r, "--ipc=bogus")
+}

@@ -82,6 +82,11 @@ func loadPod(args []string, log *slog.Logger) (*pod, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch ra.IPC {
+	case "", "auto", "private", "parent":
+	default:
+		return nil, fmt.Errorf("--ipc=%s: want auto, private or parent", ra.IPC)
+	}
 	p := &pod{dir: dir, args: ra, images: map[string]*schema.ImageManifest{}, log: log}
 	if p.opts, err = stage1.ReadOptions(filepath.Join(dir, "stage1-options.json")); err != nil {
 		return nil, err
@@ -403,7 +408,12 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 	// The child is killed with us (Pdeathsig). Pdeathsig fires when the
 	// creating thread exits, so the run entrypoint's main thread is locked
 	// for the process's whole life (cmd/stage1-ns).
-	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC)
+	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS)
+	if p.args.IPC != "parent" {
+		// --ipc=private (and auto, which is private here): a new IPC
+		// namespace; parent shares the caller's, as rkt did.
+		flags |= unix.CLONE_NEWIPC
+	}
 	back, err := p.enterForClone()
 	if err != nil {
 		setupW.Close()
