@@ -13,7 +13,7 @@ export CGO_ENABLED := 0
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: all deps test unit functional demo bench install clean fuzz
+.PHONY: all deps test demo bench install clean fuzz
 
 all: bin/rkt bin/stage1-ns.aci
 
