@@ -68,10 +68,37 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// sizeLimit fails a read once more than limit bytes went through it.
+type sizeLimit struct {
+	r     io.Reader
+	n     int64
+	limit int64
+}
+
+func (l *sizeLimit) Read(p []byte) (int, error) {
+	if l.n > l.limit {
+		return 0, l.err()
+	}
+	if rest := l.limit + 1 - l.n; int64(len(p)) > rest {
+		p = p[:rest] // read one byte past the limit, never more
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.n > l.limit {
+		return n, l.err()
+	}
+	return n, err
+}
+
+func (l *sizeLimit) err() error {
+	return fmt.Errorf("%w: more than %d bytes decompressed (limit set by --max-image-size)", ErrTooLarge, l.limit)
+}
+
 // ImportACI stores the ACI read from r (compressed or not) and returns its
 // index row. The uncompressed tar is hashed while it is written to cas/tmp;
 // it must hold exactly the "manifest" file and the "rootfs" directory, with
-// safe entry names, no duplicates and a valid image manifest. Importing an
+// safe entry names, no duplicates and a valid image manifest, and be no
+// larger uncompressed than the store's limit (ErrTooLarge). Importing an
 // image that is already stored returns its row unchanged. On any error
 // nothing is left in the store.
 func (s *Store) ImportACI(ctx context.Context, r io.Reader) (Image, error) {
@@ -83,10 +110,11 @@ func (s *Store) ImportACI(ctx context.Context, r io.Reader) (Image, error) {
 }
 
 func (s *Store) importACI(ctx context.Context, r io.Reader) (_ Image, err error) {
-	dr, err := decompress(bufio.NewReaderSize(ctxReader{ctx, r}, 1<<20))
+	zr, err := decompress(bufio.NewReaderSize(ctxReader{ctx, r}, 1<<20))
 	if err != nil {
 		return Image{}, err
 	}
+	dr := &sizeLimit{r: zr, limit: s.maxSize}
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "aci-*")
 	if err != nil {
 		return Image{}, err

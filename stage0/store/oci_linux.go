@@ -353,7 +353,7 @@ func (s *Store) ensureLayer(ctx context.Context, img v1.Image, d v1.Descriptor, 
 		return err
 	}
 	defer dr.Close()
-	dh := &countingHash{r: dr, h: sha256.New()}
+	dh := &countingHash{r: &sizeLimit{r: dr, limit: s.maxSize}, h: sha256.New()}
 	wh := &whiteouts{}
 	err = untar.Extract(ctx, bufio.NewReaderSize(dh, 1<<20), rootfs, untar.Options{
 		KeepOwners: os.Geteuid() == 0,

@@ -25,7 +25,15 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrAmbiguous means an image ID prefix matches several images.
 	ErrAmbiguous = errors.New("ambiguous")
+	// ErrTooLarge means an image's decompressed bytes (an ACI's tar, or an
+	// OCI layer's tar) exceed the store's size limit.
+	ErrTooLarge = errors.New("image too large")
 )
+
+// DefaultMaxImageSize is the limit on an image's decompressed size (each
+// ACI, each OCI layer) when none is given: large enough for real images,
+// small enough that a tiny compressed bomb cannot fill a disk.
+const DefaultMaxImageSize int64 = 16 << 30
 
 // Image kinds.
 const (
@@ -49,6 +57,22 @@ type Image struct {
 // goroutines and processes at once.
 type Store struct {
 	dir string
+	// maxSize bounds the decompressed bytes of one ACI or one OCI layer.
+	maxSize int64
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithMaxImageSize sets the limit on the decompressed size of an imported
+// ACI and of each OCI layer; n <= 0 keeps DefaultMaxImageSize. An import
+// over the limit fails with ErrTooLarge and leaves nothing behind.
+func WithMaxImageSize(n int64) Option {
+	return func(s *Store) {
+		if n > 0 {
+			s.maxSize = n
+		}
+	}
 }
 
 const (
@@ -62,8 +86,11 @@ const (
 
 // Open opens the store rooted at dir (normally $DATA/cas), creating its
 // directories if needed.
-func Open(dir string) (*Store, error) {
-	s := &Store{dir: dir}
+func Open(dir string, opts ...Option) (*Store, error) {
+	s := &Store{dir: dir, maxSize: DefaultMaxImageSize}
+	for _, o := range opts {
+		o(s)
+	}
 	for _, d := range []string{"blob/sha512", "images", "manifest", "tree", "locks", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("open image store: %w", err)
