@@ -21,7 +21,6 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/ulikunitz/xz"
 
-	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/untar"
 	"github.com/rkt-ng/rkt/manifests"
 )
@@ -144,7 +143,7 @@ func (s *Store) importACI(ctx context.Context, r io.Reader) (_ Image, err error)
 	if err := bw.Flush(); err != nil {
 		return Image{}, err
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := s.fsync(tmp); err != nil {
 		return Image{}, err
 	}
 	if err := tmp.Close(); err != nil {
@@ -175,10 +174,10 @@ func (s *Store) importACI(ctx context.Context, r io.Reader) (_ Image, err error)
 		return Image{}, err
 	}
 	tmpName = ""
-	if err := atomicfile.SyncDir(filepath.Dir(blob)); err != nil {
+	if err := s.syncDir(filepath.Dir(blob)); err != nil {
 		return Image{}, err
 	}
-	if err := atomicfile.WriteFile(mpath, mb, 0o644); err != nil {
+	if err := s.writeFile(mpath, mb, 0o644); err != nil {
 		return Image{}, fmt.Errorf("image %s: manifest: %w", id, err)
 	}
 	now := time.Now().UTC()
