@@ -2,6 +2,7 @@ package manifests
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -36,13 +37,31 @@ func (o BuildOptions) unshift(id int) int {
 	return id
 }
 
+// openHook, when set by a test, runs after an entry was Lstat'ed and before
+// it is opened: the moment a racing writer would swap it for a symlink.
+var openHook func(rel string)
+
 // WriteACI writes an uncompressed ACI: the manifest entry then rootfsDir as
 // "rootfs/", entries sorted by name, hard links preserved as type-1 entries.
+//
+// rootfsDir may be written by someone hostile meanwhile (an exited app's
+// rootfs in `rkt export`, a build dir): every path is resolved inside
+// rootfsDir through os.Root, so nothing outside it is ever read; symlinks
+// are archived as symlinks and never followed; and a regular file is
+// archived only if the file opened is the one Lstat saw (same device and
+// inode), else WriteACI fails. A directory swapped for a symlink to another
+// directory of the tree makes that directory's files appear under the old
+// name; no byte from outside the tree can.
 func WriteACI(w io.Writer, im *schema.ImageManifest, rootfsDir string, o BuildOptions) error {
 	mb, err := im.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("marshal manifest: %w", err)
 	}
+	root, err := os.OpenRoot(rootfsDir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	tw := tar.NewWriter(w)
 	mtime := time.Now()
 	if o.ModTime != nil {
@@ -55,7 +74,7 @@ func WriteACI(w io.Writer, im *schema.ImageManifest, rootfsDir string, o BuildOp
 		return err
 	}
 	var paths []string
-	err = filepath.WalkDir(rootfsDir, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -68,19 +87,19 @@ func WriteACI(w io.Writer, im *schema.ImageManifest, rootfsDir string, o BuildOp
 	sort.Strings(paths)
 	type inode struct{ dev, ino uint64 }
 	links := map[inode]string{}
-	for _, p := range paths {
-		rel, _ := filepath.Rel(rootfsDir, p)
+	for _, rel := range paths {
+		p := filepath.Join(rootfsDir, rel)
 		name := "rootfs"
 		if rel != "." {
-			name = "rootfs/" + filepath.ToSlash(rel)
+			name = "rootfs/" + rel
 		}
-		fi, err := os.Lstat(p)
+		fi, err := root.Lstat(rel)
 		if err != nil {
 			return err
 		}
 		target := ""
 		if fi.Mode()&os.ModeSymlink != 0 {
-			if target, err = os.Readlink(p); err != nil {
+			if target, err = root.Readlink(rel); err != nil {
 				return err
 			}
 		}
@@ -112,20 +131,47 @@ func WriteACI(w io.Writer, im *schema.ImageManifest, rootfsDir string, o BuildOp
 				links[ino] = name
 			}
 		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if h.Typeflag == tar.TypeReg {
-			f, err := os.Open(p)
-			if err != nil {
+		if h.Typeflag != tar.TypeReg {
+			if err := tw.WriteHeader(h); err != nil {
 				return err
 			}
-			_, err = io.Copy(tw, f)
-			f.Close()
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
+			continue
+		}
+		if openHook != nil {
+			openHook(rel)
+		}
+		// O_NONBLOCK: a FIFO swapped in must not hang the build.
+		f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		err = copyEntry(tw, h, f, fi)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
 		}
 	}
 	return tw.Close()
+}
+
+// errChanged means a file was replaced between its Lstat and its open.
+var errChanged = errors.New("changed while it was archived (replaced by another file or a symlink)")
+
+// copyEntry writes the header and exactly h.Size bytes of f, which must be
+// the regular file fi describes.
+func copyEntry(tw *tar.Writer, h *tar.Header, f *os.File, fi fs.FileInfo) error {
+	ofi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !ofi.Mode().IsRegular() || !os.SameFile(fi, ofi) {
+		return errChanged
+	}
+	if err := tw.WriteHeader(h); err != nil {
+		return err
+	}
+	if _, err := io.CopyN(tw, f, h.Size); err != nil {
+		return fmt.Errorf("read %d bytes: %w", h.Size, err)
+	}
+	return nil
 }

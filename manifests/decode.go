@@ -35,44 +35,57 @@ func (u *unknownIsolator) Conflicts() []types.ACIdentifier { return nil }
 // table with the decodes that read it.
 var decodeMu sync.Mutex
 
-// registerUnknownIsolators walks any JSON value and registers a pass-through
-// constructor for every isolator name the library does not know.
-func registerUnknownIsolators(b []byte) {
+// probeIsolator is an isolator as registerUnknownIsolators reads it.
+type probeIsolator struct {
+	Name  string           `json:"name"`
+	Value *json.RawMessage `json:"value"`
+}
+
+// registerUnknownIsolators reads the isolators of an image manifest, pod
+// manifest or {"app": ...} and registers a pass-through constructor for every
+// isolator name the library does not know. It refuses an isolator without a
+// value: appc v0.8.11's Isolator.UnmarshalJSON dereferences the missing value
+// and panics (found by FuzzDecodeImage). It fails only where the library's
+// decode would fail too.
+func registerUnknownIsolators(b []byte) error {
 	var probe struct {
 		App *struct {
-			Isolators []struct{ Name types.ACIdentifier }
+			Isolators []probeIsolator `json:"isolators"`
 		} `json:"app"`
 		Apps []struct {
 			App *struct {
-				Isolators []struct{ Name types.ACIdentifier }
+				Isolators []probeIsolator `json:"isolators"`
 			} `json:"app"`
 		} `json:"apps"`
-		Isolators []struct{ Name types.ACIdentifier } `json:"isolators"`
+		Isolators []probeIsolator `json:"isolators"`
 	}
-	if json.Unmarshal(b, &probe) != nil {
-		return // the real decode reports the error
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return err
 	}
-	names := []types.ACIdentifier{}
-	for _, i := range probe.Isolators {
-		names = append(names, i.Name)
-	}
+	all := probe.Isolators
 	if probe.App != nil {
-		for _, i := range probe.App.Isolators {
-			names = append(names, i.Name)
-		}
+		all = append(all, probe.App.Isolators...)
 	}
 	for _, a := range probe.Apps {
 		if a.App != nil {
-			for _, i := range a.App.Isolators {
-				names = append(names, i.Name)
-			}
+			all = append(all, a.App.Isolators...)
 		}
 	}
-	for _, n := range names {
-		if !Known(n) {
-			types.AddIsolatorValueConstructor(n, func() types.IsolatorValue { return &unknownIsolator{} })
+	for _, i := range all {
+		if i.Value == nil {
+			return fmt.Errorf("isolator %q: no value", i.Name)
 		}
 	}
+	for _, i := range all {
+		n, err := types.NewACIdentifier(i.Name)
+		if err != nil {
+			return fmt.Errorf("isolator %q: %w", i.Name, err)
+		}
+		if !Known(*n) {
+			types.AddIsolatorValueConstructor(*n, func() types.IsolatorValue { return &unknownIsolator{} })
+		}
+	}
+	return nil
 }
 
 // Known reports whether name is an isolator the appc library itself knows.
@@ -96,7 +109,9 @@ func DecodeImage(b []byte) (*schema.ImageManifest, error) {
 	}
 	decodeMu.Lock()
 	defer decodeMu.Unlock()
-	registerUnknownIsolators(b)
+	if err := registerUnknownIsolators(b); err != nil {
+		return nil, fmt.Errorf("image manifest: %w", err)
+	}
 	var im schema.ImageManifest
 	if err := im.UnmarshalJSON(b); err != nil {
 		return nil, fmt.Errorf("image manifest: %w", err)
@@ -111,7 +126,9 @@ func DecodePod(b []byte) (*schema.PodManifest, error) {
 	}
 	decodeMu.Lock()
 	defer decodeMu.Unlock()
-	registerUnknownIsolators(b)
+	if err := registerUnknownIsolators(b); err != nil {
+		return nil, fmt.Errorf("pod manifest: %w", err)
+	}
 	var pm schema.PodManifest
 	if err := pm.UnmarshalJSON(b); err != nil {
 		return nil, fmt.Errorf("pod manifest: %w", err)
@@ -123,7 +140,9 @@ func DecodePod(b []byte) (*schema.PodManifest, error) {
 func DecodeApp(b []byte) (*types.App, error) {
 	decodeMu.Lock()
 	defer decodeMu.Unlock()
-	registerUnknownIsolators([]byte(`{"app":` + string(b) + `}`))
+	if err := registerUnknownIsolators([]byte(`{"app":` + string(b) + `}`)); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	var a types.App
 	if err := json.Unmarshal(b, &a); err != nil {
 		return nil, fmt.Errorf("app: %w", err)

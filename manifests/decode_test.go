@@ -33,6 +33,9 @@ func TestDecodeImageInvalid(t *testing.T) {
 		{"not json", `{`},
 		{"bad name", `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"Bad Name"}`},
 		{"wrong kind", `{"acKind":"PodManifest","acVersion":"0.8.11","name":"a"}`},
+		// appc v0.8.11 panicked on these (nil value dereference).
+		{"known isolator without value", `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"a","app":{"exec":["/x"],"user":"0","group":"0","isolators":[{"name":"os/linux/no-new-privileges"}]}}`},
+		{"known isolator with null value", `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"a","app":{"exec":["/x"],"user":"0","group":"0","isolators":[{"name":"resource/memory","value":null}]}}`},
 		{"bad known isolator", `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"a","app":{"exec":["/x"],"user":"0","group":"0","isolators":[{"name":"resource/memory","value":{"limit":"1X"}}]}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

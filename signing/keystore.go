@@ -86,6 +86,28 @@ func (k *Keystore) Keyring(imageName string) (openpgp.EntityList, error) {
 	return el, nil
 }
 
+// PrefixKeys returns the keys trusted for an image name through a name
+// prefix: the keys of prefix.d/<p> for each prefix p of whole leading
+// components of the name, as Keyring finds them, without the root keys.
+// Trust on first use asks it whether a name has a trusted signer already.
+func (k *Keystore) PrefixKeys(imageName string) ([]TrustedKey, error) {
+	if !acIdentifier.MatchString(imageName) {
+		return nil, fmt.Errorf("invalid image name %q: want an AC identifier such as example.com/app", imageName)
+	}
+	var out []TrustedKey
+	parts := strings.Split(imageName, "/")
+	for i := range parts {
+		keys, err := k.scopeKeys(strings.Join(parts[:i+1], "/"))
+		if err != nil {
+			return nil, err
+		}
+		for _, sk := range keys {
+			out = append(out, sk.TrustedKey)
+		}
+	}
+	return out, nil
+}
+
 // Trust stores an armored public key in LocalDir, trusted for images whose
 // name starts with prefix ("" trusts it for every image). It replaces an
 // earlier local file of the same key and scope, including an empty file

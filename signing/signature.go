@@ -2,9 +2,11 @@ package signing
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,7 +40,10 @@ var (
 // keyring. Name is the image name the keyring was built for, when known.
 type UntrustedSignerError struct {
 	KeyIDs []uint64
-	Name   string
+	// Fingerprints are the signers' fingerprints (lower-case hex) that the
+	// signature names in issuer fingerprint subpackets; it may be empty.
+	Fingerprints []string
+	Name         string
 }
 
 func (e *UntrustedSignerError) Error() string {
@@ -62,12 +67,12 @@ func (e *UntrustedSignerError) Error() string {
 // if the signature does not match the data, and with ErrKeyRevoked or
 // ErrExpired if the signing key is no longer valid.
 func Verify(keyring openpgp.EntityList, signed, sig io.Reader) (*openpgp.Entity, error) {
-	bin, ids, err := readSignature(sig)
+	bin, ids, fprs, err := readSignature(sig)
 	if err != nil {
 		return nil, err
 	}
 	if !anyTrusted(keyring, ids) {
-		return nil, &UntrustedSignerError{KeyIDs: ids}
+		return nil, &UntrustedSignerError{KeyIDs: ids, Fingerprints: fprs}
 	}
 	sr := &recordingReader{r: signed}
 	signer, err := openpgp.CheckDetachedSignature(keyring, sr, bytes.NewReader(bin), nil)
@@ -85,12 +90,12 @@ func Verify(keyring openpgp.EntityList, signed, sig io.Reader) (*openpgp.Entity,
 // untrusted image before downloading it. It returns an *UntrustedSignerError
 // if not. Verify must still be called on the data.
 func CheckSigner(keyring openpgp.EntityList, sig io.Reader) error {
-	_, ids, err := readSignature(sig)
+	_, ids, fprs, err := readSignature(sig)
 	if err != nil {
 		return err
 	}
 	if !anyTrusted(keyring, ids) {
-		return &UntrustedSignerError{KeyIDs: ids}
+		return &UntrustedSignerError{KeyIDs: ids, Fingerprints: fprs}
 	}
 	return nil
 }
@@ -120,7 +125,7 @@ func (k *Keystore) CheckSigner(imageName string, sig io.Reader) error {
 func withName(err error, name string) error {
 	var ue *UntrustedSignerError
 	if errors.As(err, &ue) {
-		return &UntrustedSignerError{KeyIDs: ue.KeyIDs, Name: name}
+		return &UntrustedSignerError{KeyIDs: ue.KeyIDs, Fingerprints: ue.Fingerprints, Name: name}
 	}
 	return err
 }
@@ -128,36 +133,38 @@ func withName(err error, name string) error {
 // SignerKeyIDs returns the issuer key IDs of the packets in a detached
 // signature (armored or binary), without verifying anything.
 func SignerKeyIDs(sig io.Reader) ([]uint64, error) {
-	_, ids, err := readSignature(sig)
+	_, ids, _, err := readSignature(sig)
 	return ids, err
 }
 
 // readSignature reads a detached signature, de-armoring it if it is armored,
-// and returns its binary packets and the distinct issuer key IDs.
-func readSignature(r io.Reader) ([]byte, []uint64, error) {
+// and returns its binary packets, the distinct issuer key IDs and the
+// distinct issuer fingerprints (lower-case hex) the packets carry.
+func readSignature(r io.Reader) ([]byte, []uint64, []string, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxSignatureSize+1))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read signature: %w", err)
+		return nil, nil, nil, fmt.Errorf("read signature: %w", err)
 	}
 	if len(data) > maxSignatureSize {
-		return nil, nil, fmt.Errorf("signature is larger than %d bytes", maxSignatureSize)
+		return nil, nil, nil, fmt.Errorf("signature is larger than %d bytes", maxSignatureSize)
 	}
 	if bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("-----BEGIN ")) {
 		block, err := armor.Decode(bytes.NewReader(data))
 		if err != nil {
-			return nil, nil, fmt.Errorf("decode armored signature: %w", err)
+			return nil, nil, nil, fmt.Errorf("decode armored signature: %w", err)
 		}
 		if block.Type != openpgp.SignatureType {
-			return nil, nil, fmt.Errorf("armored block is a %q, want a %q", block.Type, openpgp.SignatureType)
+			return nil, nil, nil, fmt.Errorf("armored block is a %q, want a %q", block.Type, openpgp.SignatureType)
 		}
 		if data, err = io.ReadAll(block.Body); err != nil {
-			return nil, nil, fmt.Errorf("decode armored signature: %w", err)
+			return nil, nil, nil, fmt.Errorf("decode armored signature: %w", err)
 		}
 	}
 	if len(data) == 0 {
-		return nil, nil, errors.New("signature is empty")
+		return nil, nil, nil, errors.New("signature is empty")
 	}
 	var ids []uint64
+	var fprs []string
 	pr := packet.NewReader(bytes.NewReader(data))
 	for {
 		p, err := pr.Next()
@@ -165,23 +172,26 @@ func readSignature(r io.Reader) ([]byte, []uint64, error) {
 			break
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("parse signature: %w", err)
+			return nil, nil, nil, fmt.Errorf("parse signature: %w", err)
 		}
 		s, ok := p.(*packet.Signature)
 		if !ok {
-			return nil, nil, fmt.Errorf("parse signature: found a %T packet in a detached signature", p)
+			return nil, nil, nil, fmt.Errorf("parse signature: found a %T packet in a detached signature", p)
 		}
 		if s.IssuerKeyId == nil {
-			return nil, nil, errors.New("parse signature: signature names no issuer key")
+			return nil, nil, nil, errors.New("parse signature: signature names no issuer key")
 		}
 		if !containsID(ids, *s.IssuerKeyId) {
 			ids = append(ids, *s.IssuerKeyId)
 		}
+		if fp := hex.EncodeToString(s.IssuerFingerprint); fp != "" && !slices.Contains(fprs, fp) {
+			fprs = append(fprs, fp)
+		}
 	}
 	if len(ids) == 0 {
-		return nil, nil, errors.New("parse signature: no signature packet found")
+		return nil, nil, nil, errors.New("parse signature: no signature packet found")
 	}
-	return data, ids, nil
+	return data, ids, fprs, nil
 }
 
 func containsID(ids []uint64, id uint64) bool {

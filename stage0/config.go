@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/rkt-ng/rkt/pods"
@@ -68,6 +70,9 @@ type Config struct {
 	// TrustKeysFromHTTPS trusts the keys discovered over https for an
 	// image whose signer is not trusted yet (--trust-keys-from-https).
 	TrustKeysFromHTTPS bool
+	// MaxImageSize bounds the decompressed size of an imported ACI and of
+	// each OCI layer (--max-image-size); 0 means store.DefaultMaxImageSize.
+	MaxImageSize int64
 	// Stderr receives user notices (keys trusted on first use) and, when it
 	// is a terminal, download progress; nil means os.Stderr.
 	Stderr io.Writer
@@ -82,7 +87,7 @@ func (c *Config) logger() *slog.Logger {
 
 // Store opens the image store.
 func (c *Config) Store() (*store.Store, error) {
-	return store.Open(filepath.Join(c.Dir, "cas"))
+	return store.Open(filepath.Join(c.Dir, "cas"), store.WithMaxImageSize(c.MaxImageSize))
 }
 
 // Pods opens the pod directory.
@@ -103,4 +108,24 @@ func (c *Config) pod(ref string) (*pods.Pod, error) {
 // the local config, which overrides the system config.
 func (c *Config) Keystore() *signing.Keystore {
 	return &signing.Keystore{LocalDir: c.LocalConfig, SystemDir: c.SystemConfig}
+}
+
+// ParseSize reads a size in bytes: a plain number, or one with a binary unit
+// K, M, G or T (also written KiB, MiB, GiB, TiB), as --max-image-size takes.
+func ParseSize(s string) (int64, error) {
+	num, shift := strings.TrimSpace(s), 0
+	for i, u := range []string{"T", "G", "M", "K"} {
+		if n, ok := strings.CutSuffix(strings.TrimSuffix(num, "iB"), u); ok {
+			num, shift = n, 10*(4-i)
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("size %q: want a positive number of bytes, optionally with K, M, G or T", s)
+	}
+	if n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("size %q: too large", s)
+	}
+	return n << shift, nil
 }

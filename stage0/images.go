@@ -78,27 +78,69 @@ func (c *Config) fetchRemote(ctx context.Context, s *store.Store, ref string, o 
 	return c.fetchAppc(ctx, s, ref, o, 0)
 }
 
+// afterVerifyHook, when set by a test, runs after a local image's signature
+// verified and before its import: the moment a writer racing the fetch
+// would change the file.
+var afterVerifyHook func(path string)
+
 // fetchFile verifies a local ACI against the trust store (unless told not
-// to) and imports it. Nothing enters the store before the signature checks.
+// to) and imports it. The file is read once, into a private copy in the
+// store's tmp dir; the signature is checked against that copy and the copy is
+// what is imported, so a writer changing the file meanwhile cannot get
+// unsigned bytes stored. Nothing enters the store before the signature
+// checks.
 func (c *Config) fetchFile(ctx context.Context, s *store.Store, path string, o FetchOptions) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", path, err)
 	}
 	defer f.Close()
-	if !o.NoVerify && !c.Insecure.Image {
-		if err := c.verifyFile(f, path, o.Signature); err != nil {
+	src := f
+	if c.verifying(o) {
+		priv, err := privateCopy(ctx, f, filepath.Join(s.Dir(), "tmp"))
+		if err != nil {
+			return "", fmt.Errorf("image %s: %w", path, err)
+		}
+		defer os.Remove(priv.Name())
+		defer priv.Close()
+		if err := c.verifyFile(priv, path, o.Signature); err != nil {
 			return "", err
 		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
+		if afterVerifyHook != nil {
+			afterVerifyHook(path)
+		}
+		if _, err := priv.Seek(0, io.SeekStart); err != nil {
 			return "", err
 		}
+		src = priv
 	}
-	img, err := s.ImportACI(ctx, f)
+	img, err := s.ImportACI(ctx, src)
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", path, err)
 	}
 	return img.ID, nil
+}
+
+// privateCopy copies f into a new file in dir (mode 0600, a random name,
+// never reopened by name) and returns it open, at its start.
+func privateCopy(ctx context.Context, f *os.File, dir string) (_ *os.File, err error) {
+	tmp, err := os.CreateTemp(dir, "local-*.aci")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := io.Copy(tmp, ctxReader{ctx, f}); err != nil {
+		return nil, fmt.Errorf("copy: %w", err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return tmp, nil
 }
 
 // verifyFile checks the detached signature of an ACI file against the

@@ -23,6 +23,7 @@ import (
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/flock"
 	"github.com/rkt-ng/rkt/manifests"
+	"github.com/rkt-ng/rkt/signing"
 	"github.com/rkt-ng/rkt/stage0/store"
 )
 
@@ -36,6 +37,11 @@ const sigRetries = 5
 // ErrNameMismatch means a downloaded image's manifest does not carry the
 // name or labels it was asked for.
 var ErrNameMismatch = errors.New("image does not match the request")
+
+// ErrSignerChanged means an image is signed by a key that is not trusted
+// for its name while another key is, and --trust-keys-from-https refused to
+// add the new key: trust on first use trusts only the first key.
+var ErrSignerChanged = errors.New("signer changed")
 
 // caBundle reads the PEM certificates of <system-config>/ca.d/*.pem and
 // <local-config>/ca.d/*.pem: CAs trusted for https besides the system ones.
@@ -388,17 +394,50 @@ func fetchSmall(ctx context.Context, f *discovery.Fetcher, url, tmpDir string) (
 
 // checkSigner checks that a trusted key made sig; with
 // --trust-keys-from-https, an untrusted signer makes it trust the keys
-// discovered over https for the image name first.
+// discovered over https for the image name first, but only on first use:
+// when a key is already trusted for the name (through any of its prefixes)
+// an untrusted signer is refused, never added.
 func (c *Config) checkSigner(ctx context.Context, name string, sig []byte, keys []string, f *discovery.Fetcher) error {
 	ks := c.Keystore()
 	err := ks.CheckSigner(name, bytes.NewReader(sig))
 	if err == nil || !c.TrustKeysFromHTTPS || len(keys) == 0 {
 		return err
 	}
+	var ue *signing.UntrustedSignerError
+	if !errors.As(err, &ue) {
+		return err
+	}
+	trusted, perr := ks.PrefixKeys(name)
+	if perr != nil {
+		return perr
+	}
+	if len(trusted) > 0 {
+		fps := make([]string, len(trusted))
+		for i, k := range trusted {
+			fps[i] = strings.ToUpper(k.Fingerprint) + " (prefix " + k.Prefix + ")"
+		}
+		return fmt.Errorf("%w: signer %s is not trusted and %s already trusts %s; --trust-keys-from-https trusts keys only on first use; if the new key is genuine, run: rkt trust --prefix %s",
+			ErrSignerChanged, signerIDs(ue), name, strings.Join(fps, ", "), name)
+	}
 	if terr := c.trustOnFirstUse(ctx, name, keys, f); terr != nil {
 		return fmt.Errorf("%w (trusting discovered keys: %w)", err, terr)
 	}
 	return ks.CheckSigner(name, bytes.NewReader(sig))
+}
+
+// signerIDs names the signers of an untrusted signature: their fingerprints
+// when the signature carries them, else their key IDs.
+func signerIDs(ue *signing.UntrustedSignerError) string {
+	var ids []string
+	for _, fp := range ue.Fingerprints {
+		ids = append(ids, "key "+strings.ToUpper(fp))
+	}
+	if len(ids) == 0 {
+		for _, id := range ue.KeyIDs {
+			ids = append(ids, fmt.Sprintf("key ID %016X", id))
+		}
+	}
+	return strings.Join(ids, ", ")
 }
 
 // matchRequest checks spec/discovery.md's last rule: the fetched manifest's

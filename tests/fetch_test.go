@@ -166,3 +166,21 @@ func TestTrustBadKey(t *testing.T) {
 	// Neither or both of --prefix and --root is a usage error.
 	wantExit(t, c.Run(t, "trust", "--skip-fingerprint-review", p), 2)
 }
+
+// TestFetchMaxImageSize: a small gzip ACI of zeros that decompresses past
+// --max-image-size is refused on one line naming the image and the limit,
+// and nothing of it stays in the store; under a larger limit it imports.
+func TestFetchMaxImageSize(t *testing.T) {
+	testutil.RequireRoot(t)
+	aci := testutil.NewACI(t, "example.com/bomb", testutil.WithFile("/zeros", strings.Repeat("\x00", 8<<20), 0o644), testutil.WithGzip())
+	if fi, err := os.Stat(aci); err != nil || fi.Size() > 1<<20 {
+		t.Fatalf("test image is not small: %v %v", fi, err)
+	}
+	c := testutil.NewCtx(t)
+	r := c.Run(t, "--insecure-options=image", "--max-image-size=1M", "fetch", aci)
+	wantExit(t, r, 254)
+	oneLineError(t, r, aci, "1048576 bytes", "--max-image-size")
+	storeEmpty(t, c)
+	wantExit(t, c.Run(t, "--max-image-size=lots", "fetch", aci), 2)
+	c.MustRun(t, "--insecure-options=image", "--max-image-size=64MiB", "fetch", aci)
+}

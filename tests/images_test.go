@@ -2,6 +2,7 @@ package tests
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
@@ -370,5 +371,57 @@ func TestConfig(t *testing.T) {
 	}
 	if da := kinds["dockerAuth"]; len(da) != 1 || !strings.Contains(r.Stdout, "registry.example.com") {
 		t.Errorf("dockerAuth entry: %v", da)
+	}
+}
+
+// TestExportHostileSymlinks: an app leaves symlinks to a host file and to
+// the host's root in its rootfs; rkt export archives them as symlinks and
+// never reads what they point to.
+func TestExportHostileSymlinks(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	out := t.TempDir()
+	secret := filepath.Join(out, "host-secret")
+	if err := os.WriteFile(secret, []byte("HOST-ONLY-BYTES"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aci := testutil.NewACI(t, "rkt-ng.test/hostile", testutil.WithBusybox(),
+		testutil.WithExec("/bin/sh", "-c", "ln -s "+secret+" /leak && ln -s / /hostroot && ln -s ../../../../.."+secret+" /rel"))
+	uuidFile := filepath.Join(out, "uuid")
+	wantExit(t, runInsecure(t, c, "--net=host", "--uuid-file-save="+uuidFile, aci), 0)
+	uuid, err := os.ReadFile(uuidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := filepath.Join(out, "exported.aci")
+	c.MustRun(t, "export", string(uuid), exported)
+	b, err := os.ReadFile(exported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte("HOST-ONLY-BYTES")) {
+		t.Fatal("the exported image holds the host file's content")
+	}
+	tr := tar.NewReader(bytes.NewReader(b))
+	links := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(h.Name, "rootfs/hostroot/") {
+			t.Fatalf("export followed the symlink to the host root: %s", h.Name)
+		}
+		if h.Typeflag == tar.TypeSymlink {
+			links[h.Name] = h.Linkname
+		}
+	}
+	for name, target := range map[string]string{"rootfs/leak": secret, "rootfs/hostroot": "/", "rootfs/rel": "../../../../.." + secret} {
+		if links[name] != target {
+			t.Errorf("%s: symlink to %q, want an entry that is a symlink to %q", name, links[name], target)
+		}
 	}
 }

@@ -284,3 +284,39 @@ func TestRemoteBadDiscovery(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoteTrustOnFirstUseOnly: with a key already trusted for the image's
+// prefix, --trust-keys-from-https must not add the discovered key of a new,
+// untrusted signer. Trust on first use means first.
+func TestRemoteTrustOnFirstUseOnly(t *testing.T) {
+	r := newRemote(t)
+	r.trust(t) // key A, trusted for the server's prefix
+	b := testutil.NewKeyPair(t, "Usurper", "usurper@example.com")
+	r.srv.AddKey(b.ArmoredPublicKey(t)) // what discovery announces
+	aci := inspectACI(t, r.name, testutil.WithLabel("version", "1.0"))
+	p := r.srv.AddImage(t, r.name, "1.0", appcArch(), aci, b.SignFile(t, aci), testutil.ServedFile{})
+
+	res := r.c.Run(t, "--trust-keys-from-https", "fetch", r.name+":1.0")
+	wantExit(t, res, 254)
+	oneLineError(t, res, r.name, strings.ToUpper(b.Fingerprint()), strings.ToUpper(r.key.Fingerprint()), "first use")
+	if strings.Contains(res.Stderr, "Trusting key") {
+		t.Errorf("a key was trusted:\n%s", res.Stderr)
+	}
+	if n := r.srv.Count(p); n != 0 {
+		t.Errorf("the image was downloaded %d times although its signer is not trusted", n)
+	}
+	if out := r.c.MustRun(t, "trust", "--list").Stdout; strings.Contains(out, b.Fingerprint()) {
+		t.Errorf("the new signer's key is in the trust store:\n%s", out)
+	}
+	found := false
+	filepath.WalkDir(r.c.LocalConfig, func(path string, d os.DirEntry, err error) error {
+		if err == nil && strings.EqualFold(d.Name(), b.Fingerprint()) {
+			found = true
+		}
+		return nil
+	})
+	if found {
+		t.Errorf("a file named by the new signer's fingerprint is under %s", r.c.LocalConfig)
+	}
+	storeEmpty(t, r.c)
+}

@@ -17,6 +17,7 @@ type globalFlags struct {
 	insecure                                   string
 	debug, trustKeysFromHTTPS                  bool
 	logFormat                                  string
+	maxImageSize                               string
 }
 
 // config builds the stage0 configuration from the global flags.
@@ -24,6 +25,10 @@ func (g *globalFlags) config() (*stage0.Config, error) {
 	in, err := stage0.ParseInsecure(g.insecure)
 	if err != nil {
 		return nil, &usageError{fmt.Errorf("--insecure-options: %w", err)}
+	}
+	maxSize, err := stage0.ParseSize(g.maxImageSize)
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("--max-image-size: %w", err)}
 	}
 	level := slog.LevelWarn
 	if g.debug {
@@ -37,6 +42,7 @@ func (g *globalFlags) config() (*stage0.Config, error) {
 	return &stage0.Config{
 		Dir: g.dir, LocalConfig: g.localConfig, SystemConfig: g.systemConfig, UserConfig: g.userConfig,
 		Insecure: in, Debug: g.debug, Log: slog.New(h), TrustKeysFromHTTPS: g.trustKeysFromHTTPS,
+		MaxImageSize: maxSize,
 	}, nil
 }
 
@@ -56,6 +62,7 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&g.insecure, "insecure-options", "none", "comma-separated list of security features to disable: none,image,tls,http,pubkey,capabilities,paths,seccomp,all-fetch,all-run,all")
 	pf.BoolVar(&g.debug, "debug", false, "print out more debug information to stderr")
 	pf.BoolVar(&g.trustKeysFromHTTPS, "trust-keys-from-https", false, "automatically trust the keys an image's discovery announces over https when its signer is not trusted yet")
+	pf.StringVar(&g.maxImageSize, "max-image-size", "16GiB", "largest decompressed size of an image (an ACI, or each OCI layer) that fetch imports; K, M, G, T suffixes")
 	pf.StringVar(&g.logFormat, "log-format", "text", "format of log messages on stderr: text or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(

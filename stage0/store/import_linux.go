@@ -21,7 +21,6 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/ulikunitz/xz"
 
-	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/untar"
 	"github.com/rkt-ng/rkt/manifests"
 )
@@ -68,10 +67,37 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// sizeLimit fails a read once more than limit bytes went through it.
+type sizeLimit struct {
+	r     io.Reader
+	n     int64
+	limit int64
+}
+
+func (l *sizeLimit) Read(p []byte) (int, error) {
+	if l.n > l.limit {
+		return 0, l.err()
+	}
+	if rest := l.limit + 1 - l.n; int64(len(p)) > rest {
+		p = p[:rest] // read one byte past the limit, never more
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.n > l.limit {
+		return n, l.err()
+	}
+	return n, err
+}
+
+func (l *sizeLimit) err() error {
+	return fmt.Errorf("%w: more than %d bytes decompressed (limit set by --max-image-size)", ErrTooLarge, l.limit)
+}
+
 // ImportACI stores the ACI read from r (compressed or not) and returns its
 // index row. The uncompressed tar is hashed while it is written to cas/tmp;
 // it must hold exactly the "manifest" file and the "rootfs" directory, with
-// safe entry names, no duplicates and a valid image manifest. Importing an
+// safe entry names, no duplicates and a valid image manifest, and be no
+// larger uncompressed than the store's limit (ErrTooLarge). Importing an
 // image that is already stored returns its row unchanged. On any error
 // nothing is left in the store.
 func (s *Store) ImportACI(ctx context.Context, r io.Reader) (Image, error) {
@@ -83,10 +109,11 @@ func (s *Store) ImportACI(ctx context.Context, r io.Reader) (Image, error) {
 }
 
 func (s *Store) importACI(ctx context.Context, r io.Reader) (_ Image, err error) {
-	dr, err := decompress(bufio.NewReaderSize(ctxReader{ctx, r}, 1<<20))
+	zr, err := decompress(bufio.NewReaderSize(ctxReader{ctx, r}, 1<<20))
 	if err != nil {
 		return Image{}, err
 	}
+	dr := &sizeLimit{r: zr, limit: s.maxSize}
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "aci-*")
 	if err != nil {
 		return Image{}, err
@@ -116,7 +143,7 @@ func (s *Store) importACI(ctx context.Context, r io.Reader) (_ Image, err error)
 	if err := bw.Flush(); err != nil {
 		return Image{}, err
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := s.fsync(tmp); err != nil {
 		return Image{}, err
 	}
 	if err := tmp.Close(); err != nil {
@@ -147,10 +174,10 @@ func (s *Store) importACI(ctx context.Context, r io.Reader) (_ Image, err error)
 		return Image{}, err
 	}
 	tmpName = ""
-	if err := atomicfile.SyncDir(filepath.Dir(blob)); err != nil {
+	if err := s.syncDir(filepath.Dir(blob)); err != nil {
 		return Image{}, err
 	}
-	if err := atomicfile.WriteFile(mpath, mb, 0o644); err != nil {
+	if err := s.writeFile(mpath, mb, 0o644); err != nil {
 		return Image{}, fmt.Errorf("image %s: manifest: %w", id, err)
 	}
 	now := time.Now().UTC()

@@ -23,7 +23,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/untar"
 )
 
@@ -216,10 +215,10 @@ func (s *Store) importOCI(ctx context.Context, img v1.Image, ref OCIRef, o OCIOp
 	if err := os.MkdirAll(filepath.Join(s.dir, ociDir), DirMode); err != nil {
 		return Image{}, err
 	}
-	if err := atomicfile.WriteFile(s.ociPath(id), rb, 0o644); err != nil {
+	if err := s.writeFile(s.ociPath(id), rb, 0o644); err != nil {
 		return Image{}, fmt.Errorf("image %s: layer list: %w", id, err)
 	}
-	if err := atomicfile.WriteFile(s.manifestPath(id), mb, 0o644); err != nil {
+	if err := s.writeFile(s.manifestPath(id), mb, 0o644); err != nil {
 		os.Remove(s.ociPath(id))
 		return Image{}, fmt.Errorf("image %s: manifest: %w", id, err)
 	}
@@ -353,7 +352,7 @@ func (s *Store) ensureLayer(ctx context.Context, img v1.Image, d v1.Descriptor, 
 		return err
 	}
 	defer dr.Close()
-	dh := &countingHash{r: dr, h: sha256.New()}
+	dh := &countingHash{r: &sizeLimit{r: dr, limit: s.maxSize}, h: sha256.New()}
 	wh := &whiteouts{}
 	err = untar.Extract(ctx, bufio.NewReaderSize(dh, 1<<20), rootfs, untar.Options{
 		KeepOwners: os.Geteuid() == 0,
@@ -384,13 +383,13 @@ func (s *Store) ensureLayer(ctx context.Context, img v1.Image, d v1.Descriptor, 
 	if err := wh.apply(rootfs); err != nil {
 		return err
 	}
-	if err := syncfs(tmp); err != nil {
+	if err := s.syncfs(tmp); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}
-	return atomicfile.SyncDir(filepath.Dir(final))
+	return s.syncDir(filepath.Dir(final))
 }
 
 // OCILayers returns the unpacked layer directories of OCI image id, base

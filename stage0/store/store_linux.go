@@ -25,7 +25,15 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrAmbiguous means an image ID prefix matches several images.
 	ErrAmbiguous = errors.New("ambiguous")
+	// ErrTooLarge means an image's decompressed bytes (an ACI's tar, or an
+	// OCI layer's tar) exceed the store's size limit.
+	ErrTooLarge = errors.New("image too large")
 )
+
+// DefaultMaxImageSize is the limit on an image's decompressed size (each
+// ACI, each OCI layer) when none is given: large enough for real images,
+// small enough that a tiny compressed bomb cannot fill a disk.
+const DefaultMaxImageSize int64 = 16 << 30
 
 // Image kinds.
 const (
@@ -49,6 +57,55 @@ type Image struct {
 // goroutines and processes at once.
 type Store struct {
 	dir string
+	// maxSize bounds the decompressed bytes of one ACI or one OCI layer.
+	maxSize int64
+	// noSync skips fsync and syncfs, for fuzz targets only: durability
+	// across a crash is not what they test, and a sync per input is what
+	// made them run a few inputs a minute.
+	noSync bool
+}
+
+func (s *Store) fsync(f *os.File) error {
+	if s.noSync {
+		return nil
+	}
+	return f.Sync()
+}
+
+func (s *Store) syncDir(dir string) error {
+	if s.noSync {
+		return nil
+	}
+	return atomicfile.SyncDir(dir)
+}
+
+func (s *Store) syncfs(dir string) error {
+	if s.noSync {
+		return nil
+	}
+	return syncfs(dir)
+}
+
+// writeFile replaces path atomically; durably unless noSync.
+func (s *Store) writeFile(path string, b []byte, mode os.FileMode) error {
+	if s.noSync {
+		return atomicfile.Replace(path, b, mode)
+	}
+	return atomicfile.WriteFile(path, b, mode)
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithMaxImageSize sets the limit on the decompressed size of an imported
+// ACI and of each OCI layer; n <= 0 keeps DefaultMaxImageSize. An import
+// over the limit fails with ErrTooLarge and leaves nothing behind.
+func WithMaxImageSize(n int64) Option {
+	return func(s *Store) {
+		if n > 0 {
+			s.maxSize = n
+		}
+	}
 }
 
 const (
@@ -78,8 +135,11 @@ var storeDirs = []string{
 // Open opens the store rooted at dir (normally $DATA/cas), creating its
 // directories if needed, and makes it root-only (DirMode), fixing up a
 // store that an older version left world-searchable.
-func Open(dir string) (*Store, error) {
-	s := &Store{dir: dir}
+func Open(dir string, opts ...Option) (*Store, error) {
+	s := &Store{dir: dir, maxSize: DefaultMaxImageSize}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := os.MkdirAll(dir, DirMode); err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
@@ -282,7 +342,7 @@ func (s *Store) writeRow(img Image) error {
 	if err != nil {
 		return fmt.Errorf("image %s: index row: %w", img.ID, err)
 	}
-	if err := atomicfile.WriteFile(s.rowPath(img.ID), b, 0o644); err != nil {
+	if err := s.writeFile(s.rowPath(img.ID), b, 0o644); err != nil {
 		return fmt.Errorf("image %s: index row: %w", img.ID, err)
 	}
 	return nil

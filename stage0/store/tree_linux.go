@@ -16,7 +16,6 @@ import (
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
-	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/flock"
 	"github.com/rkt-ng/rkt/internal/untar"
 )
@@ -170,16 +169,16 @@ func (s *Store) render(ctx context.Context, treeID string, order []*depNode) (er
 	}
 	// One syncfs instead of an fsync per file: the tree must be whole on
 	// disk before the rename makes it visible.
-	if err := syncfs(tmp); err != nil {
+	if err := s.syncfs(tmp); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(tmp, renderedFile), nil, 0o644); err != nil {
+	if err := s.writeFile(filepath.Join(tmp, renderedFile), nil, 0o644); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}
-	return atomicfile.SyncDir(filepath.Dir(final))
+	return s.syncDir(filepath.Dir(final))
 }
 
 func (s *Store) extract(ctx context.Context, n *depNode, rootfs string, keepOwners bool) error {
