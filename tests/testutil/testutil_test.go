@@ -571,9 +571,11 @@ func TestCtx(t *testing.T) {
 	t.Run("commands", func(t *testing.T) {
 		c := NewCtx(t)
 		flags = strings.Join(c.Args(), " ")
-		for _, d := range []string{c.DataDir, c.LocalConfig, c.SystemConfig, c.UserConfig} {
-			if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o755 {
-				t.Errorf("dir %s: %v", d, err)
+		// The data dir is root-only, like /var/lib/rkt's store; the config
+		// dirs are readable.
+		for d, mode := range map[string]os.FileMode{c.DataDir: 0o700, c.LocalConfig: 0o755, c.SystemConfig: 0o755, c.UserConfig: 0o755} {
+			if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != mode {
+				t.Errorf("dir %s: %v, want mode %o", d, err, mode)
 			}
 		}
 		res := c.Run(t, "exit-with", "3")
