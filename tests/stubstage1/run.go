@@ -30,8 +30,8 @@ const defaultStopTimeout = 10 * time.Second
 
 // appConfig is what the run process tells an app's helper (fd 3, JSON).
 type appConfig struct {
-	Name   string `json:"name"`
-	Rootfs string `json:"rootfs"` // host path, absolute
+	Name   string   `json:"name"`
+	Rootfs string   `json:"rootfs"` // host path, absolute
 	Args   []string `json:"args"`
 	Env    []string `json:"env"`
 	// User and Group are names or numbers, resolved in the app's rootfs.
