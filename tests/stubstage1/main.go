@@ -38,7 +38,7 @@
 // terminal, no event handlers, no user namespaces. `rkt enter` runs in the
 // app's filesystem but not in its other namespaces. Main processes are
 // recorded as "PID STARTTIME" in rkt/stub/APP so that stop, enter and gc
-// never signal a recycled PID. It is never shipped.
+// never signal a recycled PID. It is Linux-only, and never shipped.
 package main
 
 import (
