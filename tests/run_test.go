@@ -201,15 +201,16 @@ func TestThirdPartyStage1(t *testing.T) {
 	testutil.RequireRoot(t)
 	c := testutil.NewCtx(t)
 	stub := testutil.StubStage1(t)
-	aci := inspectACI(t, "rkt-ng.test/forstub", testutil.WithExec("/inspect", "--exit=5"))
-	r := runInsecure(t, c, "--stage1-path="+stub, aci)
+	aci := inspectACI(t, "rkt-ng.test/forstub", testutil.WithExec("/inspect", "--exit-code=5"))
+	// The stub has no networking and refuses any network but the host's.
+	r := runInsecure(t, c, "--stage1-path="+stub, "--net=host", aci)
 	wantExit(t, r, 5)
 	if !strings.Contains(r.Stdout, "stub stage1 ran: ") {
 		t.Errorf("the stub stage1 did not run\n%s", r)
 	}
 	// Interface version 5 does not know --hostname (v2 does) but does know
 	// everything up to --dns-conf-mode; --ipc (v6) is dropped with a warning.
-	r = runInsecure(t, c, "--stage1-path="+stub, "--ipc=private", aci)
+	r = runInsecure(t, c, "--stage1-path="+stub, "--net=host", "--ipc=private", aci)
 	wantExit(t, r, 5)
 	if strings.Contains(r.Stdout, "--ipc") {
 		t.Errorf("--ipc reached a version 5 stage1\n%s", r)
