@@ -3,6 +3,8 @@ package manifests
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strconv"
 	"sync"
 
 	"github.com/appc/spec/schema"
@@ -74,6 +76,13 @@ func registerUnknownIsolators(b []byte) error {
 	for _, i := range all {
 		if i.Value == nil {
 			return fmt.Errorf("isolator %q: no value", i.Name)
+		}
+		if n, err := types.NewACIdentifier(i.Name); err == nil {
+			if _, res := types.ResourceIsolatorNames[*n]; res {
+				if err := checkQuantities(*i.Value); err != nil {
+					return fmt.Errorf("isolator %q: %w", i.Name, err)
+				}
+			}
 		}
 	}
 	for _, i := range all {
@@ -159,4 +168,51 @@ func Unapplied(isos types.Isolators, applied map[types.ACIdentifier]bool) []stri
 		}
 	}
 	return out
+}
+
+// maxQuantityExponent bounds the decimal exponent of a resource quantity
+// ("1e9"): the appc library's quantity parser computes 10^exponent exactly,
+// so "1e77777777720" in a hostile manifest made decoding run for ever
+// (found by FuzzParseCPU). Real limits need at most exa (10^18).
+const maxQuantityExponent = 30
+
+// quantityExponent matches a quantity's decimal exponent suffix.
+var quantityExponent = regexp.MustCompile(`[eE]([+-]?[0-9]+)$`)
+
+// checkQuantities refuses, before the appc library parses them, the
+// quantity strings of a resource isolator's value that would take it
+// unbounded time: longer than 64 bytes, or with a decimal exponent beyond
+// maxQuantityExponent.
+func checkQuantities(value json.RawMessage) error {
+	var fields map[string]any
+	if json.Unmarshal(value, &fields) != nil {
+		return nil // not an object: the library's own decode refuses it
+	}
+	for k, v := range fields {
+		q, ok := v.(string)
+		if !ok {
+			continue
+		}
+		if err := CheckQuantity(q); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// CheckQuantity refuses a quantity string that the appc (Kubernetes)
+// quantity parser would take unbounded time or memory over: longer than 64
+// bytes, or with a decimal exponent beyond maxQuantityExponent. Call it
+// before resource.ParseQuantity on untrusted input.
+func CheckQuantity(q string) error {
+	if len(q) > 64 {
+		return fmt.Errorf("quantity longer than 64 bytes")
+	}
+	if m := quantityExponent.FindStringSubmatch(q); m != nil {
+		e, err := strconv.Atoi(m[1])
+		if err != nil || e > maxQuantityExponent || e < -maxQuantityExponent {
+			return fmt.Errorf("quantity %q has an exponent beyond ±%d", q, maxQuantityExponent)
+		}
+	}
+	return nil
 }

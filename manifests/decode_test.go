@@ -3,6 +3,7 @@ package manifests
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 const apparmorImage = `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/app",
@@ -69,4 +70,26 @@ func FuzzDecodePod(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = DecodePod(b)
 	})
+}
+
+// A resource isolator whose quantity has a huge exponent is refused before
+// the appc library's parser, which would compute 10^exponent for ever.
+func TestDecodeHugeQuantityExponent(t *testing.T) {
+	for _, q := range []string{"1e77777777720", "922368503E724775807", "1e-999999999"} {
+		m := `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"x","app":{"exec":["/x"],"user":"0","group":"0",` +
+			`"isolators":[{"name":"resource/memory","value":{"limit":"` + q + `"}}]}}`
+		done := make(chan error, 1)
+		go func() { _, err := DecodeImage([]byte(m)); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "exponent") {
+				t.Errorf("DecodeImage with limit %q: %v, want an exponent error", q, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("DecodeImage with limit %q did not return", q)
+		}
+	}
+	if _, err := DecodeImage([]byte(`{"acKind":"ImageManifest","acVersion":"0.8.11","name":"x","app":{"exec":["/x"],"user":"0","group":"0","isolators":[{"name":"resource/memory","value":{"limit":"1e9"}}]}}`)); err != nil {
+		t.Errorf("an ordinary exponent was refused: %v", err)
+	}
 }

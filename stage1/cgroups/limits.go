@@ -7,6 +7,8 @@ import (
 
 	"github.com/appc/spec/schema/types"
 	"github.com/appc/spec/schema/types/resource"
+
+	"github.com/rkt-ng/rkt/manifests"
 )
 
 // Limits are the resource limits of a pod or app cgroup. A nil field leaves
@@ -96,6 +98,9 @@ func ParseCPU(s string) (int64, error) {
 func parseQuantity(s string) (resource.Quantity, error) {
 	if len(s) > maxQuantityLen {
 		return resource.Quantity{}, fmt.Errorf("longer than %d bytes", maxQuantityLen)
+	}
+	if err := manifests.CheckQuantity(s); err != nil {
+		return resource.Quantity{}, err
 	}
 	return resource.ParseQuantity(s)
 }
