@@ -32,6 +32,9 @@ func (p *Pod) Stage1RootfsPath() string { return p.layout().Stage1Rootfs() }
 // Stage1TreeStoreIDPath records the stage1 tree.
 func (p *Pod) Stage1TreeStoreIDPath() string { return p.layout().Stage1TreeStoreID() }
 
+// AppsInfoDir holds a directory per app (AppInfoDir).
+func (p *Pod) AppsInfoDir() string { return p.layout().AppsInfo() }
+
 // AppInfoDir holds an app's image manifest and tree ID.
 func (p *Pod) AppInfoDir(app string) string { return p.layout().AppInfo(app) }
 

@@ -40,6 +40,10 @@ const (
 	// OverlayUpper and OverlayWork are the two dirs of Overlay/<treeID>.
 	OverlayUpper = "upper"
 	OverlayWork  = "work"
+	// OverlayMerge, followed by an app name, is a transient read-only
+	// overlay mount point in Overlay/<treeID> from which stage0 copies an
+	// OCI image's layers with --no-overlay; it is gone once prepare ends.
+	OverlayMerge = "merge-"
 	// OverlayPrepared is an empty marker: the rootfs are overlays (stage0).
 	OverlayPrepared = "overlay-prepared"
 	// Options is stage1-options.json, rkt-ng's ABI extensions (stage0).
@@ -167,6 +171,11 @@ func (d Dir) OverlayWork(treeID, app string) string {
 	return d.join(Overlay, treeID, OverlayWork, app)
 }
 
+// OverlayMerge is the transient merge mount point of app's OCI layers.
+func (d Dir) OverlayMerge(treeID, app string) string {
+	return d.join(Overlay, treeID, OverlayMerge+app)
+}
+
 // OverlayPrepared is the overlay marker.
 func (d Dir) OverlayPrepared() string { return d.join(OverlayPrepared) }
 
@@ -265,6 +274,7 @@ func All() []string {
 		d.PodManifest(), d.Created(), d.Name(), d.Stage1(), d.Stage1Manifest(), d.Stage1Rootfs(),
 		d.Stage1TreeStoreID(), d.AppsInfo(), d.AppManifest(a), d.AppTreeStoreID(a), d.Overlay(),
 		d.OverlayUpper(t, ""), d.OverlayWork(t, ""), d.OverlayUpper(t, a), d.OverlayWork(t, a),
+		d.OverlayMerge(t, a),
 		d.OverlayPrepared(), d.Options(), d.PrivateUsersPrepared(), d.MDSToken(), d.PID(), d.PPID(),
 		d.Subcgroup(), d.NetNS(), d.NetInfo(), d.Cleaned(), d.SharedVolume(v),
 	}
