@@ -37,7 +37,8 @@ const (
 // user (cmdline always, environ for the same uid), a file is not.
 const MDSTokenFile = layout.MDSToken
 
-// maxMDSToken bounds what ReadMDSToken reads; tokens are 64 hex digits.
+// maxMDSToken bounds what ReadMDSToken reads; tokens are 43 base64url
+// characters (mds.NewToken).
 const maxMDSToken = 1024
 
 // InterfaceVersion is the version of the ABI rkt-ng speaks (rkt 1.30's).
