@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/flock"
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 // open looks for uuid in every state directory and observes its state. It
@@ -196,7 +197,7 @@ func (d *Dir) byName(name string) (*Pod, error) {
 	for _, s := range []string{dirEmbryo, dirPrepare, dirPrepared, dirRun, dirExitedGarbage} {
 		ents, _ := os.ReadDir(filepath.Join(d.root, s))
 		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join(d.root, s, e.Name(), nameFile))
+			b, err := os.ReadFile(layout.Dir(filepath.Join(d.root, s, e.Name())).Name())
 			if err != nil || strings.TrimSpace(string(b)) != name {
 				continue
 			}

@@ -10,37 +10,48 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/untrusted"
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 type timeT = time.Time
 
 func timeOf(ts unix.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }
 
+// layout is the pod directory's layout (pods/layout).
+func (p *Pod) layout() layout.Dir { return layout.Dir(p.Path()) }
+
 // ManifestPath is the reified pod manifest.
-func (p *Pod) ManifestPath() string { return filepath.Join(p.Path(), manifestFile) }
+func (p *Pod) ManifestPath() string { return p.layout().PodManifest() }
 
 // Stage1ManifestPath is the stage1 image manifest.
-func (p *Pod) Stage1ManifestPath() string { return filepath.Join(p.Path(), "stage1", "manifest") }
+func (p *Pod) Stage1ManifestPath() string { return p.layout().Stage1Manifest() }
 
 // Stage1RootfsPath is where the stage1 rootfs is mounted or copied.
-func (p *Pod) Stage1RootfsPath() string { return filepath.Join(p.Path(), "stage1", "rootfs") }
+func (p *Pod) Stage1RootfsPath() string { return p.layout().Stage1Rootfs() }
 
 // Stage1TreeStoreIDPath records the stage1 tree.
-func (p *Pod) Stage1TreeStoreIDPath() string { return filepath.Join(p.Path(), stage1TreeStoreIDFile) }
+func (p *Pod) Stage1TreeStoreIDPath() string { return p.layout().Stage1TreeStoreID() }
+
+// AppsInfoDir holds a directory per app (AppInfoDir).
+func (p *Pod) AppsInfoDir() string { return p.layout().AppsInfo() }
 
 // AppInfoDir holds an app's image manifest and tree ID.
-func (p *Pod) AppInfoDir(app string) string { return filepath.Join(p.Path(), "appsinfo", app) }
+func (p *Pod) AppInfoDir(app string) string { return p.layout().AppInfo(app) }
+
+// AppManifestPath is an app's image manifest.
+func (p *Pod) AppManifestPath(app string) string { return p.layout().AppManifest(app) }
+
+// AppTreeStoreIDPath records an app's tree.
+func (p *Pod) AppTreeStoreIDPath(app string) string { return p.layout().AppTreeStoreID(app) }
 
 // AppRootfsPath is an app's rootfs as seen from the host.
-func (p *Pod) AppRootfsPath(app string) string {
-	return filepath.Join(p.Stage1RootfsPath(), "opt", "stage2", app, "rootfs")
-}
+func (p *Pod) AppRootfsPath(app string) string { return p.layout().AppRootfs(app) }
 
 // OverlayDir holds overlay upper and work dirs of the tree treeID.
-func (p *Pod) OverlayDir(treeID string) string { return filepath.Join(p.Path(), "overlay", treeID) }
+func (p *Pod) OverlayDir(treeID string) string { return p.layout().OverlayTree(treeID) }
 
 // OverlayPreparedPath is the marker saying the pod uses overlayfs.
-func (p *Pod) OverlayPreparedPath() string { return filepath.Join(p.Path(), "overlay-prepared") }
+func (p *Pod) OverlayPreparedPath() string { return p.layout().OverlayPrepared() }
 
 // UsesOverlay reports whether the pod's rootfs are overlay mounts.
 func (p *Pod) UsesOverlay() bool {
@@ -49,36 +60,47 @@ func (p *Pod) UsesOverlay() bool {
 }
 
 // NetInfoPath is the CNI teardown record.
-func (p *Pod) NetInfoPath() string { return filepath.Join(p.Path(), "net-info.json") }
+func (p *Pod) NetInfoPath() string { return p.layout().NetInfo() }
 
 // NetNSPath is the file naming the pod's netns bind mount.
-func (p *Pod) NetNSPath() string { return filepath.Join(p.Path(), "netns") }
+func (p *Pod) NetNSPath() string { return p.layout().NetNS() }
 
 // SubcgroupPath is the file naming the pod's cgroup.
-func (p *Pod) SubcgroupPath() string { return filepath.Join(p.Path(), "subcgroup") }
+func (p *Pod) SubcgroupPath() string { return p.layout().Subcgroup() }
 
 // OptionsPath is the stage1-options.json file of rkt-ng extensions.
-func (p *Pod) OptionsPath() string { return filepath.Join(p.Path(), "stage1-options.json") }
+func (p *Pod) OptionsPath() string { return p.layout().Options() }
 
-// stage1Data finds a path inside the stage1 rootfs: through the mount while
-// it exists, else in the overlay upper dir after the pod exited.
-func (p *Pod) stage1Data(rel string) string {
+// CleanedPath is the marker a stage1 writes once it released the pod's
+// host resources.
+func (p *Pod) CleanedPath() string { return p.layout().Cleaned() }
+
+// PrivateUsersPath holds the UID range of a --private-users pod.
+func (p *Pod) PrivateUsersPath() string { return p.layout().PrivateUsersPrepared() }
+
+// MDSTokenPath holds the metadata service token.
+func (p *Pod) MDSTokenPath() string { return p.layout().MDSToken() }
+
+// stage1Data finds a path inside the stage1 rootfs (podPath, as the pod
+// sees it): through the mount while it exists, else in the overlay upper
+// dir after the pod exited.
+func (p *Pod) stage1Data(podPath string) string {
 	if p.upper == "" {
 		// Worked out once per Pod value: `rkt list` asks for several paths
 		// of each of many pods.
 		p.upper = "-"
 		if p.UsesOverlay() {
 			if id, err := os.ReadFile(p.Stage1TreeStoreIDPath()); err == nil {
-				p.upper = filepath.Join(p.OverlayDir(strings.TrimSpace(string(id))), "upper")
+				p.upper = p.layout().OverlayUpper(strings.TrimSpace(string(id)), "")
 			}
 		}
 	}
 	if p.upper != "-" {
-		if up := filepath.Join(p.upper, rel); p.state != Running || exists(up) {
+		if up := filepath.Join(p.upper, podPath); p.state != Running || exists(up) {
 			return up
 		}
 	}
-	return filepath.Join(p.Stage1RootfsPath(), rel)
+	return p.layout().InStage1(podPath)
 }
 
 func exists(p string) bool {
@@ -87,24 +109,24 @@ func exists(p string) bool {
 }
 
 // StatusDir is where stage2 records each app's exit status.
-func (p *Pod) StatusDir() string { return p.stage1Data(filepath.Join("rkt", "status")) }
+func (p *Pod) StatusDir() string { return p.stage1Data(layout.StatusDir) }
 
 // ReadyPath is the supervisor-status symlink, "ready" once all apps started.
-func (p *Pod) ReadyPath() string { return p.stage1Data(filepath.Join("rkt", "supervisor-status")) }
+func (p *Pod) ReadyPath() string { return p.stage1Data(layout.SupervisorStatus) }
 
 // IsReady reports whether every app of the pod has started.
 func (p *Pod) IsReady() bool {
 	t, err := os.Readlink(p.ReadyPath())
-	return err == nil && t == "ready"
+	return err == nil && t == layout.SupervisorReady
 }
 
 // PID is the host PID of the pod's init (from `pid`, else `ppid`'s only child).
 func (p *Pod) PID() (int, error) {
-	b, err := readSmall(filepath.Join(p.Path(), pidFile))
+	b, err := readSmall(p.layout().PID())
 	if err == nil {
 		return strconv.Atoi(strings.TrimSpace(string(b)))
 	}
-	b, err = readSmall(filepath.Join(p.Path(), ppidFile))
+	b, err = readSmall(p.layout().PPID())
 	if err != nil {
 		return 0, err
 	}
@@ -125,8 +147,8 @@ func (p *Pod) PID() (int, error) {
 
 // Started is when stage1 wrote the pid file (zero if never).
 func (p *Pod) Started() time.Time {
-	for _, f := range []string{pidFile, ppidFile} {
-		if t := ctime(filepath.Join(p.Path(), f)); !t.IsZero() {
+	for _, f := range []string{p.layout().PID(), p.layout().PPID()} {
+		if t := ctime(f); !t.IsZero() {
 			return t
 		}
 	}
@@ -153,7 +175,7 @@ func (p *Pod) AppStatuses() (map[string]int, time.Time) {
 	dir := p.StatusDir()
 	ents, _ := readDir(dir)
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), "-started") || strings.HasSuffix(e.Name(), "-created") || strings.HasSuffix(e.Name(), StoppedSuffix) {
+		if strings.HasSuffix(e.Name(), layout.StartedSuffix) || strings.HasSuffix(e.Name(), layout.CreatedSuffix) || strings.HasSuffix(e.Name(), StoppedSuffix) {
 			continue
 		}
 		b, err := readSmall(filepath.Join(dir, e.Name()))
@@ -174,7 +196,7 @@ func (p *Pod) AppStatuses() (map[string]int, time.Time) {
 // (its stop signal, then SIGKILL after the timeout) because the pod was
 // stopping: after another app failed, on `rkt stop` or on SIGTERM to
 // `rkt run`. Its exit status is what the stop gave it (143 for SIGTERM).
-const StoppedSuffix = "-stopped"
+const StoppedSuffix = layout.StoppedSuffix
 
 // StoppedApps lists the apps that rkt stopped (StoppedSuffix).
 func (p *Pod) StoppedApps() map[string]bool {
@@ -188,9 +210,9 @@ func (p *Pod) StoppedApps() map[string]bool {
 	return out
 }
 
-// AppLogPath is an app's current log file (see stage2.LogDir); the rotated
-// generation is the same path with ".1" appended.
-func (p *Pod) AppLogPath(app string) string { return p.stage1Data(filepath.Join("rkt", "logs", app)) }
+// AppLogPath is an app's current log file (layout.AppLog); the rotated
+// generation is layout.Rotated of it.
+func (p *Pod) AppLogPath(app string) string { return p.stage1Data(layout.AppLog(app)) }
 
 // readSmall reads a small state file that the pod may have written
 // (internal/untrusted: no symlink, FIFO or device; bounded).

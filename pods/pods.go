@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rkt-ng/rkt/internal/flock"
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 // Sentinel errors of the pod store.
@@ -45,26 +46,20 @@ type State string
 
 // States as rkt's pod-lifecycle.md.
 const (
-	Embryo                State = "embryo"
-	Preparing             State = "preparing"
-	AbortedPrepare        State = "aborted prepare"
-	Prepared              State = "prepared"
-	Running               State = "running"
-	Exited                State = "exited"
-	ExitedDeleting        State = "exited deleting"
-	ExitedGarbage         State = "exited garbage"
-	Deleting              State = "deleting"
-	Garbage               State = "garbage"
-	stateUnknown          State = "unknown"
-	nameFile                    = "name"
-	namesLockFile               = ".names.lock"
-	uuidPattern                 = `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`
-	minPrefixLength             = 2
-	createdFile                 = "pod-created"
-	manifestFile                = "pod"
-	pidFile                     = "pid"
-	ppidFile                    = "ppid"
-	stage1TreeStoreIDFile       = "stage1TreeStoreID"
+	Embryo          State = "embryo"
+	Preparing       State = "preparing"
+	AbortedPrepare  State = "aborted prepare"
+	Prepared        State = "prepared"
+	Running         State = "running"
+	Exited          State = "exited"
+	ExitedDeleting  State = "exited deleting"
+	ExitedGarbage   State = "exited garbage"
+	Deleting        State = "deleting"
+	Garbage         State = "garbage"
+	stateUnknown    State = "unknown"
+	namesLockFile         = ".names.lock"
+	uuidPattern           = `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`
+	minPrefixLength       = 2
 )
 
 var uuidRE = regexp.MustCompile(uuidPattern)
@@ -157,7 +152,7 @@ func (d *Dir) Create(name string) (*Pod, error) {
 		cleanup()
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(embryo, createdFile), nil, 0o640); err != nil {
+	if err := os.WriteFile(layout.Dir(embryo).Created(), nil, 0o640); err != nil {
 		l.Close()
 		cleanup()
 		return nil, err
@@ -176,7 +171,7 @@ func (d *Dir) Create(name string) (*Pod, error) {
 			cleanup()
 			return nil, fmt.Errorf("pod name %q: %w by %s", name, ErrNameInUse, p.UUID)
 		}
-		if err := os.WriteFile(filepath.Join(embryo, nameFile), []byte(name+"\n"), 0o640); err != nil {
+		if err := os.WriteFile(layout.Dir(embryo).Name(), []byte(name+"\n"), 0o640); err != nil {
 			l.Close()
 			cleanup()
 			return nil, err
@@ -211,7 +206,7 @@ func (p *Pod) State() State { return p.state }
 
 // Name is the pod's name, or "" if it has none.
 func (p *Pod) Name() string {
-	b, err := readSmall(filepath.Join(p.Path(), nameFile))
+	b, err := readSmall(p.layout().Name())
 	if err != nil {
 		return ""
 	}
@@ -317,7 +312,7 @@ func (p *Pod) IsGarbage() bool {
 
 // Created is the pod's creation time.
 func (p *Pod) Created() time.Time {
-	fi, err := os.Stat(filepath.Join(p.Path(), createdFile))
+	fi, err := os.Stat(p.layout().Created())
 	if err != nil {
 		return time.Time{}
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 func TestLifecycle(t *testing.T) {
@@ -129,7 +131,7 @@ func TestGetNameVersusPrefix(t *testing.T) {
 			t.Fatal(err)
 		}
 		if name != "" {
-			if err := os.WriteFile(filepath.Join(dir, nameFile), []byte(name), 0o644); err != nil {
+			if err := os.WriteFile(layout.Dir(dir).Name(), []byte(name), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/rkt-ng/rkt/internal/untar"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods"
+	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage0/store"
 )
 
@@ -125,7 +126,7 @@ func exportApp(p *pods.Pod, want string) (string, error) {
 }
 
 func appImageManifest(p *pods.Pod, app string) (*schema.ImageManifest, error) {
-	b, err := os.ReadFile(filepath.Join(p.AppInfoDir(app), "manifest"))
+	b, err := os.ReadFile(p.AppManifestPath(app))
 	if err != nil {
 		return nil, fmt.Errorf("pod %s app %s: image manifest: %w", p.UUID, app, err)
 	}
@@ -151,7 +152,7 @@ func (c *Config) exportRootfs(ctx context.Context, p *pods.Pod, app string) (str
 	if mps, err := mountinfo.Under(target); err == nil && slices.Contains(mps, filepath.Clean(target)) {
 		return target, nothing, nil
 	}
-	id, err := os.ReadFile(filepath.Join(p.AppInfoDir(app), "treeStoreID"))
+	id, err := os.ReadFile(p.AppTreeStoreIDPath(app))
 	if err != nil {
 		return "", nil, fmt.Errorf("tree ID: %w", err)
 	}
@@ -160,7 +161,7 @@ func (c *Config) exportRootfs(ctx context.Context, p *pods.Pod, app string) (str
 	if err != nil {
 		return "", nil, err
 	}
-	upper := filepath.Join(p.OverlayDir(treeID), "upper", app)
+	upper := filepath.Join(p.OverlayDir(treeID), layout.OverlayUpper, app)
 	if _, err := os.Stat(upper); err != nil {
 		return "", nil, fmt.Errorf("overlay upper dir: %w", err)
 	}

@@ -125,7 +125,7 @@ func (c *Config) sweep(ctx context.Context, p *pods.Pod) error {
 		return err
 	}
 	defer p.Close()
-	if _, err := os.Stat(filepath.Join(p.Path(), stage1.CleanedFile)); err != nil {
+	if _, err := os.Stat(p.CleanedPath()); err != nil {
 		if err := c.runStage1Entrypoint(ctx, p, entryGC, "--local-config="+c.LocalConfig, p.UUID); err != nil {
 			c.logger().Warn("stage1 gc entrypoint failed; removing the pod anyway", "pod", p.UUID, "err", err)
 		}

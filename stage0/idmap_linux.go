@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 // UsernsHolderCommand is the hidden argv[1] of rkt that only waits for its
@@ -83,10 +85,7 @@ func (m *idmapper) Close() {
 func layDownIdmapped(m *idmapper, lowers []string, target, overlayDir, app string) error {
 	// The same upper/work layout as without idmapping (overlay/<tree>/
 	// {upper,work}[/<app>]), so that status and logs are found after exit.
-	upper, work := filepath.Join(overlayDir, "upper"), filepath.Join(overlayDir, "work")
-	if app != "" {
-		upper, work = filepath.Join(upper, app), filepath.Join(work, app)
-	}
+	upper, work := filepath.Join(overlayDir, layout.OverlayUpper, app), filepath.Join(overlayDir, layout.OverlayWork, app)
 	for _, d := range []string{upper, work} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err

@@ -77,10 +77,9 @@ func (c *Config) storeRefs() (*podRefs, error) {
 				r.stage1s = append(r.stage1s, imageKey{name: im.Name.String(), labels: im.Labels})
 			}
 		}
-		appsinfo := filepath.Dir(p.AppInfoDir("x"))
-		ents, _ := os.ReadDir(appsinfo)
+		ents, _ := os.ReadDir(p.AppsInfoDir())
 		for _, e := range ents {
-			if id, err := os.ReadFile(filepath.Join(appsinfo, e.Name(), "treeStoreID")); err == nil {
+			if id, err := os.ReadFile(p.AppTreeStoreIDPath(e.Name())); err == nil {
 				r.trees[strings.TrimSpace(string(id))] = true
 			}
 		}

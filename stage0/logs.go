@@ -14,6 +14,7 @@ import (
 
 	"github.com/rkt-ng/rkt/internal/untrusted"
 	"github.com/rkt-ng/rkt/pods"
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 // LogOptions are `rkt logs`'s flags.
@@ -41,7 +42,7 @@ func (c *Config) Logs(ctx context.Context, ref string, o LogOptions, w io.Writer
 		since = time.Now().Add(-o.Since)
 	}
 	var data []byte
-	for _, f := range []string{cur + ".1", cur} {
+	for _, f := range []string{layout.Rotated(cur), cur} {
 		b, err := readLogFrom(f, since)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
@@ -90,12 +91,10 @@ func readLogFrom(path string, since time.Time) ([]byte, error) {
 	if err != nil || since.IsZero() {
 		return b, err
 	}
-	idx, err := untrusted.ReadFile(path+".idx", maxLogRead)
+	// A rotated log's index is rotated with it (layout.Index of layout.Rotated).
+	idx, err := untrusted.ReadFile(layout.Index(path), maxLogRead)
 	if err != nil {
 		return b, nil
-	}
-	if strings.HasSuffix(path, ".1") {
-		idx, _ = untrusted.ReadFile(strings.TrimSuffix(path, ".1")+".1.idx", maxLogRead)
 	}
 	off := int64(len(b))
 	sc := bufio.NewScanner(bytes.NewReader(idx))

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/copytree"
+	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage0/store"
 	"github.com/rkt-ng/rkt/stage1"
 )
@@ -84,7 +85,7 @@ func copyLayers(tree store.Tree, target, overlayDir, app string) error {
 	if len(lowers) == 1 {
 		return copytree.Copy(lowers[0], target)
 	}
-	mnt := filepath.Join(overlayDir, "merge-"+app)
+	mnt := filepath.Join(overlayDir, layout.OverlayMerge+app)
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/rkt-ng/rkt/internal/mountinfo"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods"
+	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage0/store"
 	"github.com/rkt-ng/rkt/stage1"
 )
@@ -352,10 +353,10 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 		if b, err = im.MarshalJSON(); err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(info, "manifest"), b, 0o644); err != nil {
+		if err := os.WriteFile(p.AppManifestPath(name), b, 0o644); err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(info, "treeStoreID"), []byte(tree.ID), 0o644); err != nil {
+		if err := os.WriteFile(p.AppTreeStoreIDPath(name), []byte(tree.ID), 0o644); err != nil {
 			return err
 		}
 		if err := layDown(p, tree, p.AppRootfsPath(name), p.OverlayDir(tree.ID), name, pc.NoOverlay, pr.idmap); err != nil {
@@ -391,10 +392,7 @@ func layDown(p *pods.Pod, tree store.Tree, target, overlayDir, app string, noOve
 		}
 		return copytree.Copy(tree.Rootfs, target)
 	}
-	upper, work := filepath.Join(overlayDir, "upper"), filepath.Join(overlayDir, "work")
-	if app != "" {
-		upper, work = filepath.Join(upper, app), filepath.Join(work, app)
-	}
+	upper, work := filepath.Join(overlayDir, layout.OverlayUpper, app), filepath.Join(overlayDir, layout.OverlayWork, app)
 	for _, d := range []string{upper, work, target} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err

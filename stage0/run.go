@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -88,7 +87,7 @@ func (c *Config) execStage1(p *pods.Pod, ro RunOptions) error {
 		// users can read in /proc: the stage1 reads it from the pod's
 		// root-only file. A stage1 that does not declare it can (rkt's)
 		// only takes it as --mds-token.
-		if err := atomicfile.Replace(filepath.Join(p.Path(), stage1.MDSTokenFile), []byte(tok), 0o600); err != nil {
+		if err := atomicfile.Replace(p.MDSTokenPath(), []byte(tok), 0o600); err != nil {
 			return fmt.Errorf("metadata service token: %w", err)
 		}
 		if !ep.MDSTokenFile {

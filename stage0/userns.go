@@ -11,16 +11,16 @@ import (
 
 	"github.com/rkt-ng/rkt/internal/flock"
 	"github.com/rkt-ng/rkt/pods"
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 // User namespace ranges: each pod with --private-users gets its own block of
 // 65536 host IDs, from uidBase up, recorded in its pod directory as rkt did
-// (private-users-prepared holds "SHIFT:COUNT").
+// (layout.PrivateUsersPrepared holds "SHIFT:COUNT").
 const (
 	uidBase   = 1 << 28
 	uidCount  = 1 << 16
 	uidBlocks = 4096
-	uidFile   = "private-users-prepared"
 )
 
 // privateUsers gives the pod a UID block and decides how its trees are
@@ -113,7 +113,7 @@ func (c *Config) allocUIDs(pd *pods.Dir, p *pods.Pod) (int, error) {
 	if shift < 0 {
 		return 0, fmt.Errorf("--private-users: all %d UID ranges are in use", uidBlocks)
 	}
-	if err := os.WriteFile(filepath.Join(p.Path(), uidFile), []byte(fmt.Sprintf("%d:%d", shift, uidCount)), 0o644); err != nil {
+	if err := os.WriteFile(p.PrivateUsersPath(), []byte(fmt.Sprintf("%d:%d", shift, uidCount)), 0o644); err != nil {
 		return 0, err
 	}
 	if err := openToPodRoot(p.Path(), shift); err != nil {
@@ -124,13 +124,13 @@ func (c *Config) allocUIDs(pd *pods.Dir, p *pods.Pod) (int, error) {
 
 // readUIDRange reads a pod's private-users-prepared file.
 func readUIDRange(podDir string) (shift, count int, err error) {
-	b, err := os.ReadFile(filepath.Join(podDir, uidFile))
+	b, err := os.ReadFile(layout.Dir(podDir).PrivateUsersPrepared())
 	if err != nil {
 		return 0, 0, err
 	}
 	s, n, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
 	if !ok {
-		return 0, 0, fmt.Errorf("%s: malformed", uidFile)
+		return 0, 0, fmt.Errorf("%s: malformed", layout.PrivateUsersPrepared)
 	}
 	if shift, err = strconv.Atoi(s); err != nil {
 		return 0, 0, err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +13,8 @@ import (
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 // Annotations of a stage1 image that name its entrypoints.
@@ -34,9 +35,10 @@ const (
 // a running pod: mode 0600, owned by root, written by stage0 before it
 // execs stage1. /proc/PID/cmdline and environ are readable by every local
 // user (cmdline always, environ for the same uid), a file is not.
-const MDSTokenFile = "mds-token"
+const MDSTokenFile = layout.MDSToken
 
-// maxMDSToken bounds what ReadMDSToken reads; tokens are 64 hex digits.
+// maxMDSToken bounds what ReadMDSToken reads; tokens are 43 base64url
+// characters (mds.NewToken).
 const maxMDSToken = 1024
 
 // InterfaceVersion is the version of the ABI rkt-ng speaks (rkt 1.30's).
@@ -49,7 +51,7 @@ const EnvLockFD = "RKT_LOCK_FD"
 // entrypoint released everything the pod held on the host when the pod
 // exited (rkt-ng extension). gc then needs no gc entrypoint for the pod;
 // for a pod without it (a crash, or another stage1) gc runs the entrypoint.
-const CleanedFile = "stage1-cleaned"
+const CleanedFile = layout.Cleaned
 
 // ErrNoEntrypoint means a stage1 image lacks an entrypoint annotation.
 var ErrNoEntrypoint = errors.New("stage1 image has no entrypoint")
@@ -256,7 +258,7 @@ func ReadOptions(path string) (Options, error) {
 // this process's user, can read; anything else is an error, so that a token
 // other users could have read is never served.
 func ReadMDSToken(podDir string) (string, error) {
-	path := filepath.Join(podDir, MDSTokenFile)
+	path := layout.Dir(podDir).MDSToken()
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil

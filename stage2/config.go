@@ -5,15 +5,17 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 // Paths inside the pod (the stage1 rootfs) that stage2 reads and writes. They
-// are part of the pod directory contract (docs/design.md).
+// are part of the stage1 ABI (docs/stage1-abi.md, pods/layout).
 const (
-	StatusDir        = "/rkt/status"
-	SupervisorStatus = "/rkt/supervisor-status"
-	EnvDir           = "/rkt/env"
-	EnterSocket      = "/rkt/stage2.sock"
+	StatusDir        = layout.StatusDir
+	SupervisorStatus = layout.SupervisorStatus
+	EnvDir           = layout.EnvDir
+	EnterSocket      = layout.EnterSocket
 )
 
 // Config is what stage1 tells stage2, as JSON on fd 3.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 // Fds of the init: its Config, and an optional pipe on which it writes
@@ -182,7 +183,7 @@ func (s *supervisor) maybeReady() {
 		return
 	}
 	s.readyDone = true
-	if err := os.Symlink("ready", SupervisorStatus); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.Symlink(layout.SupervisorReady, SupervisorStatus); err != nil && !errors.Is(err, os.ErrExist) {
 		s.log.Warn("write supervisor status", "err", err)
 	}
 	if s.ready != nil {
@@ -231,7 +232,7 @@ func (s *supervisor) startApp(app *App) error {
 	s.log.Debug("app started", "app", app.Name, "pid", pid)
 	s.procs[pid] = proc{app: app, kind: kindMain}
 	s.mains[app.Name] = pid
-	atomicfile.Replace(filepath.Join(StatusDir, app.Name+"-started"), nil, 0o644)
+	atomicfile.Replace(layout.AppStarted(app.Name), nil, 0o644)
 	return nil
 }
 
@@ -382,7 +383,7 @@ func (s *supervisor) onExit(pid int, ws unix.WaitStatus) {
 	if s.killed[pid] && ws.Signaled() {
 		// Its status is the stop's (its stop signal, or SIGKILL after the
 		// timeout): `rkt status` says so.
-		atomicfile.Replace(filepath.Join(StatusDir, name+stoppedSuffix), nil, 0o644)
+		atomicfile.Replace(layout.AppStopped(name), nil, 0o644)
 	}
 	s.record(name, code)
 	stoppedByUs := s.killed[pid] && ws.Signaled() && ws.Signal() == stopSignal(p.app)
@@ -392,9 +393,6 @@ func (s *supervisor) onExit(pid int, ws unix.WaitStatus) {
 		s.stopAll()
 	}
 }
-
-// stoppedSuffix marks an app stopped by rkt (pods.StoppedSuffix).
-const stoppedSuffix = "-stopped"
 
 // failure is the first app failure, which decides the pod's exit code.
 type failure struct {
@@ -412,7 +410,7 @@ func (s *supervisor) fail(app string, code int) {
 
 func (s *supervisor) record(app string, code int) {
 	s.codes[app] = code
-	if err := atomicfile.Replace(filepath.Join(StatusDir, app), []byte(strconv.Itoa(code)), 0o644); err != nil {
+	if err := atomicfile.Replace(layout.AppStatus(app), []byte(strconv.Itoa(code)), 0o644); err != nil {
 		s.log.Warn("record exit status", "app", app, "err", err)
 	}
 }

@@ -11,13 +11,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 // LogDir is where stage2 keeps each app's output inside the pod (and so in
 // the pod directory, through the stage1 rootfs), for `rkt logs`.
-const LogDir = "/rkt/logs"
+const LogDir = layout.LogDir
 
 // DefaultLogCap bounds one log file; at the cap it is rotated to <app>.1
+// (layout.Rotated)
 // (one generation kept), so an app's log never takes more than twice this.
 const DefaultLogCap = 16 << 20
 
@@ -55,7 +58,7 @@ func (l *appLog) open() error {
 	if err != nil {
 		return err
 	}
-	idx, err := os.OpenFile(filepath.Join(l.dir, l.app+".idx"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	idx, err := os.OpenFile(layout.Index(filepath.Join(l.dir, l.app)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		f.Close()
 		return err
@@ -74,19 +77,16 @@ func (l *appLog) open() error {
 func (l *appLog) rotate() error {
 	l.f.Close()
 	l.idx.Close()
-	for _, n := range []string{l.app, l.app + ".idx"} {
-		if err := os.Rename(filepath.Join(l.dir, n), filepath.Join(l.dir, rotated(n))); err != nil {
+	log := filepath.Join(l.dir, l.app)
+	for _, mv := range [][2]string{
+		{log, layout.Rotated(log)},
+		{layout.Index(log), layout.Index(layout.Rotated(log))},
+	} {
+		if err := os.Rename(mv[0], mv[1]); err != nil {
 			return err
 		}
 	}
 	return l.open()
-}
-
-func rotated(name string) string {
-	if ext := filepath.Ext(name); ext == ".idx" {
-		return name[:len(name)-len(ext)] + ".1.idx"
-	}
-	return name + ".1"
 }
 
 // Write appends p to the log.

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1/cgroups"
 
 	"github.com/rkt-ng/rkt/stage1/podsetup"
@@ -35,7 +36,7 @@ func (p *pod) setupCgroups() error {
 	if err != nil {
 		return fmt.Errorf("create pod cgroup: %w", err)
 	}
-	if err := atomicfile.Replace(filepath.Join(p.dir, "subcgroup"), []byte(cg.Path()), 0o644); err != nil {
+	if err := atomicfile.Replace(p.layout().Subcgroup(), []byte(cg.Path()), 0o644); err != nil {
 		return err
 	}
 	p.cg = cg
@@ -193,7 +194,7 @@ func (p *pod) reportOOM() {
 // removeCgroups kills what is left of the pod and removes its cgroups,
 // from the record in the pod directory (so gc can do it after a crash).
 func removeCgroups(ctx context.Context, podDir string) error {
-	b, err := os.ReadFile(filepath.Join(podDir, "subcgroup"))
+	b, err := os.ReadFile(layout.Dir(podDir).Subcgroup())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/rkt-ng/rkt/internal/pty"
 	"github.com/rkt-ng/rkt/internal/untrusted"
+	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage2"
 )
@@ -42,7 +42,7 @@ func GC(args []string) error {
 	}
 	p := &pod{dir: dir, log: slog.New(slog.DiscardHandler)}
 	p.args.UUID, p.args.LocalConfig = fs.Arg(0), *local
-	if p.opts, err = stage1.ReadOptions(filepath.Join(dir, "stage1-options.json")); err != nil {
+	if p.opts, err = stage1.ReadOptions(layout.Dir(dir).Options()); err != nil {
 		return err
 	}
 	return p.cleanup()
@@ -64,7 +64,7 @@ func Stop(args []string) error {
 		_, err := callStage2(stage2.EnterRequest{App: *app, Signal: *signal}, nil)
 		return err
 	}
-	b, err := untrusted.ReadFile("pid", 64)
+	b, err := untrusted.ReadFile(layout.Dir(".").PID(), 64)
 	if err != nil {
 		return fmt.Errorf("stop: pod has no pid: %w", err)
 	}
@@ -146,7 +146,7 @@ func callStage2(r stage2.EnterRequest, oob []byte) (int, error) {
 		return 0, os.NewSyscallError("socket", err)
 	}
 	defer unix.Close(fd)
-	sock := filepath.Join("stage1", "rootfs", strings.TrimPrefix(stage2.EnterSocket, "/"))
+	sock := layout.Dir(".").InStage1(layout.EnterSocket)
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
 		return 0, fmt.Errorf("connect to the pod's init: %w", &os.PathError{Op: "connect", Path: sock, Err: err})
 	}

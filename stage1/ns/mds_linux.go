@@ -38,14 +38,14 @@ func (p *pod) startMDS(nsPath string) (string, func(), error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("metadata service key: %w", err)
 	}
-	manifest, err := os.ReadFile(filepath.Join(p.dir, "pod"))
+	manifest, err := os.ReadFile(p.layout().PodManifest())
 	if err != nil {
 		return "", nil, err
 	}
 	mp := &mds.Pod{UUID: p.args.UUID, Manifest: manifest, Apps: map[string]mds.App{}}
 	for _, ra := range p.manifest.Apps {
 		name := ra.Name.String()
-		b, err := os.ReadFile(filepath.Join(p.dir, "appsinfo", name, "manifest"))
+		b, err := os.ReadFile(p.layout().AppManifest(name))
 		if err != nil {
 			return "", nil, err
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rkt-ng/rkt/cni"
 	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 // netnsDir holds the bind mounts of pod network namespaces. It lives under
@@ -77,7 +78,7 @@ func (p *pod) setupNetwork(ctx context.Context) (string, *cni.Info, error) {
 	}
 	nsPath := filepath.Join(netnsDir, p.args.UUID)
 	// Record the netns before creating it, so that gc finds it after a crash.
-	if err := atomicfile.Replace(filepath.Join(p.dir, "netns"), []byte(nsPath), 0o644); err != nil {
+	if err := atomicfile.Replace(p.layout().NetNS(), []byte(nsPath), 0o644); err != nil {
 		return "", nil, err
 	}
 	if err := cni.NewNetNS(nsPath); err != nil {
@@ -88,7 +89,7 @@ func (p *pod) setupNetwork(ctx context.Context) (string, *cni.Info, error) {
 	}
 	info, err := cni.Setup(ctx, cni.SetupConfig{
 		PodUUID: p.args.UUID, NetNSPath: nsPath, PluginDirs: p.pluginDirs(), Networks: reqs, Ports: ports,
-		DataDir: p.netDataDir(), PortsDir: portsDir, InfoPath: filepath.Join(p.dir, "net-info.json"), PluginStderr: os.Stderr, Log: p.log,
+		DataDir: p.netDataDir(), PortsDir: portsDir, InfoPath: p.layout().NetInfo(), PluginStderr: os.Stderr, Log: p.log,
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("network: %w", err)
@@ -131,7 +132,7 @@ func (p *pod) portMappings() ([]cni.PortMapping, error) {
 // teardownNetwork releases everything the pod's networks hold; it works
 // from the records alone and is idempotent.
 func teardownNetwork(ctx context.Context, podDir string, pluginDirs []string, dataDir string) error {
-	b, err := os.ReadFile(filepath.Join(podDir, "netns"))
+	b, err := os.ReadFile(layout.Dir(podDir).NetNS())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -140,7 +141,7 @@ func teardownNetwork(ctx context.Context, podDir string, pluginDirs []string, da
 	}
 	nsPath := strings.TrimSpace(string(b))
 	var info *cni.Info
-	if i, err := cni.LoadInfo(filepath.Join(podDir, "net-info.json")); err == nil {
+	if i, err := cni.LoadInfo(layout.Dir(podDir).NetInfo()); err == nil {
 		info = i
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err

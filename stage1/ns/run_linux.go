@@ -25,6 +25,7 @@ import (
 	"github.com/rkt-ng/rkt/internal/copytree"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
 	"github.com/rkt-ng/rkt/manifests"
+	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage1/cgroups"
 	"github.com/rkt-ng/rkt/stage1/podsetup"
@@ -38,9 +39,6 @@ const ExitFailed = 254
 // annotationNotify marks an image whose app speaks sd_notify; the pod is
 // ready only when it has sent READY=1 (appc executor annotation).
 const annotationNotify = "appc.io/executor/supports-systemd-notify"
-
-// appNotifyDir is where such an app finds its NOTIFY_SOCKET.
-const appNotifyDir = "/run/rkt/notify"
 
 // pod is what the run entrypoint knows about the pod it runs.
 type pod struct {
@@ -56,11 +54,12 @@ type pod struct {
 	listenNames map[string][]string
 }
 
-func (p *pod) root() string { return filepath.Join(p.dir, "stage1", "rootfs") }
+// layout is the pod directory's layout (pods/layout).
+func (p *pod) layout() layout.Dir { return layout.Dir(p.dir) }
 
-func (p *pod) appRootfs(app string) string {
-	return filepath.Join(p.root(), "opt", "stage2", app, "rootfs")
-}
+func (p *pod) root() string { return p.layout().Stage1Rootfs() }
+
+func (p *pod) appRootfs(app string) string { return p.layout().AppRootfs(app) }
 
 // Run is the body of the run entrypoint (`/init`). It returns the exit code
 // of `rkt run`.
@@ -88,10 +87,10 @@ func loadPod(args []string, log *slog.Logger) (*pod, error) {
 		return nil, fmt.Errorf("--ipc=%s: want auto, private or parent", ra.IPC)
 	}
 	p := &pod{dir: dir, args: ra, images: map[string]*schema.ImageManifest{}, log: log}
-	if p.opts, err = stage1.ReadOptions(filepath.Join(dir, "stage1-options.json")); err != nil {
+	if p.opts, err = stage1.ReadOptions(layout.Dir(dir).Options()); err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "pod"))
+	b, err := os.ReadFile(layout.Dir(dir).PodManifest())
 	if err != nil {
 		return nil, fmt.Errorf("read pod manifest: %w", err)
 	}
@@ -100,7 +99,7 @@ func loadPod(args []string, log *slog.Logger) (*pod, error) {
 	}
 	for _, ra := range p.manifest.Apps {
 		name := ra.Name.String()
-		b, err := os.ReadFile(filepath.Join(dir, "appsinfo", name, "manifest"))
+		b, err := os.ReadFile(layout.Dir(dir).AppManifest(name))
 		if err != nil {
 			return nil, fmt.Errorf("app %s: read image manifest: %w", name, err)
 		}
@@ -128,7 +127,7 @@ func run(args []string, log *slog.Logger) (int, error) {
 	} else if cerr == nil {
 		// Tell gc there is nothing left on the host for the gc entrypoint
 		// to release (rkt-ng extension; without it gc runs the entrypoint).
-		os.WriteFile(filepath.Join(p.dir, stage1.CleanedFile), nil, 0o644)
+		os.WriteFile(p.layout().Cleaned(), nil, 0o644)
 	}
 	p.log.Debug("pod cleaned up", "pod", p.args.UUID)
 	return code, err
@@ -203,13 +202,13 @@ func (p *pod) configs(info *cni.Info, extraEnv []string) (*podsetup.Config, *sta
 		binds = append(binds, filesFor(&ra, dnsFiles)...)
 		notify := ""
 		if v, ok := p.images[name].Annotations.Get(annotationNotify); ok && v == "true" {
-			dir := filepath.Join(p.root(), "rkt", "notify", name)
+			dir := p.layout().InStage1(layout.AppNotify(name))
 			if err := p.asPodRoot(func() error { return os.MkdirAll(dir, 0o755) }); err != nil {
 				return nil, nil, err
 			}
-			binds = append(binds, podsetup.Bind{Source: dir, Target: appNotifyDir})
-			proc.Env = append(proc.Env, "NOTIFY_SOCKET="+appNotifyDir+"/notify.sock")
-			notify = "/rkt/notify/" + name + "/notify.sock"
+			binds = append(binds, podsetup.Bind{Source: dir, Target: layout.AppNotifyDir})
+			proc.Env = append(proc.Env, "NOTIFY_SOCKET="+layout.AppNotifySocketInApp())
+			notify = layout.AppNotifySocket(name)
 		}
 		applied, err := podspec.Confine(&proc, ra.App.Isolators, podspec.Insecure{Capabilities: p.args.DisableCaps, Seccomp: p.args.DisableSeccomp})
 		if err != nil {
@@ -314,7 +313,7 @@ func (p *pod) volumeSource(v types.Volume, ra *schema.RuntimeApp, path string) (
 		}
 		return v.Source, nil
 	case "empty":
-		dir := filepath.Join(p.dir, "sharedVolumes", v.Name.String())
+		dir := p.layout().SharedVolume(v.Name.String())
 		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 			return "", err
 		}
@@ -526,7 +525,7 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 		child.Wait()
 		return 0, fmt.Errorf("send stage2 config: %w", err)
 	}
-	if err := atomicfile.Replace(filepath.Join(p.dir, "pid"), []byte(strconv.Itoa(child.Pid)), 0o644); err != nil {
+	if err := atomicfile.Replace(p.layout().PID(), []byte(strconv.Itoa(child.Pid)), 0o644); err != nil {
 		child.Kill()
 		child.Wait()
 		return 0, err
@@ -597,8 +596,8 @@ func (p *pod) cleanup() error {
 	p.log.Debug("network torn down", "pod", p.args.UUID)
 	// stage1/ holds the overlays; overlay/ held the idmapped layer binds of
 	// a --private-users pod prepared by older versions (now detached).
-	return errors.Join(cgErr, netErr, mountinfo.UnmountAll(filepath.Join(p.dir, "stage1")),
-		mountinfo.UnmountAll(filepath.Join(p.dir, "overlay")))
+	return errors.Join(cgErr, netErr, mountinfo.UnmountAll(p.layout().Stage1()),
+		mountinfo.UnmountAll(p.layout().Overlay()))
 }
 
 // sysctls returns the pod's os/unix/sysctl isolator. Only net.* keys are

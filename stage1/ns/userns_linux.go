@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1/podsetup"
 )
 
@@ -129,7 +130,7 @@ func (p *pod) prepareUserns(u *userns, setup *podsetup.Config) error {
 			}
 		}
 	}
-	for _, dir := range []string{filepath.Join(p.root(), "rkt"), filepath.Join(p.dir, "sharedVolumes")} {
+	for _, dir := range []string{p.layout().InStage1(layout.RktDir), p.layout().SharedVolumes()} {
 		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 			if err != nil || !d.IsDir() {
 				return nil

@@ -18,6 +18,8 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 // Command is the hidden argv[1] of the stage2 binary that runs as PID 1 of
@@ -182,7 +184,7 @@ func mountPod(c *Config) error {
 	if err := mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return err
 	}
-	for _, d := range []string{"proc", "sys", "dev", "rkt/status", "rkt/env", "tmp"} {
+	for _, d := range []string{"proc", "sys", "dev", layout.StatusDir, layout.EnvDir, "tmp"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return err
 		}
@@ -232,7 +234,7 @@ func mountPod(c *Config) error {
 // to write /proc/sys (sysctls are set before this), and no app can reach
 // this view anyway (each app pivots into its own root).
 func sealStage1(c *Config) error {
-	rkt := filepath.Join(c.Root, "rkt")
+	rkt := filepath.Join(c.Root, layout.RktDir)
 	if err := mount(rkt, rkt, "", unix.MS_BIND, ""); err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -20,6 +19,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage2"
 )
 
@@ -303,4 +303,4 @@ func fileType(mode uint32) string {
 }
 
 // AppRootfs is where stage2 finds an app's rootfs inside the pod.
-func AppRootfs(app string) string { return filepath.Join("/opt/stage2", app, "rootfs") }
+func AppRootfs(app string) string { return layout.AppRootfs(app) }
