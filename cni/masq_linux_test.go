@@ -37,7 +37,9 @@ func TestTakeOverMasq(t *testing.T) {
 		{"ptp iptables backend", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"ptp","ipMasq":true,"ipMasqBackend":"iptables"}]}`, true},
 		{"ptp nftables backend", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"ptp","ipMasq":true,"ipMasqBackend":"nftables"}]}`, false},
 		{"no masq", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"ptp","ipMasq":false}]}`, false},
-		{"bridge", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge","ipMasq":true}]}`, false},
+		{"bridge", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge","ipMasq":true}]}`, true},
+		{"bridge nftables backend", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge","ipMasq":true,"ipMasqBackend":"nftables"}]}`, false},
+		{"macvlan", `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"macvlan","ipMasq":true}]}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, took, err := takeOverMasq([]byte(tc.conf))
@@ -114,6 +116,25 @@ func TestMasqSameAsPlugin(t *testing.T) {
 			if left := natLines(t, tool, strings.NewReplacer(), ours, masqChain(name, ours)); len(left) != 0 {
 				t.Errorf("%s after teardown: %q", tool, left)
 			}
+		}
+	}
+}
+
+func TestNeedsNetNSForDel(t *testing.T) {
+	for _, tc := range []struct {
+		conf string
+		want bool
+	}{
+		{`{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"ptp","ipam":{"type":"host-local"}}]}`, false},
+		{`{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge","ipMasq":true,"ipam":{"type":"host-local"}},{"type":"portmap"},{"type":"tuning"}]}`, false},
+		{`{"cniVersion":"1.0.0","name":"n","type":"bridge","ipam":{"type":"host-local"}}`, false},
+		{`{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge","macspoofchk":true}]}`, true},
+		{`{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge"},{"type":"firewall"}]}`, true},
+		{`{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"ptp","ipam":{"type":"dhcp"}}]}`, true},
+		{`not json`, true},
+	} {
+		if got := needsNetNSForDel([]byte(tc.conf)); got != tc.want {
+			t.Errorf("needsNetNSForDel(%s) = %v, want %v", tc.conf, got, tc.want)
 		}
 	}
 }
