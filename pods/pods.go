@@ -74,6 +74,11 @@ var NameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 // pod's mount namespace, never through this path.
 const DirMode = 0o700
 
+// EmbryoTimeout is how long an unlocked embryo may be in the middle of being
+// created: pod gc collects an older one, and image gc leaves the store's
+// trees alone while a younger one exists.
+const EmbryoTimeout = time.Minute
+
 // OpenDir opens (creating if needed) the pods directory under dataDir and
 // makes it and its state directories root-only (DirMode), fixing up a
 // directory that an older version left searchable.

@@ -1,16 +1,16 @@
 package stage0
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/rkt-ng/rkt/pods"
-	"github.com/rkt-ng/rkt/signing"
+	"github.com/rkt-ng/rkt/stage0/images"
 	"github.com/rkt-ng/rkt/stage0/store"
 )
 
@@ -85,9 +85,28 @@ func (c *Config) logger() *slog.Logger {
 	return c.Log
 }
 
+// Images is the image side of the configuration: fetching, verifying and
+// collecting images (package images).
+func (c *Config) Images() *images.Config {
+	return &images.Config{
+		Dir: c.Dir, LocalConfig: c.LocalConfig, SystemConfig: c.SystemConfig,
+		Insecure:           images.Insecure{Image: c.Insecure.Image, TLS: c.Insecure.TLS, HTTP: c.Insecure.HTTP},
+		TrustKeysFromHTTPS: c.TrustKeysFromHTTPS,
+		MaxImageSize:       c.MaxImageSize,
+		Log:                c.Log,
+		Stderr:             c.Stderr,
+	}
+}
+
+// fetchImage makes the image of an app available in the store, as the pull
+// policy says, and returns its ID; signature is an explicit signature file.
+func (c *Config) fetchImage(ctx context.Context, s *store.Store, ref, signature, pullPolicy string) (string, error) {
+	return c.Images().Fetch(ctx, s, ref, images.FetchOptions{Signature: signature, PullPolicy: pullPolicy})
+}
+
 // Store opens the image store.
 func (c *Config) Store() (*store.Store, error) {
-	return store.Open(filepath.Join(c.Dir, "cas"), store.WithMaxImageSize(c.MaxImageSize))
+	return c.Images().Store()
 }
 
 // Pods opens the pod directory.
@@ -102,12 +121,6 @@ func (c *Config) pod(ref string) (*pods.Pod, error) {
 		return nil, err
 	}
 	return pd.Get(ref)
-}
-
-// Keystore is the trust store of the configured dirs: `rkt trust` writes to
-// the local config, which overrides the system config.
-func (c *Config) Keystore() *signing.Keystore {
-	return &signing.Keystore{LocalDir: c.LocalConfig, SystemDir: c.SystemConfig}
 }
 
 // ParseSize reads a size in bytes: a plain number, or one with a binary unit

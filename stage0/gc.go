@@ -35,7 +35,7 @@ type GCOptions struct {
 // directory removed. It never touches a pod that is locked (running,
 // preparing, or being collected by another gc), so it is safe to run at any
 // time and any number of times. Last, it removes the rendered trees that no
-// remaining pod records (see collectTrees), as rkt's gc did.
+// remaining pod records (see images.Config.CollectTrees), as rkt's gc did.
 func (c *Config) GC(ctx context.Context, o GCOptions, out io.Writer) error {
 	pd, err := c.Pods()
 	if err != nil {
@@ -56,7 +56,7 @@ func (c *Config) GC(ctx context.Context, o GCOptions, out io.Writer) error {
 			mark = now.Sub(p.MarkedAt()) >= o.ExpirePrepared
 		case pods.Embryo:
 			// An embryo is only ever unlocked when its creator died.
-			mark = now.Sub(p.Created()) >= embryoTimeout || now.Sub(p.MarkedAt()) >= embryoTimeout
+			mark = now.Sub(p.Created()) >= pods.EmbryoTimeout || now.Sub(p.MarkedAt()) >= pods.EmbryoTimeout
 		}
 		if !mark {
 			continue
@@ -92,7 +92,7 @@ func (c *Config) GC(ctx context.Context, o GCOptions, out io.Writer) error {
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	if err := c.collectTrees(ctx, s, io.Discard); err != nil {
+	if err := c.Images().CollectTrees(ctx, s, io.Discard); err != nil {
 		errs = append(errs, fmt.Errorf("gc tree store: %w", err))
 	}
 	return errors.Join(errs...)

@@ -160,7 +160,7 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 	}
 	taken := map[string]bool{}
 	for _, spec := range pc.Apps {
-		id, err := c.FetchImage(ctx, s, spec.Image, FetchOptions{Signature: spec.Signature, PullPolicy: pullPolicy(pc.PullPolicy)})
+		id, err := c.fetchImage(ctx, s, spec.Image, spec.Signature, pullPolicy(pc.PullPolicy))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -231,7 +231,7 @@ func (c *Config) loadPodManifest(ctx context.Context, s *store.Store, pc Prepare
 			}
 			ref = ra.Image.Name.String()
 		}
-		id, err := c.FetchImage(ctx, s, ref, FetchOptions{PullPolicy: pullPolicy(pc.PullPolicy)})
+		id, err := c.fetchImage(ctx, s, ref, "", pullPolicy(pc.PullPolicy))
 		if err != nil {
 			return nil, nil, fmt.Errorf("--pod-manifest: app %s: %w", ra.Name, err)
 		}

@@ -2,17 +2,12 @@ package stage0
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/stage0/images"
 	"github.com/rkt-ng/rkt/stage0/store"
 )
 
@@ -54,11 +49,11 @@ func (c *Config) ResolveStage1(ctx context.Context, s *store.Store, o Stage1Opti
 	}
 	switch {
 	case o.Path != "":
-		return c.importLocal(ctx, s, o.Path, FetchOptions{NoVerify: isDefaultStage1(o.Path)})
+		return c.Images().ImportLocal(ctx, s, o.Path, images.FetchOptions{NoVerify: isDefaultStage1(o.Path)})
 	case o.URL != "":
-		return c.FetchImage(ctx, s, o.URL, FetchOptions{PullPolicy: "new"})
+		return c.Images().Fetch(ctx, s, o.URL, images.FetchOptions{PullPolicy: "new"})
 	case o.Name != "":
-		return c.FetchImage(ctx, s, o.Name, FetchOptions{PullPolicy: "new"})
+		return c.Images().Fetch(ctx, s, o.Name, images.FetchOptions{PullPolicy: "new"})
 	case o.Hash != "":
 		img, err := s.Resolve(o.Hash)
 		if err != nil {
@@ -66,11 +61,11 @@ func (c *Config) ResolveStage1(ctx context.Context, s *store.Store, o Stage1Opti
 		}
 		return img.ID, nil
 	case o.FromDir != "":
-		return c.importLocal(ctx, s, filepath.Join(c.stage1Dir(), o.FromDir), FetchOptions{NoVerify: true})
+		return c.Images().ImportLocal(ctx, s, filepath.Join(c.stage1Dir(), o.FromDir), images.FetchOptions{NoVerify: true})
 	}
 	for _, p := range stage1Candidates(DefaultStage1Image) {
 		if _, err := os.Stat(p); err == nil {
-			return c.importLocal(ctx, s, p, FetchOptions{NoVerify: true})
+			return c.Images().ImportLocal(ctx, s, p, images.FetchOptions{NoVerify: true})
 		}
 	}
 	return "", fmt.Errorf("%w: looked for %v; build it with `make` or pass --stage1-path", ErrNoStage1, stage1Candidates(DefaultStage1Image))
@@ -97,57 +92,4 @@ func isDefaultStage1(path string) bool {
 		}
 	}
 	return false
-}
-
-// localRecord remembers which image a local file held, so that a warm start
-// does not re-read and re-hash an unchanged stage1 image on every run.
-type localRecord struct {
-	Dev, Ino uint64
-	Size     int64
-	MtimeNs  int64
-	ID       string
-}
-
-func (c *Config) localRecordPath(abs string) string {
-	sum := sha256.Sum256([]byte(abs))
-	return filepath.Join(c.Dir, "cas", "local", hex.EncodeToString(sum[:])+".json")
-}
-
-// importLocal imports a local image file, skipping the import when the same
-// unchanged file (device, inode, size and mtime) was imported before and its
-// image is still in the store.
-func (c *Config) importLocal(ctx context.Context, s *store.Store, path string, o FetchOptions) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	var st unix.Stat_t
-	if err := unix.Stat(abs, &st); err != nil {
-		return "", fmt.Errorf("stage1 image %s: %w", path, &os.PathError{Op: "stat", Path: abs, Err: err})
-	}
-	cur := localRecord{Dev: st.Dev, Ino: st.Ino, Size: st.Size, MtimeNs: st.Mtim.Nano()}
-	recPath := c.localRecordPath(abs)
-	if b, err := os.ReadFile(recPath); err == nil {
-		var rec localRecord
-		if json.Unmarshal(b, &rec) == nil && rec.ID != "" {
-			id := rec.ID
-			rec.ID = ""
-			if rec == cur {
-				if _, err := s.Get(id); err == nil {
-					return id, nil
-				}
-			}
-		}
-	}
-	id, err := c.fetchFile(ctx, s, abs, o)
-	if err != nil {
-		return "", err
-	}
-	cur.ID = id
-	if b, err := json.Marshal(cur); err == nil {
-		if os.MkdirAll(filepath.Dir(recPath), 0o700) == nil {
-			atomicfile.WriteFile(recPath, b, 0o600)
-		}
-	}
-	return id, nil
 }

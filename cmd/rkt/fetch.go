@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rkt-ng/rkt/stage0"
+	"github.com/rkt-ng/rkt/stage0/images"
 )
 
 func newFetchCmd(g *globalFlags) *cobra.Command {
@@ -20,12 +21,13 @@ func newFetchCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := c.Store()
+			ic := c.Images()
+			s, err := ic.Store()
 			if err != nil {
 				return err
 			}
 			for _, ref := range args {
-				id, err := c.FetchImage(cmd.Context(), s, ref, stage0.FetchOptions{Signature: sig, PullPolicy: pull})
+				id, err := ic.Fetch(cmd.Context(), s, ref, images.FetchOptions{Signature: sig, PullPolicy: pull})
 				if err != nil {
 					return err
 				}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rkt-ng/rkt/stage0"
+	"github.com/rkt-ng/rkt/stage0/images"
 )
 
 func newImageCmd(g *globalFlags) *cobra.Command {
@@ -32,11 +33,7 @@ func newImageListCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := c.Store()
-			if err != nil {
-				return err
-			}
-			imgs, err := s.List()
+			imgs, err := c.Images().List()
 			if err != nil {
 				return err
 			}
@@ -113,7 +110,7 @@ func newImageRmCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.RemoveImages(cmd.Context(), args, os.Stdout)
+			return c.Images().Remove(cmd.Context(), args, os.Stdout)
 		},
 	}
 }
@@ -129,15 +126,7 @@ func newImageCatManifestCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := c.Store()
-			if err != nil {
-				return err
-			}
-			img, err := s.Resolve(args[0])
-			if err != nil {
-				return err
-			}
-			im, err := s.Manifest(img.ID)
+			im, err := c.Images().Manifest(args[0])
 			if err != nil {
 				return err
 			}
@@ -165,7 +154,7 @@ func newImageBuildCmd() *cobra.Command {
 				t := time.Unix(mtime, 0)
 				mt = &t
 			}
-			return stage0.BuildImage(args[0], args[1], mt, overwrite)
+			return images.Build(args[0], args[1], mt, overwrite)
 		},
 	}
 	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUT if it exists")
@@ -191,7 +180,7 @@ func newImageSignCmd() *cobra.Command {
 				}
 				pass = []byte(strings.TrimRight(string(b), "\r\n"))
 			}
-			return stage0.SignImage(args[0], key, pass, out)
+			return images.Sign(args[0], key, pass, out)
 		},
 	}
 	cmd.Flags().StringVar(&key, "key", "", "armored secret key file")

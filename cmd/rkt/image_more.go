@@ -6,11 +6,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rkt-ng/rkt/stage0"
+	"github.com/rkt-ng/rkt/stage0/images"
 )
 
 func newImageGCCmd(g *globalFlags) *cobra.Command {
-	var o stage0.ImageGCOptions
+	var o images.GCOptions
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Remove unused rendered trees and images not used within the grace period",
@@ -20,7 +20,7 @@ func newImageGCCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.ImageGC(cmd.Context(), o, os.Stdout)
+			return c.Images().GC(cmd.Context(), o, os.Stdout)
 		},
 	}
 	cmd.Flags().DurationVar(&o.GracePeriod, "grace-period", 24*time.Hour, "keep images used more recently than this")
@@ -38,7 +38,7 @@ func newImageExportCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.ExportImage(cmd.Context(), args[0], args[1], overwrite)
+			return c.Images().Export(cmd.Context(), args[0], args[1], overwrite)
 		},
 	}
 	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUT.aci if it exists")
@@ -48,7 +48,7 @@ func newImageExportCmd(g *globalFlags) *cobra.Command {
 // newImageExtractCmd builds `image extract` (the image's own files) and
 // `image render` (with its dependencies, as a pod sees it).
 func newImageExtractCmd(g *globalFlags, render bool) *cobra.Command {
-	var o stage0.ExtractOptions
+	var o images.ExtractOptions
 	use, short := "extract IMAGE DIR", "Extract an image's own manifest and rootfs into DIR"
 	if render {
 		use, short = "render IMAGE DIR", "Render an image with its dependencies into DIR"
@@ -63,9 +63,9 @@ func newImageExtractCmd(g *globalFlags, render bool) *cobra.Command {
 				return err
 			}
 			if render {
-				return c.RenderImage(cmd.Context(), args[0], args[1], o)
+				return c.Images().Render(cmd.Context(), args[0], args[1], o)
 			}
-			return c.ExtractImage(cmd.Context(), args[0], args[1], o)
+			return c.Images().Extract(cmd.Context(), args[0], args[1], o)
 		},
 	}
 	cmd.Flags().BoolVar(&o.RootfsOnly, "rootfs-only", false, "write only the root filesystem, into DIR itself")

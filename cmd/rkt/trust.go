@@ -23,7 +23,8 @@ func newTrustCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ks := c.Keystore()
+			ic := c.Images()
+			ks := ic.Keystore()
 			switch {
 			case list:
 				return printTrusted(ks)
@@ -42,9 +43,9 @@ func newTrustCmd(g *globalFlags) *cobra.Command {
 					return &usageError{fmt.Errorf("--root needs key files")}
 				}
 				if allowHTTP {
-					c.Insecure.HTTP = true
+					ic.Insecure.HTTP = true
 				}
-				keys, err := c.DiscoverKeys(cmd.Context(), prefix)
+				keys, err := ic.DiscoverKeys(cmd.Context(), prefix)
 				if err != nil {
 					return err
 				}

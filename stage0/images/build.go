@@ -1,4 +1,4 @@
-package stage0
+package images
 
 import (
 	"bufio"
@@ -14,11 +14,11 @@ import (
 	"github.com/rkt-ng/rkt/signing"
 )
 
-// BuildImage writes an ACI from dir (holding `manifest` and `rootfs/`) to
+// Build writes an ACI from dir (holding `manifest` and `rootfs/`) to
 // out. The manifest is validated with the appc library first; with modTime
 // set the output is reproducible. out is replaced atomically, so a failure
 // leaves no partial file.
-func BuildImage(dir, out string, modTime *time.Time, overwrite bool) error {
+func Build(dir, out string, modTime *time.Time, overwrite bool) error {
 	b, err := os.ReadFile(filepath.Join(dir, "manifest"))
 	if err != nil {
 		return fmt.Errorf("build %s: %w", dir, err)
@@ -43,9 +43,9 @@ func BuildImage(dir, out string, modTime *time.Time, overwrite bool) error {
 	})
 }
 
-// SignImage writes IMAGE.asc, an armored detached signature by the secret
+// Sign writes IMAGE.asc, an armored detached signature by the secret
 // key in keyFile.
-func SignImage(image, keyFile string, passphrase []byte, sigOut string) error {
+func Sign(image, keyFile string, passphrase []byte, sigOut string) error {
 	key, err := os.ReadFile(keyFile)
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)

@@ -1,4 +1,4 @@
-package stage0
+package images
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 // image, as an app or as its stage1.
 var ErrImageInUse = errors.New("image is used by a pod that has not been garbage collected")
 
-// RemoveImages removes images from the store, refusing images of live pods.
-func (c *Config) RemoveImages(ctx context.Context, refs []string, out io.Writer) error {
+// Remove removes images from the store, refusing images of live pods.
+func (c *Config) Remove(ctx context.Context, refs []string, out io.Writer) error {
 	s, err := c.Store()
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package stage0
+package images
 
 import (
 	"context"
@@ -46,12 +46,12 @@ func isPath(ref string) (string, bool) {
 	return "", false
 }
 
-// FetchImage makes the image named by ref available in the store and
+// Fetch makes the image named by ref available in the store and
 // returns its ID. ref is a file path or file:// URL, an image ID (prefix),
 // an OCI reference (docker://REGISTRY/REPO[:TAG|@DIGEST], oci:DIR[:TAG]),
 // or an appc name with optional version and labels, found in the store or
 // through meta discovery as the pull policy says.
-func (c *Config) FetchImage(ctx context.Context, s *store.Store, ref string, o FetchOptions) (string, error) {
+func (c *Config) Fetch(ctx context.Context, s *store.Store, ref string, o FetchOptions) (string, error) {
 	if path, ok := isPath(ref); ok {
 		return c.fetchFile(ctx, s, path, o)
 	}

@@ -1,4 +1,4 @@
-package stage0
+package images
 
 import (
 	"context"
@@ -50,13 +50,9 @@ func (k imageKey) matches(img store.Image) bool {
 	return true
 }
 
-// embryoTimeout is how long an unlocked embryo may be in the middle of
-// being created; GC uses the same bound.
-const embryoTimeout = time.Minute
-
 // storeRefs reads what every pod directory uses from the store.
 func (c *Config) storeRefs() (*podRefs, error) {
-	pd, err := c.Pods()
+	pd, err := c.pods()
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +97,7 @@ func podBeingCreated(p *pods.Pod) bool {
 	case pods.Preparing:
 		return true
 	case pods.Embryo:
-		return time.Since(p.Created()) < embryoTimeout || time.Since(p.MarkedAt()) < embryoTimeout
+		return time.Since(p.Created()) < pods.EmbryoTimeout || time.Since(p.MarkedAt()) < pods.EmbryoTimeout
 	}
 	return false
 }
@@ -109,7 +105,7 @@ func podBeingCreated(p *pods.Pod) bool {
 // anyPodBeingCreated looks only at the embryo and prepare directories, so
 // that it is cheap enough to ask before every tree removal.
 func (c *Config) anyPodBeingCreated() (bool, error) {
-	pd, err := c.Pods()
+	pd, err := c.pods()
 	if err != nil {
 		return false, err
 	}
@@ -131,7 +127,7 @@ func (c *Config) anyPodBeingCreated() (bool, error) {
 	return false, nil
 }
 
-// collectTrees removes the rendered trees that no pod directory records.
+// CollectTrees removes the rendered trees that no pod directory records.
 //
 // A pod records its trees only after store.Render returned them, and Render
 // hands out an existing tree without taking any lock, so a tree that no pod
@@ -139,7 +135,7 @@ func (c *Config) anyPodBeingCreated() (bool, error) {
 // therefore left alone while any pod is being created, which is checked
 // again right before each removal; the pod directory exists (in embryo/ or
 // prepare/) before its preparation renders anything.
-func (c *Config) collectTrees(ctx context.Context, s *store.Store, out io.Writer) error {
+func (c *Config) CollectTrees(ctx context.Context, s *store.Store, out io.Writer) error {
 	if err := s.CleanTemp(); err != nil {
 		return err
 	}
@@ -184,22 +180,22 @@ func (c *Config) collectTrees(ctx context.Context, s *store.Store, out io.Writer
 	return errors.Join(errs...)
 }
 
-// ImageGCOptions are `rkt image gc`'s flags.
-type ImageGCOptions struct {
+// GCOptions are `rkt image gc`'s flags.
+type GCOptions struct {
 	// GracePeriod keeps images used (or imported) more recently than this.
 	GracePeriod time.Duration
 }
 
-// ImageGC removes the trees no pod uses, then the images not used within
+// GC removes the trees no pod uses, then the images not used within
 // the grace period. An image that any existing pod directory uses, as an app
 // or as its stage1, is never removed, whatever its age: the pod may be
 // running, prepared, or exited and not yet collected by `rkt gc`.
-func (c *Config) ImageGC(ctx context.Context, o ImageGCOptions, out io.Writer) error {
+func (c *Config) GC(ctx context.Context, o GCOptions, out io.Writer) error {
 	s, err := c.Store()
 	if err != nil {
 		return err
 	}
-	if err := c.collectTrees(ctx, s, out); err != nil {
+	if err := c.CollectTrees(ctx, s, out); err != nil {
 		return fmt.Errorf("image gc: tree store: %w", err)
 	}
 	imgs, err := s.List()

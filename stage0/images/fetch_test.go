@@ -1,4 +1,4 @@
-package stage0
+package images
 
 import (
 	"bytes"
@@ -126,7 +126,7 @@ func TestFetchFileSwapAfterVerify(t *testing.T) {
 	}
 	t.Cleanup(func() { afterVerifyHook = nil })
 
-	id, err := c.FetchImage(t.Context(), s, aci, FetchOptions{})
+	id, err := c.Fetch(t.Context(), s, aci, FetchOptions{})
 	if err != nil {
 		t.Fatalf("fetch of a signed image: %v", err)
 	}
@@ -153,7 +153,7 @@ func TestFetchFileSwapAfterVerify(t *testing.T) {
 	}
 	// The file now holds the unsigned bytes: fetching it again must fail.
 	afterVerifyHook = nil
-	if _, err := c.FetchImage(t.Context(), s, aci, FetchOptions{}); err == nil {
+	if _, err := c.Fetch(t.Context(), s, aci, FetchOptions{}); err == nil {
 		t.Fatal("fetch of the rewritten, unsigned file succeeded")
 	}
 	// No private copy is left in the store's tmp dir.
