@@ -28,10 +28,10 @@ type PodStatus struct {
 
 // AppStatus is one app of a pod.
 type AppStatus struct {
-	Name      string `json:"name"`
-	Image     string `json:"image_name,omitempty"`
-	ImageID   string `json:"image_id,omitempty"`
-	ExitCode  *int   `json:"exit_code,omitempty"`
+	Name     string `json:"name"`
+	Image    string `json:"image_name,omitempty"`
+	ImageID  string `json:"image_id,omitempty"`
+	ExitCode *int   `json:"exit_code,omitempty"`
 	// StoppedByRkt says rkt stopped the app because the pod was stopping
 	// (another app failed, `rkt stop`, SIGTERM to `rkt run`); ExitCode is
 	// then what the stop signal gave it, not a failure of its own.

@@ -74,7 +74,7 @@ func TestEscapeProbe(t *testing.T) {
 		// chroot is what the chroot escape should end with: root can
 		// chroot (CAP_SYS_CHROOT is in appc's default set) but only ever
 		// finds its own root; a non-root app cannot chroot at all.
-		chroot string
+		chroot  string
 		nonRoot bool
 	}{
 		{"root", nil, "outside the subdirectory is only the app's own root", false},
