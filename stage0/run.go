@@ -11,7 +11,6 @@ import (
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/stage1"
-	"github.com/rkt-ng/rkt/stage1/mds"
 )
 
 // RunOptions are the flags of `rkt run` and `rkt run-prepared` that go to
@@ -79,7 +78,7 @@ func (c *Config) execStage1(p *pods.Pod, ro RunOptions) error {
 		ro.Args.PrivateUsers = fmt.Sprintf("%d:%d", shift, count)
 	}
 	if ro.MDSRegister && ro.Args.MDSToken == "" {
-		tok, err := mds.NewToken()
+		tok, err := stage1.NewMDSToken()
 		if err != nil {
 			return err
 		}

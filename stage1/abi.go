@@ -1,6 +1,8 @@
 package stage1
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +40,7 @@ const (
 const MDSTokenFile = layout.MDSToken
 
 // maxMDSToken bounds what ReadMDSToken reads; tokens are 43 base64url
-// characters (mds.NewToken).
+// characters (NewMDSToken).
 const maxMDSToken = 1024
 
 // InterfaceVersion is the version of the ABI rkt-ng speaks (rkt 1.30's).
@@ -251,6 +253,17 @@ func ReadOptions(path string) (Options, error) {
 		return o, fmt.Errorf("%s: %w", path, err)
 	}
 	return o, nil
+}
+
+// NewMDSToken returns a fresh metadata service token, the format the ABI
+// fixes (docs/stage1-abi.md 4.3): 256 random bits in unpadded base64url
+// (43 characters), safe as a URL path segment and unrelated to the pod UUID.
+func NewMDSToken() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("metadata service token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // ReadMDSToken reads MDSTokenFile in podDir; no file gives "" (no
