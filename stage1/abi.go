@@ -220,7 +220,23 @@ type Options struct {
 type AppOptions struct {
 	// StopSignal is the signal that asks the app to stop (OCI StopSignal).
 	StopSignal string `json:"stopSignal,omitempty"`
+	// UserIsolators names the app's isolators that the user gave: with app
+	// flags (rkt run IMAGE --caps-retain=...), or in the apps[].app of a pod
+	// manifest they wrote. Every other isolator of the app came from its
+	// image, and the run entrypoint refuses those that ask for more than
+	// the default confinement (docs/stage1-abi.md 2.1; podspec.ConfineImage).
+	UserIsolators []string `json:"userIsolators,omitempty"`
+	// GrantedBy says how the user grants what an image asks for:
+	// GrantedByFlags (the default) or GrantedByPodManifest. It only words
+	// the refusal.
+	GrantedBy string `json:"grantedBy,omitempty"`
 }
+
+// Values of AppOptions.GrantedBy.
+const (
+	GrantedByFlags       = "flags"        // rkt run IMAGE --caps-retain=...
+	GrantedByPodManifest = "pod-manifest" // --pod-manifest: apps[].app.isolators
+)
 
 // Duration marshals as a Go duration string.
 type Duration time.Duration

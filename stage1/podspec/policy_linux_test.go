@@ -1,4 +1,4 @@
-package stage0
+package podspec
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/appc/spec/schema/types"
+
+	"github.com/rkt-ng/rkt/stage1"
 )
 
 func isolators(t *testing.T, js string) types.Isolators {
@@ -18,14 +20,12 @@ func isolators(t *testing.T, js string) types.Isolators {
 	return isos
 }
 
-func TestConfineImageIsolators(t *testing.T) {
-	oom := -500
+func TestConfineImage(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		isos   string
-		spec   AppSpec
+		o      stage1.AppOptions
 		in     Insecure
-		how    privilegeGrant
 		refuse []string // words of the error; nil: accepted
 	}{
 		{name: "none", isos: `[]`},
@@ -34,9 +34,9 @@ func TestConfineImageIsolators(t *testing.T) {
 		{name: "caps beyond", isos: `[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_SYS_ADMIN","CAP_DAC_READ_SEARCH","CAP_CHOWN"]}}]`,
 			refuse: []string{"app a:", "os/linux/capabilities-retain-set", "CAP_DAC_READ_SEARCH,CAP_SYS_ADMIN", "--caps-retain=CAP_CHOWN,CAP_DAC_READ_SEARCH,CAP_SYS_ADMIN"}},
 		{name: "caps beyond, pod manifest", isos: `[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_SYS_ADMIN"]}}]`,
-			how: grantByPodManifest, refuse: []string{"CAP_SYS_ADMIN", "apps[].app.isolators"}},
+			o: stage1.AppOptions{GrantedBy: stage1.GrantedByPodManifest}, refuse: []string{"CAP_SYS_ADMIN", "apps[].app.isolators"}},
 		{name: "caps beyond, flag given", isos: `[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_SYS_ADMIN"]}}]`,
-			spec: AppSpec{CapsRetain: []string{"CAP_SYS_ADMIN"}}},
+			o: stage1.AppOptions{UserIsolators: []string{"os/linux/capabilities-retain-set", "os/linux/capabilities-remove-set"}}},
 		{name: "caps beyond, insecure capabilities", isos: `[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_SYS_ADMIN"]}}]`,
 			in: Insecure{Capabilities: true}},
 		{name: "seccomp all", isos: `[{"name":"os/linux/seccomp-retain-set","value":{"set":["@appc.io/all"]}}]`,
@@ -45,19 +45,23 @@ func TestConfineImageIsolators(t *testing.T) {
 			refuse: []string{"allows open_by_handle_at beyond"}},
 		{name: "seccomp subset", isos: `[{"name":"os/linux/seccomp-retain-set","value":{"set":["read","write"]}}]`},
 		{name: "seccomp all, flag given", isos: `[{"name":"os/linux/seccomp-retain-set","value":{"set":["@appc.io/all"]}}]`,
-			spec: AppSpec{Seccomp: "mode=retain,@appc.io/all"}},
+			o: stage1.AppOptions{UserIsolators: []string{"os/linux/seccomp-retain-set", "os/linux/seccomp-remove-set"}}},
 		{name: "oom negative", isos: `[{"name":"os/linux/oom-score-adj","value":-1000}]`, refuse: []string{"-1000", "--oom-score-adj"}},
-		{name: "oom negative, flag given", isos: `[{"name":"os/linux/oom-score-adj","value":-1000}]`, spec: AppSpec{OOMScoreAdj: &oom}},
+		{name: "oom negative, flag given", isos: `[{"name":"os/linux/oom-score-adj","value":-1000}]`, o: stage1.AppOptions{UserIsolators: []string{"os/linux/oom-score-adj"}}},
 		{name: "oom positive", isos: `[{"name":"os/linux/oom-score-adj","value":500}]`},
 		{name: "memory", isos: `[{"name":"resource/memory","value":{"limit":"100M"}}]`},
 		{name: "no_new_privs on", isos: `[{"name":"os/linux/no-new-privileges","value":true}]`},
 		{name: "no_new_privs off", isos: `[{"name":"os/linux/no-new-privileges","value":false}]`,
 			refuse: []string{"os/linux/no-new-privileges", "turns no_new_privs off"}},
+		{name: "user's pod manifest app", isos: `[{"name":"os/linux/no-new-privileges","value":false},{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_SYS_ADMIN"]}}]`,
+			o: stage1.AppOptions{GrantedBy: stage1.GrantedByPodManifest, UserIsolators: []string{"os/linux/no-new-privileges", "os/linux/capabilities-retain-set"}}},
+		{name: "only the named kind is the user's", isos: `[{"name":"os/linux/oom-score-adj","value":-1000},{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_SYS_ADMIN"]}}]`,
+			o: stage1.AppOptions{UserIsolators: []string{"os/linux/oom-score-adj"}}, refuse: []string{"CAP_SYS_ADMIN", "--caps-retain"}},
 		{name: "two at once", isos: `[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_SYS_ADMIN"]}},{"name":"os/linux/seccomp-retain-set","value":{"set":["@appc.io/all"]}}]`,
 			refuse: []string{"CAP_SYS_ADMIN", "@appc.io/all"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := confineImageIsolators("a", isolators(t, tc.isos), tc.spec, tc.in, tc.how)
+			_, err := ConfineImage("a", isolators(t, tc.isos), tc.o, tc.in)
 			if tc.refuse == nil {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -83,7 +87,7 @@ func TestConfineImageIsolators(t *testing.T) {
 // TestConfineImageRemoveSet: an image's remove set narrows the default
 // filter rather than allowing everything else.
 func TestConfineImageRemoveSet(t *testing.T) {
-	got, err := confineImageIsolators("a", isolators(t, `[{"name":"os/linux/seccomp-remove-set","value":{"set":["mkdir","mkdirat"],"errno":"ENOTSUP"}}]`), AppSpec{}, Insecure{}, grantByFlags)
+	got, err := ConfineImage("a", isolators(t, `[{"name":"os/linux/seccomp-remove-set","value":{"set":["mkdir","mkdirat"],"errno":"ENOTSUP"}}]`), stage1.AppOptions{}, Insecure{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +98,7 @@ func TestConfineImageRemoveSet(t *testing.T) {
 	if !ok {
 		t.Fatalf("isolator %s is %T, want a retain set", got[0].Name, got[0].Value())
 	}
-	set := entries(v.Set())
+	set := syscallNames(v.Set())
 	has := func(n string) bool {
 		for _, s := range set {
 			if s == n {
@@ -108,5 +112,34 @@ func TestConfineImageRemoveSet(t *testing.T) {
 	}
 	if string(v.Errno()) != "ENOTSUP" {
 		t.Errorf("errno = %q, want ENOTSUP", v.Errno())
+	}
+}
+
+// TestCheckIsolators: what appc accepts but stage2 cannot apply is refused
+// with one line naming it.
+func TestCheckIsolators(t *testing.T) {
+	for _, tc := range []struct {
+		name, isos string
+		refuse     string // a word of the error; "": accepted
+	}{
+		{name: "none", isos: `[]`},
+		{name: "caps and seccomp", isos: `[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_CHOWN"]}},{"name":"os/linux/seccomp-remove-set","value":{"set":["mkdir"],"errno":"ENOTSUP"}}]`},
+		{name: "unknown capability", isos: `[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_NOPE"]}}]`, refuse: "CAP_NOPE"},
+		{name: "unknown removed capability", isos: `[{"name":"os/linux/capabilities-remove-set","value":{"set":["CAP_NOPE"]}}]`, refuse: "CAP_NOPE"},
+		{name: "unknown syscall", isos: `[{"name":"os/linux/seccomp-remove-set","value":{"set":["no_such_syscall"]}}]`, refuse: "no_such_syscall"},
+		{name: "unknown errno", isos: `[{"name":"os/linux/seccomp-retain-set","value":{"set":["read"],"errno":"ENOPE"}}]`, refuse: "ENOPE"},
+		{name: "two capability sets", isos: `[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_CHOWN"]}},{"name":"os/linux/capabilities-remove-set","value":{"set":["CAP_KILL"]}}]`, refuse: "conflicting"},
+		{name: "two seccomp sets", isos: `[{"name":"os/linux/seccomp-retain-set","value":{"set":["read"]}},{"name":"os/linux/seccomp-remove-set","value":{"set":["mkdir"]}}]`, refuse: "conflicting"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := CheckIsolators(isolators(t, tc.isos))
+			switch {
+			case tc.refuse == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.refuse != "" && (err == nil || !strings.Contains(err.Error(), tc.refuse) || strings.Contains(err.Error(), "\n")):
+				t.Fatalf("err = %v, want one line naming %q", err, tc.refuse)
+			}
+		})
 	}
 }
