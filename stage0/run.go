@@ -25,9 +25,6 @@ type RunOptions struct {
 // Run prepares a pod and execs its stage1. On success it does not return:
 // this process becomes the pod.
 func (c *Config) Run(ctx context.Context, pc PrepareConfig, ro RunOptions) error {
-	if err := c.validateNet(ro.Args.Net); err != nil {
-		return err
-	}
 	pr, err := c.prepare(ctx, pc)
 	if err != nil {
 		return err
@@ -47,9 +44,6 @@ func (c *Config) RunPrepared(ctx context.Context, ref string, ro RunOptions) err
 	}
 	if p.State() != pods.Prepared {
 		return fmt.Errorf("pod %s: %w: %s, want prepared", p.UUID, pods.ErrBadState, p.State())
-	}
-	if err := c.validateNet(ro.Args.Net); err != nil {
-		return err
 	}
 	if err := p.TakeLock(); err != nil {
 		return err
