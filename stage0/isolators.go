@@ -2,13 +2,11 @@ package stage0
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/appc/spec/schema/types"
 
-	"github.com/rkt-ng/rkt/stage2/caps"
-	"github.com/rkt-ng/rkt/stage2/seccomp"
+	"github.com/rkt-ng/rkt/stage1"
 )
 
 // applyIsolatorFlags turns rkt's isolator flags into appc isolators that
@@ -145,161 +143,47 @@ func seccompIsolator(s string) (*types.Isolator, error) {
 	return nil, fmt.Errorf("--seccomp %q: mode must be retain or remove", s)
 }
 
-// ImagePrivilegesError is an image whose isolators ask for more than the
-// default confinement. Only the user grants privileges: with app flags on the
-// command line or in a pod manifest they wrote.
-type ImagePrivilegesError struct {
-	App string
-	// Asks are the isolators that ask for more, each with how to grant it.
-	Asks []string
+// flagIsolators names the isolator kinds the app flags of spec set: they
+// replace the image's isolators of those kinds, so they are the user's
+// (stage1.AppOptions.UserIsolators).
+func flagIsolators(spec AppSpec) []string {
+	var names []types.ACIdentifier
+	if spec.Memory != "" {
+		names = append(names, types.ResourceMemoryName)
+	}
+	if spec.CPU != "" {
+		names = append(names, types.ResourceCPUName)
+	}
+	if spec.CPUShares != nil {
+		names = append(names, types.LinuxCPUSharesName)
+	}
+	if spec.OOMScoreAdj != nil {
+		names = append(names, types.LinuxOOMScoreAdjName)
+	}
+	if len(spec.CapsRetain) > 0 || len(spec.CapsRemove) > 0 {
+		names = append(names, types.LinuxCapabilitiesRetainSetName, types.LinuxCapabilitiesRevokeSetName)
+	}
+	if spec.Seccomp != "" {
+		names = append(names, types.LinuxSeccompRetainSetName, types.LinuxSeccompRemoveSetName)
+	}
+	var out []string
+	for _, n := range names {
+		out = append(out, n.String())
+	}
+	return out
 }
 
-func (e *ImagePrivilegesError) Error() string {
-	return fmt.Sprintf("app %s: the image asks for privileges beyond the default set, which only the user can grant: %s",
-		e.App, strings.Join(e.Asks, "; "))
-}
-
-// privilegeGrant says how the user grants what an image isolator asks for.
-type privilegeGrant int
-
-const (
-	grantByFlags       privilegeGrant = iota // rkt run IMAGE --caps-retain=... (app flags)
-	grantByPodManifest                       // --pod-manifest: apps[].app.isolators
-)
-
-// confineImageIsolators checks an image's own isolators, before the app
-// flags replace some of them, against the default confinement: a
-// capability retain set beyond appc's default set, a seccomp retain set
-// allowing a syscall the default filter blocks, or a negative OOM score
-// adjustment is refused with an *ImagePrivilegesError. Isolators that only
-// restrict pass; an image's seccomp remove set is turned into a retain set
-// of the default filter minus the removed syscalls, so that it narrows the
-// default filter instead of replacing it. Kinds that a flag of spec
-// replaces, and kinds lifted by --insecure-options, are not checked: the
-// user decided those.
-func confineImageIsolators(app types.ACName, isos types.Isolators, spec AppSpec, in Insecure, how privilegeGrant) (types.Isolators, error) {
-	capsByFlag := len(spec.CapsRetain) > 0 || len(spec.CapsRemove) > 0
-	seccompByFlag := spec.Seccomp != ""
-	grant := func(flag, value string) string {
-		if how == grantByPodManifest {
-			return "set it in the pod manifest's apps[].app.isolators"
+// withGrants adds to each app's stage1 options which isolators the user
+// gave and how, so that the stage1 can refuse image isolators that ask for
+// more than the default confinement (docs/stage1-abi.md 2.1).
+func withGrants(apps, grants map[string]stage1.AppOptions) map[string]stage1.AppOptions {
+	for name, g := range grants {
+		if apps == nil {
+			apps = map[string]stage1.AppOptions{}
 		}
-		return "grant with " + flag + "=" + value
+		ao := apps[name]
+		ao.UserIsolators, ao.GrantedBy = g.UserIsolators, g.GrantedBy
+		apps[name] = ao
 	}
-	var asks []string
-	out := make(types.Isolators, 0, len(isos))
-	for _, iso := range isos {
-		switch v := iso.Value().(type) {
-		case *types.LinuxCapabilitiesRetainSet:
-			if capsByFlag || in.Capabilities {
-				break
-			}
-			s, err := caps.ParseSet(capStrings(v.Set()))
-			if err != nil {
-				return nil, fmt.Errorf("app %s: isolator %s: %w", app, iso.Name, err)
-			}
-			if extra := s &^ caps.DefaultSet; extra != 0 {
-				asks = append(asks, fmt.Sprintf("isolator %s retains %s (%s)", iso.Name, extra, grant("--caps-retain", s.String())))
-			}
-		case *types.LinuxSeccompRetainSet:
-			if seccompByFlag || in.Seccomp {
-				break
-			}
-			extra, err := seccompBeyondDefault(entries(v.Set()))
-			if err != nil {
-				return nil, fmt.Errorf("app %s: isolator %s: %w", app, iso.Name, err)
-			}
-			if len(extra) > 0 {
-				asks = append(asks, fmt.Sprintf("isolator %s allows %s beyond the default filter (%s)", iso.Name, summary(extra, 6),
-					grant("--seccomp", "mode=retain,"+strings.Join(entries(v.Set()), ","))))
-			}
-		case *types.LinuxSeccompRemoveSet:
-			if seccompByFlag || in.Seccomp {
-				break
-			}
-			narrowed, err := narrowRemoveSet(v)
-			if err != nil {
-				return nil, fmt.Errorf("app %s: isolator %s: %w", app, iso.Name, err)
-			}
-			out = append(out, *narrowed)
-			continue
-		case *types.LinuxNoNewPrivileges:
-			// no_new_privs is on by default: turning it off lets setuid
-			// binaries and file capabilities raise the app's privileges.
-			if !bool(*v) {
-				asks = append(asks, fmt.Sprintf("isolator %s turns no_new_privs off (set it in a pod manifest's apps[].app.isolators)", iso.Name))
-			}
-		case *types.LinuxOOMScoreAdj:
-			if spec.OOMScoreAdj != nil {
-				break
-			}
-			if int(*v) < 0 {
-				asks = append(asks, fmt.Sprintf("isolator %s is %d (%s)", iso.Name, int(*v), grant("--oom-score-adj", fmt.Sprint(int(*v)))))
-			}
-		}
-		out = append(out, iso)
-	}
-	if len(asks) > 0 {
-		return nil, &ImagePrivilegesError{App: app.String(), Asks: asks}
-	}
-	return out, nil
-}
-
-// defaultSeccompSet is the filter stage1 applies when an app names none
-// (stage1/podspec.DefaultSeccompSet).
-const defaultSeccompSet = seccomp.GroupRktWhitelist
-
-// seccompBeyondDefault lists the syscalls a retain set allows that the
-// default filter blocks.
-func seccompBeyondDefault(set []string) ([]string, error) {
-	def, err := seccomp.Allowed(seccomp.Retain, []string{defaultSeccompSet})
-	if err != nil {
-		return nil, err
-	}
-	got, err := seccomp.Allowed(seccomp.Retain, set)
-	if err != nil {
-		return nil, err
-	}
-	var extra []string
-	for _, n := range got {
-		if !slices.Contains(def, n) {
-			extra = append(extra, n)
-		}
-	}
-	return extra, nil
-}
-
-// narrowRemoveSet turns an image's remove set into the retain set of the
-// default filter without the removed syscalls, keeping its errno.
-func narrowRemoveSet(v *types.LinuxSeccompRemoveSet) (*types.Isolator, error) {
-	def, err := seccomp.Allowed(seccomp.Retain, []string{defaultSeccompSet})
-	if err != nil {
-		return nil, err
-	}
-	left, err := seccomp.Allowed(seccomp.Remove, entries(v.Set()))
-	if err != nil {
-		return nil, err
-	}
-	var keep []string
-	for _, n := range def {
-		if slices.Contains(left, n) {
-			keep = append(keep, n)
-		}
-	}
-	if len(keep) == 0 {
-		keep = []string{seccomp.GroupEmpty}
-	}
-	r, err := types.NewLinuxSeccompRetainSet(string(v.Errno()), keep...)
-	if err != nil {
-		return nil, err
-	}
-	return r.AsIsolator()
-}
-
-// summary joins the first n names and says how many more there are.
-func summary(names []string, n int) string {
-	if len(names) <= n {
-		return strings.Join(names, ",")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ","), len(names)-n)
+	return apps
 }

@@ -181,7 +181,7 @@ func appName(spec AppSpec, im *schema.ImageManifest, taken map[string]bool) (typ
 }
 
 // runtimeApp builds one app of the pod manifest from the image and the flags.
-func runtimeApp(spec AppSpec, id string, im *schema.ImageManifest, name types.ACName, env EnvSources, in Insecure) (schema.RuntimeApp, error) {
+func runtimeApp(spec AppSpec, id string, im *schema.ImageManifest, name types.ACName, env EnvSources) (schema.RuntimeApp, error) {
 	h, err := types.NewHash(id)
 	if err != nil {
 		return schema.RuntimeApp{}, err
@@ -228,9 +228,6 @@ func runtimeApp(spec AppSpec, id string, im *schema.ImageManifest, name types.AC
 		app.SupplementaryGIDs = spec.SupplementaryGIDs
 	}
 	if app.Environment, err = mergeEnv(app.Environment, env, spec.Environment); err != nil {
-		return ra, err
-	}
-	if app.Isolators, err = confineImageIsolators(name, app.Isolators, spec, in, grantByFlags); err != nil {
 		return ra, err
 	}
 	if app.Isolators, err = applyIsolatorFlags(app.Isolators, spec); err != nil {

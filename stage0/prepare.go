@@ -46,6 +46,9 @@ type prepared struct {
 	pod      *pods.Pod
 	manifest *schema.PodManifest
 	stage1   *schema.ImageManifest
+	// grants say, per app, which isolators the user gave (the others
+	// came from the image): stage1-options.json apps.<app>.userIsolators.
+	grants map[string]stage1.AppOptions
 	// idmap, with --private-users, mounts the pod's trees idmapped; nil
 	// when the kernel cannot (the trees are then copied and shifted).
 	idmap *idmapper
@@ -69,14 +72,11 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 	}
 	// App images first: an image refused for its signature leaves the store
 	// exactly as it was.
-	pm, images, err := c.podManifest(ctx, s, pc)
+	pm, images, grants, err := c.podManifest(ctx, s, pc)
 	if err != nil {
 		return nil, err
 	}
 	c.logger().Debug("images resolved", "apps", len(pm.Apps))
-	if err := validateIsolators(pm); err != nil {
-		return nil, err
-	}
 	stage1ID, err := c.ResolveStage1(ctx, s, pc.Stage1)
 	if err != nil {
 		return nil, err
@@ -96,7 +96,7 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 	if err != nil {
 		return nil, err
 	}
-	pr := &prepared{pod: p, manifest: pm, stage1: s1}
+	pr := &prepared{pod: p, manifest: pm, stage1: s1, grants: grants}
 	if pc.PrivateUsers {
 		if err := c.privateUsers(pd, pr, &pc); err != nil {
 			discard(p)
@@ -133,16 +133,19 @@ func discard(p *pods.Pod) {
 }
 
 // podManifest builds (or loads) the reified pod manifest and resolves every
-// image it names to an ID in the store.
-func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConfig) (*schema.PodManifest, map[string]string, error) {
-	images := map[string]string{} // app name -> image ID
+// image it names to an ID in the store. grants say, per app, which
+// isolators the user gave and how (stage1.AppOptions).
+func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConfig) (pm *schema.PodManifest, images map[string]string, grants map[string]stage1.AppOptions, err error) {
+	images = map[string]string{} // app name -> image ID
+	grants = map[string]stage1.AppOptions{}
 	if pc.PodManifest != "" {
-		return c.loadPodManifest(ctx, s, pc, images)
+		pm, images, err = c.loadPodManifest(ctx, s, pc, images, grants)
+		return pm, images, grants, err
 	}
 	if len(pc.Apps) == 0 {
-		return nil, nil, errors.New("no image given")
+		return nil, nil, nil, errors.New("no image given")
 	}
-	pm := schema.BlankPodManifest()
+	pm = schema.BlankPodManifest()
 	// An empty list, not null: the metadata service serves annotations as
 	// stored, and appc clients compare them with the decoded manifest.
 	pm.Annotations = types.Annotations{}
@@ -150,10 +153,10 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 	for _, vs := range pc.Volumes {
 		v, err := ParseVolume(vs)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if _, dup := vols[v.Name]; dup {
-			return nil, nil, fmt.Errorf("--volume %s: declared twice", v.Name)
+			return nil, nil, nil, fmt.Errorf("--volume %s: declared twice", v.Name)
 		}
 		vols[v.Name] = *v
 		pm.Volumes = append(pm.Volumes, *v)
@@ -162,24 +165,25 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 	for _, spec := range pc.Apps {
 		id, err := c.fetchImage(ctx, s, spec.Image, spec.Signature, pullPolicy(pc.PullPolicy))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		im, err := s.Manifest(id)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		name, err := appName(spec, im, taken)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		taken[name.String()] = true
-		ra, err := runtimeApp(spec, id, im, name, pc.Env, c.Insecure)
+		ra, err := runtimeApp(spec, id, im, name, pc.Env)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
+		grants[name.String()] = stage1.AppOptions{UserIsolators: flagIsolators(spec), GrantedBy: stage1.GrantedByFlags}
 		for _, m := range ra.Mounts {
 			if _, ok := vols[m.Volume]; !ok {
-				return nil, nil, fmt.Errorf("--mount volume=%s: no such volume; declare it with --volume", m.Volume)
+				return nil, nil, nil, fmt.Errorf("--mount volume=%s: no such volume; declare it with --volume", m.Volume)
 			}
 		}
 		added, implicit := fillMounts(&ra, vols, false, len(pc.Apps))
@@ -189,12 +193,12 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 		images[name.String()] = id
 	}
 	if err := checkMounts(pm); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := addPorts(pm, pc.Ports); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return pm, images, nil
+	return pm, images, grants, nil
 }
 
 func pullPolicy(p string) string {
@@ -205,7 +209,7 @@ func pullPolicy(p string) string {
 }
 
 // loadPodManifest reads --pod-manifest; its apps name images by ID or name.
-func (c *Config) loadPodManifest(ctx context.Context, s *store.Store, pc PrepareConfig, images map[string]string) (*schema.PodManifest, map[string]string, error) {
+func (c *Config) loadPodManifest(ctx context.Context, s *store.Store, pc PrepareConfig, images map[string]string, grants map[string]stage1.AppOptions) (*schema.PodManifest, map[string]string, error) {
 	if len(pc.Apps) > 0 || len(pc.Volumes) > 0 {
 		return nil, nil, errors.New("--pod-manifest cannot be combined with images, app flags or --volume")
 	}
@@ -224,6 +228,16 @@ func (c *Config) loadPodManifest(ctx context.Context, s *store.Store, pc Prepare
 	for i := range pm.Apps {
 		ra := &pm.Apps[i]
 		userApps[i] = ra.App != nil
+		// The isolators of an app the user wrote are the user's; an app
+		// taken from its image brings the image's, which grant nothing
+		// beyond the default set (the stage1 checks them).
+		g := stage1.AppOptions{GrantedBy: stage1.GrantedByPodManifest}
+		if ra.App != nil {
+			for _, iso := range ra.App.Isolators {
+				g.UserIsolators = append(g.UserIsolators, iso.Name.String())
+			}
+		}
+		grants[ra.Name.String()] = g
 		ref := ra.Image.ID.String()
 		if ra.Image.ID.Empty() {
 			if ra.Image.Name == nil {
@@ -248,14 +262,7 @@ func (c *Config) loadPodManifest(ctx context.Context, s *store.Store, pc Prepare
 			if im.App == nil {
 				return nil, nil, fmt.Errorf("--pod-manifest: app %s: neither the pod nor image %s has an app", ra.Name, im.Name)
 			}
-			// The app comes from the image, not from the user: its
-			// isolators grant nothing beyond the default set.
 			app := *im.App
-			isos, err := confineImageIsolators(ra.Name, im.App.Isolators, AppSpec{}, c.Insecure, grantByPodManifest)
-			if err != nil {
-				return nil, nil, err
-			}
-			app.Isolators = isos
 			ra.App = &app
 		}
 		images[ra.Name.String()] = id
@@ -366,6 +373,7 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 	}
 	opts := pc.Options
 	opts.Apps = stopSignals(opts.Apps, pr.manifest)
+	opts.Apps = withGrants(opts.Apps, pr.grants)
 	if pc.PodManifest == "" {
 		opts.SeedVolumes = implicitVolumes(pr.manifest, pc.Volumes)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/stage1"
-	"github.com/rkt-ng/rkt/stage1/mds"
 )
 
 // RunOptions are the flags of `rkt run` and `rkt run-prepared` that go to
@@ -26,9 +25,6 @@ type RunOptions struct {
 // Run prepares a pod and execs its stage1. On success it does not return:
 // this process becomes the pod.
 func (c *Config) Run(ctx context.Context, pc PrepareConfig, ro RunOptions) error {
-	if err := c.validateNet(ro.Args.Net); err != nil {
-		return err
-	}
 	pr, err := c.prepare(ctx, pc)
 	if err != nil {
 		return err
@@ -48,9 +44,6 @@ func (c *Config) RunPrepared(ctx context.Context, ref string, ro RunOptions) err
 	}
 	if p.State() != pods.Prepared {
 		return fmt.Errorf("pod %s: %w: %s, want prepared", p.UUID, pods.ErrBadState, p.State())
-	}
-	if err := c.validateNet(ro.Args.Net); err != nil {
-		return err
 	}
 	if err := p.TakeLock(); err != nil {
 		return err
@@ -79,7 +72,7 @@ func (c *Config) execStage1(p *pods.Pod, ro RunOptions) error {
 		ro.Args.PrivateUsers = fmt.Sprintf("%d:%d", shift, count)
 	}
 	if ro.MDSRegister && ro.Args.MDSToken == "" {
-		tok, err := mds.NewToken()
+		tok, err := stage1.NewMDSToken()
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,8 @@
 package stage1
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +40,7 @@ const (
 const MDSTokenFile = layout.MDSToken
 
 // maxMDSToken bounds what ReadMDSToken reads; tokens are 43 base64url
-// characters (mds.NewToken).
+// characters (NewMDSToken).
 const maxMDSToken = 1024
 
 // InterfaceVersion is the version of the ABI rkt-ng speaks (rkt 1.30's).
@@ -218,7 +220,23 @@ type Options struct {
 type AppOptions struct {
 	// StopSignal is the signal that asks the app to stop (OCI StopSignal).
 	StopSignal string `json:"stopSignal,omitempty"`
+	// UserIsolators names the app's isolators that the user gave: with app
+	// flags (rkt run IMAGE --caps-retain=...), or in the apps[].app of a pod
+	// manifest they wrote. Every other isolator of the app came from its
+	// image, and the run entrypoint refuses those that ask for more than
+	// the default confinement (docs/stage1-abi.md 2.1; podspec.ConfineImage).
+	UserIsolators []string `json:"userIsolators,omitempty"`
+	// GrantedBy says how the user grants what an image asks for:
+	// GrantedByFlags (the default) or GrantedByPodManifest. It only words
+	// the refusal.
+	GrantedBy string `json:"grantedBy,omitempty"`
 }
+
+// Values of AppOptions.GrantedBy.
+const (
+	GrantedByFlags       = "flags"        // rkt run IMAGE --caps-retain=...
+	GrantedByPodManifest = "pod-manifest" // --pod-manifest: apps[].app.isolators
+)
 
 // Duration marshals as a Go duration string.
 type Duration time.Duration
@@ -251,6 +269,17 @@ func ReadOptions(path string) (Options, error) {
 		return o, fmt.Errorf("%s: %w", path, err)
 	}
 	return o, nil
+}
+
+// NewMDSToken returns a fresh metadata service token, the format the ABI
+// fixes (docs/stage1-abi.md 4.3): 256 random bits in unpadded base64url
+// (43 characters), safe as a URL path segment and unrelated to the pod UUID.
+func NewMDSToken() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("metadata service token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // ReadMDSToken reads MDSTokenFile in podDir; no file gives "" (no

@@ -9,7 +9,16 @@ import (
 	"github.com/rkt-ng/rkt/tests/testutil"
 )
 
-// podDirsEmpty checks that a refused run left no pod behind.
+// refusedPodGone checks that a refused run left no pod running: the stage1
+// refuses before any app starts and leaves at most an exited pod, as its
+// other errors do, which gc removes (gc never collects a running pod).
+func refusedPodGone(t *testing.T, c *testutil.Ctx) {
+	t.Helper()
+	c.MustRun(t, "gc", "--grace-period=0s")
+	podDirsEmpty(t, c)
+}
+
+// podDirsEmpty checks that no pod is left in any state.
 func podDirsEmpty(t *testing.T, c *testutil.Ctx) {
 	t.Helper()
 	for _, s := range []string{"embryo", "prepare", "prepared", "run", "exited-garbage", "garbage"} {
@@ -33,7 +42,7 @@ func TestImagePrivilegesRefused(t *testing.T) {
 	if strings.Contains(r.Stdout, "CapBnd") {
 		t.Errorf("the app ran:\n%s", r)
 	}
-	podDirsEmpty(t, c)
+	refusedPodGone(t, c)
 
 	// The same privileges given by the user on the command line.
 	r = runInsecure(t, c, "--net=host", hostile, "--caps-retain=CAP_SYS_ADMIN,CAP_DAC_READ_SEARCH", "--", "--print-caps")
@@ -48,6 +57,7 @@ func TestImagePrivilegesRefused(t *testing.T) {
 	r = runInsecure(t, c, "--net=host", all, "--", "--syscall=getpid")
 	wantExit(t, r, 254)
 	oneLineError(t, r, "app hostile-seccomp", "os/linux/seccomp-retain-set", "--seccomp=mode=retain,@appc.io/all")
+	refusedPodGone(t, c)
 	r = runInsecure(t, c, "--net=host", all, "--seccomp=mode=retain,@appc.io/all", "--", "--print-file=/proc/self/status")
 	wantExit(t, r, 0)
 	if !strings.Contains(r.Stdout, "Seccomp:\t0") {
@@ -62,6 +72,7 @@ func TestImagePrivilegesRefused(t *testing.T) {
 	r = c.Run(t, "run", "--net=host", "--pod-manifest="+pm)
 	wantExit(t, r, 254)
 	oneLineError(t, r, "CAP_SYS_ADMIN", "apps[].app.isolators")
+	refusedPodGone(t, c)
 	os.WriteFile(pm, []byte(`{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":"`+id+`"},
 "app":{"exec":["/inspect","--print-caps"],"user":"0","group":"0",
 "isolators":[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_SYS_ADMIN"]}}]}}]}`), 0o644)

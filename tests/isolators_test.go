@@ -138,6 +138,50 @@ func TestNoNewPrivsAndPaths(t *testing.T) {
 	}
 }
 
+// TestCapabilitiesSeccompMemoryRefused: isolators stage1 cannot apply
+// (checked by the ns flavor's run entrypoint, not by stage0) fail with one
+// line and exit 254 before any app starts, and leave no pod running.
+func TestCapabilitiesSeccompMemoryRefused(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/refused")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown capability", []string{"--caps-retain=CAP_NOPE"}, "CAP_NOPE"},
+		{"unknown removed capability", []string{"--caps-remove=CAP_NOPE"}, "CAP_NOPE"},
+		{"unknown syscall", []string{"--seccomp=mode=retain,no_such_syscall"}, "no_such_syscall"},
+		{"unknown errno", []string{"--seccomp=mode=remove,errno=ENOPE,mkdir"}, "ENOPE"},
+		{"bad memory", []string{"--memory=1X"}, "1X"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(append([]string{"--net=host", aci}, tc.args...), "--", "--print-msg=APP RAN")
+			r := runInsecure(t, c, args...)
+			wantExit(t, r, 254)
+			oneLineError(t, r, tc.want)
+			if strings.Contains(r.Stdout, "APP RAN") {
+				t.Errorf("the app ran\n%s", r)
+			}
+			refusedPodGone(t, c)
+		})
+	}
+	// A pod manifest the user wrote is checked by the stage1 the same way.
+	id := strings.TrimSpace(c.MustRun(t, "--insecure-options=image", "fetch", aci).Stdout)
+	pm := filepath.Join(t.TempDir(), "pod.json")
+	os.WriteFile(pm, []byte(`{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":"`+id+`"},
+"app":{"exec":["/inspect","--print-msg=APP RAN"],"user":"0","group":"0",
+"isolators":[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_NOPE"]}}]}}]}`), 0o644)
+	r := c.Run(t, "run", "--net=host", "--pod-manifest="+pm)
+	wantExit(t, r, 254)
+	oneLineError(t, r, "app a", "CAP_NOPE")
+	if strings.Contains(r.Stdout, "APP RAN") {
+		t.Errorf("the app ran\n%s", r)
+	}
+	refusedPodGone(t, c)
+}
+
 func TestCgroupLimits(t *testing.T) {
 	testutil.RequireRoot(t)
 	c := testutil.NewCtx(t)

@@ -6,7 +6,7 @@
 // Contract:
 //
 //   - Every endpoint lives under /<token>/acMetadata/v1/, where the token is
-//     the secret path prefix of AC_METADATA_URL (NewToken: 256 random bits,
+//     the secret path prefix of AC_METADATA_URL (stage1.NewMDSToken: 256 random bits,
 //     URL-safe, unrelated to the pod UUID). A request with another token, a
 //     path outside the API, an unknown app or a wrong method gets a 4xx whose
 //     body is a fixed status text that carries no pod data.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/base64"
@@ -61,16 +60,6 @@ type App struct {
 	// ImageID is optional: the image ID always comes from the pod manifest,
 	// and a non-empty ImageID must equal it.
 	ImageID string
-}
-
-// NewToken returns a fresh metadata service token: 256 random bits in
-// unpadded base64url (43 characters), safe as a URL path segment.
-func NewToken() (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("metadata service token: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // URL returns the AC_METADATA_URL of a service listening on l with token:

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/rkt-ng/rkt/stage1"
 )
 
 const (
@@ -377,11 +379,12 @@ func TestNewHandlerErrors(t *testing.T) {
 	}
 }
 
+// TestNewToken: the contract's tokens are ones the service accepts.
 func TestNewToken(t *testing.T) {
 	t.Parallel()
 	seen := map[string]bool{}
 	for range 100 {
-		tok, err := NewToken()
+		tok, err := stage1.NewMDSToken()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/tests/testutil"
 )
 
@@ -75,7 +76,7 @@ func TestACEValidator(t *testing.T) {
   "volumes": [{"name": "database", "kind": "empty", "mode": "0755", "uid": 0, "gid": 0}],
   "isolators": [], "ports": [],
   "annotations": ` + tc.podAnnotations + `}`
-			tok, err := NewToken()
+			tok, err := stage1.NewMDSToken()
 			if err != nil {
 				t.Fatal(err)
 			}

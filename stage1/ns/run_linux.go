@@ -115,6 +115,11 @@ func run(args []string, log *slog.Logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Refuse bad isolators while the pod holds nothing on the host: there
+	// is nothing to clean up yet.
+	if err := p.validate(); err != nil {
+		return 0, err
+	}
 	// The lock fd came to us without close-on-exec so that it survived
 	// stage0's exec; our children must not hold the lock.
 	if fd, err := strconv.Atoi(os.Getenv(stage1.EnvLockFD)); err == nil {

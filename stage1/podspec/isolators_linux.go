@@ -6,10 +6,12 @@ import (
 	"github.com/appc/spec/schema/types"
 
 	"github.com/rkt-ng/rkt/stage2"
+	"github.com/rkt-ng/rkt/stage2/caps"
+	"github.com/rkt-ng/rkt/stage2/seccomp"
 )
 
 // DefaultSeccompSet is appc/rkt's default filter when an app names none.
-const DefaultSeccompSet = "@rkt/default-whitelist"
+const DefaultSeccompSet = seccomp.GroupRktWhitelist
 
 // Insecure lists the confinement that --insecure-options lifted.
 type Insecure struct {
@@ -76,28 +78,17 @@ func Confine(p *stage2.Proc, isos types.Isolators, in Insecure) (applied map[typ
 	return applied, nil
 }
 
-// defaultCaps is appc's default capability set.
-var defaultCaps = []string{
-	"CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_KILL", "CAP_MKNOD",
-	"CAP_NET_RAW", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETFCAP", "CAP_SYS_CHROOT",
-}
-
-// effectiveCaps applies a retain set (replacing the default) or a remove set
-// (subtracted from the default). The result is never nil, so that an empty
-// set survives the trip to stage2.
+// effectiveCaps applies a retain set (replacing appc's default set,
+// caps.DefaultSet) or a remove set (subtracted from it). The result is never
+// nil, so that an empty set survives the trip to stage2.
 func effectiveCaps(retain, remove []string) ([]string, error) {
-	if retain != nil {
-		return append([]string{}, retain...), nil
-	}
-	drop := map[string]bool{}
-	for _, c := range remove {
-		drop[c] = true
+	s, err := caps.Resolve(retain, remove)
+	if err != nil {
+		return nil, err
 	}
 	out := []string{}
-	for _, c := range defaultCaps {
-		if !drop[c] {
-			out = append(out, c)
-		}
+	for _, c := range s.Caps() {
+		out = append(out, c.String())
 	}
 	return out, nil
 }
