@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
 
 	"github.com/rkt-ng/rkt/stage1"
@@ -186,4 +187,46 @@ func withGrants(apps, grants map[string]stage1.AppOptions) map[string]stage1.App
 		apps[name] = ao
 	}
 	return apps
+}
+
+// refuseImageGrants stands in for a stage1 that does not enforce the image
+// privilege policy (no stage1.AnnotationImagePolicy, e.g. rkt's own): it
+// refuses, conservatively, every image isolator that could grant more than
+// the default confinement (any capability or seccomp retain set, a negative
+// OOM score, no_new_privs off) unless the user gave that isolator. Without
+// the flavor's knowledge of the default sets it cannot tell a narrowing
+// retain set from a widening one; the user grants either with a flag.
+func refuseImageGrants(pm *schema.PodManifest, grants map[string]stage1.AppOptions, stage1Name string) error {
+	for _, ra := range pm.Apps {
+		if ra.App == nil {
+			continue
+		}
+		user := map[string]bool{}
+		for _, n := range grants[ra.Name.String()].UserIsolators {
+			user[n] = true
+		}
+		var asks []string
+		for _, iso := range ra.App.Isolators {
+			if user[iso.Name.String()] {
+				continue
+			}
+			switch v := iso.Value().(type) {
+			case *types.LinuxCapabilitiesRetainSet, *types.LinuxSeccompRetainSet:
+				asks = append(asks, iso.Name.String())
+			case *types.LinuxNoNewPrivileges:
+				if !bool(*v) {
+					asks = append(asks, iso.Name.String()+"=false")
+				}
+			case *types.LinuxOOMScoreAdj:
+				if int(*v) < 0 {
+					asks = append(asks, fmt.Sprintf("%s=%d", iso.Name, int(*v)))
+				}
+			}
+		}
+		if len(asks) > 0 {
+			return fmt.Errorf("app %s: stage1 %s does not enforce rkt-ng's image privilege policy, so the image's isolators %s are refused; give them with --caps-retain, --seccomp or --oom-score-adj, or use a stage1 that enforces the policy",
+				ra.Name, stage1Name, strings.Join(asks, ", "))
+		}
+	}
+	return nil
 }

@@ -1,10 +1,14 @@
 package stage0
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/appc/spec/schema"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/stage1"
 )
 
@@ -53,5 +57,40 @@ func TestWithGrants(t *testing.T) {
 	}
 	if got := withGrants(nil, nil); got != nil {
 		t.Errorf("withGrants(nil, nil) = %v, want nil", got)
+	}
+}
+
+func TestRefuseImageGrants(t *testing.T) {
+	pm := func(isos string) *schema.PodManifest {
+		b := `{"acKind":"PodManifest","acVersion":"0.8.11","apps":[{"name":"a","image":{"id":"sha512-` + strings.Repeat("0", 128) + `"},` +
+			`"app":{"exec":["/x"],"user":"0","group":"0","isolators":` + isos + `}}]}`
+		m, err := manifests.DecodePod([]byte(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	user := map[string]stage1.AppOptions{"a": {UserIsolators: []string{"os/linux/capabilities-retain-set"}}}
+	for _, tc := range []struct {
+		isos   string
+		grants map[string]stage1.AppOptions
+		refuse bool
+	}{
+		{`[]`, nil, false},
+		{`[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_CHOWN"]}}]`, nil, true},
+		{`[{"name":"os/linux/capabilities-retain-set","value":{"set":["CAP_SYS_ADMIN"]}}]`, user, false},
+		{`[{"name":"os/linux/capabilities-remove-set","value":{"set":["CAP_CHOWN"]}}]`, nil, false},
+		{`[{"name":"os/linux/seccomp-retain-set","value":{"set":["@appc.io/all"]}}]`, nil, true},
+		{`[{"name":"os/linux/no-new-privileges","value":false}]`, nil, true},
+		{`[{"name":"os/linux/oom-score-adj","value":-5}]`, nil, true},
+		{`[{"name":"resource/memory","value":{"limit":"1G"}}]`, nil, false},
+	} {
+		err := refuseImageGrants(pm(tc.isos), tc.grants, "example.com/old-stage1")
+		if (err != nil) != tc.refuse {
+			t.Errorf("isolators %s: %v, want refused=%v", tc.isos, err, tc.refuse)
+		}
+		if err != nil && !strings.Contains(err.Error(), "does not enforce") {
+			t.Errorf("error %q does not say why", err)
+		}
 	}
 }

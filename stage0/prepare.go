@@ -85,8 +85,14 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 	if err != nil {
 		return nil, err
 	}
-	if _, err := stage1.EntrypointsOf(s1); err != nil {
+	ep, err := stage1.EntrypointsOf(s1)
+	if err != nil {
 		return nil, err
+	}
+	if !ep.ImagePolicy {
+		if err := refuseImageGrants(pm, grants, s1.Name.String()); err != nil {
+			return nil, err
+		}
 	}
 	pd, err := c.Pods()
 	if err != nil {

@@ -31,6 +31,12 @@ const (
 	// it off the command line (rkt-ng extension; rkt's stage1s lack it and
 	// get --mds-token as rkt's ABI defines).
 	AnnotationMDSTokenFile = "rkt-ng.io/stage1/mds-token-file"
+	// AnnotationImagePolicy "true" says the stage1 enforces rkt-ng's image
+	// privilege policy from stage1-options.json (apps.<app>.userIsolators):
+	// it refuses image isolators that ask for more than the default
+	// confinement (docs/stage1-abi.md). For a stage1 without it, stage0
+	// refuses such images itself, conservatively.
+	AnnotationImagePolicy = "rkt-ng.io/stage1/image-privilege-policy"
 )
 
 // MDSTokenFile, in the pod directory, holds the metadata service token of
@@ -64,6 +70,8 @@ type Entrypoints struct {
 	Version              int
 	// MDSTokenFile: the stage1 reads the token from MDSTokenFile.
 	MDSTokenFile bool
+	// ImagePolicy: the stage1 enforces the image privilege policy.
+	ImagePolicy bool
 }
 
 // EntrypointsOf reads the annotations of a stage1 image manifest. Only run is
@@ -74,7 +82,7 @@ func EntrypointsOf(im *schema.ImageManifest) (Entrypoints, error) {
 		return v
 	}
 	e := Entrypoints{Run: get(AnnotationRun), Enter: get(AnnotationEnter), GC: get(AnnotationGC), Stop: get(AnnotationStop), Version: 1,
-		MDSTokenFile: get(AnnotationMDSTokenFile) == "true"}
+		MDSTokenFile: get(AnnotationMDSTokenFile) == "true", ImagePolicy: get(AnnotationImagePolicy) == "true"}
 	if e.Run == "" {
 		return e, fmt.Errorf("image %s: %w: annotation %s missing", im.Name, ErrNoEntrypoint, AnnotationRun)
 	}

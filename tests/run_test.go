@@ -215,6 +215,16 @@ func TestThirdPartyStage1(t *testing.T) {
 	if strings.Contains(r.Stdout, "--ipc") {
 		t.Errorf("--ipc reached a version 5 stage1\n%s", r)
 	}
+	// The stub does not enforce rkt-ng's image privilege policy: stage0
+	// refuses an image's privilege-granting isolators for it, unless the
+	// user grants them.
+	greedy := inspectACI(t, "rkt-ng.test/greedyforstub", testutil.WithExec("/inspect", "--exit-code=5"),
+		testutil.WithIsolator("os/linux/capabilities-retain-set", `{"set":["CAP_SYS_ADMIN"]}`))
+	r = runInsecure(t, c, "--stage1-path="+stub, "--net=host", greedy)
+	wantExit(t, r, 254)
+	oneLineError(t, r, "does not enforce", "os/linux/capabilities-retain-set")
+	r = runInsecure(t, c, "--stage1-path="+stub, "--net=host", greedy, "--caps-retain=CAP_SYS_ADMIN")
+	wantExit(t, r, 5)
 }
 
 func TestRunGPGSignedImage(t *testing.T) {
