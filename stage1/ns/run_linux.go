@@ -2,15 +2,15 @@ package ns
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+
+	"github.com/rkt-ng/rkt/internal/reexec"
 
 	"github.com/appc/spec/schema"
 	"golang.org/x/sys/unix"
@@ -164,24 +164,50 @@ func (p *pod) runPod() (int, error) {
 // start runs the pod: the setup child in new namespaces becomes stage2, and
 // this process forwards signals to it until it exits.
 func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
-	setupR, setupW, err := os.Pipe()
+	// The pod's stdio exists before its first process and outlives it (the
+	// last output is copied on after it exits).
+	stdio, err := newPodStdio(p.args.Interactive)
+	if err != nil {
+		return 0, fmt.Errorf("pod stdio: %w", err)
+	}
+	defer stdio.finish()
+	child, ready, err := p.startInit(setup, s2, stdio)
 	if err != nil {
 		return 0, err
 	}
-	defer setupR.Close()
-	s2R, s2W, err := os.Pipe()
+	defer ready.Close()
+	return p.supervise(child, ready, stdio)
+}
+
+// startInit starts the pod's first process, the stage2 binary, which runs
+// the mount plan and then becomes the pod's init without another exec. It
+// gets the setup config, the stage2 config and the readiness pipe on fds 3,
+// 4 and 5 (podsetup), then the apps' listeners. Every failure goes through
+// the one cleanup of reexec.Child: the child, if started, is killed and
+// reaped and our pipe ends are closed.
+func (p *pod) startInit(setup *podsetup.Config, s2 *stage2.Config, stdio *podStdio) (_ *os.Process, ready *os.File, retErr error) {
+	var c reexec.Child
+	defer c.Finish(&retErr)
+	c.AddFile(stdio.child[0], stdio.child[1], stdio.child[2])
+	setupW, _, err := c.PipeTo()
 	if err != nil {
-		setupW.Close()
-		return 0, err
+		return nil, nil, err
 	}
-	defer s2R.Close()
-	readyR, readyW, err := os.Pipe()
+	s2W, _, err := c.PipeTo()
 	if err != nil {
-		setupW.Close()
-		s2W.Close()
-		return 0, err
+		return nil, nil, err
 	}
-	defer readyR.Close()
+	readyR, _, err := c.PipeFrom()
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range s2.Apps {
+		a := &s2.Apps[i]
+		for _, f := range p.listeners[a.Name] {
+			a.ListenFds = append(a.ListenFds, c.AddFile(f))
+		}
+		a.ListenNames = p.listenNames[a.Name]
+	}
 	env := []string{"PATH=" + podspec.DefaultPath}
 	if p.args.Debug {
 		env = append(env, "RKT_STAGE2_DEBUG=1")
@@ -197,9 +223,7 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 	}
 	back, err := p.enterForClone()
 	if err != nil {
-		setupW.Close()
-		s2W.Close()
-		return 0, err
+		return nil, nil, err
 	}
 	if back != nil {
 		flags |= unix.CLONE_NEWCGROUP
@@ -214,30 +238,7 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 		if back != nil {
 			back()
 		}
-		setupW.Close()
-		s2W.Close()
-		return 0, err
-	}
-	// The pod's first process is the stage2 binary: it runs the mount plan
-	// and then becomes the pod's init, without another exec.
-	stdio, err := newPodStdio(p.args.Interactive)
-	if err != nil {
-		if back != nil {
-			back()
-		}
-		setupW.Close()
-		s2W.Close()
-		return 0, fmt.Errorf("pod stdio: %w", err)
-	}
-	defer stdio.finish()
-	files := []*os.File{stdio.child[0], stdio.child[1], stdio.child[2], setupR, s2R, readyW}
-	for i := range s2.Apps {
-		a := &s2.Apps[i]
-		for _, f := range p.listeners[a.Name] {
-			a.ListenFds = append(a.ListenFds, len(files))
-			files = append(files, f)
-		}
-		a.ListenNames = p.listenNames[a.Name]
+		return nil, nil, err
 	}
 	// In its own user namespace the child cannot search the root-only
 	// directories above the pod: it inherits our working directory, the pod
@@ -246,12 +247,8 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 	if u != nil {
 		exe, dir = p.relPath(exe), ""
 	}
-	var child *os.Process
 	startChild := func() error {
-		child, err = os.StartProcess(exe, []string{"stage2", podsetup.Command}, &os.ProcAttr{
-			Dir: dir, Env: env, Files: files, Sys: attr,
-		})
-		return err
+		return c.Start(exe, []string{"stage2", podsetup.Command}, &os.ProcAttr{Dir: dir, Env: env, Sys: attr})
 	}
 	if u != nil && setup.NetNS != "" {
 		// os.StartProcess clones on the calling thread, locked here, so the
@@ -264,55 +261,31 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 			}
 			return startChild()
 		})
-		if err != nil && child != nil {
-			child.Kill()
-			child.Wait()
-		}
 	} else {
-		startChild()
+		err = startChild()
 	}
 	if back != nil {
 		if berr := back(); berr != nil && err == nil {
-			child.Kill()
-			child.Wait()
 			err = fmt.Errorf("leave pod cgroup: %w", berr)
 		}
 	}
-	readyW.Close()
 	stdio.started()
 	if err != nil {
-		setupW.Close()
-		s2W.Close()
-		return 0, fmt.Errorf("start pod: %w", err)
+		return nil, nil, fmt.Errorf("start pod: %w", err)
 	}
-	if err := p.placeInit(child.Pid); err != nil {
-		setupW.Close()
-		s2W.Close()
-		child.Kill()
-		child.Wait()
-		return 0, err
+	if err := p.placeInit(c.Process.Pid); err != nil {
+		return nil, nil, err
 	}
-	writeJSON := func(w io.WriteCloser, v any) error {
-		defer w.Close()
-		return json.NewEncoder(w).Encode(v)
+	if err := c.SendJSON(setupW, setup); err != nil {
+		return nil, nil, fmt.Errorf("send pod setup config: %w", err)
 	}
-	if err := writeJSON(setupW, setup); err != nil {
-		s2W.Close()
-		child.Kill()
-		child.Wait()
-		return 0, fmt.Errorf("send pod setup config: %w", err)
+	if err := c.SendJSON(s2W, s2); err != nil {
+		return nil, nil, fmt.Errorf("send stage2 config: %w", err)
 	}
-	if err := writeJSON(s2W, s2); err != nil {
-		child.Kill()
-		child.Wait()
-		return 0, fmt.Errorf("send stage2 config: %w", err)
+	if err := atomicfile.Replace(p.layout().PID(), []byte(strconv.Itoa(c.Process.Pid)), 0o644); err != nil {
+		return nil, nil, err
 	}
-	if err := atomicfile.Replace(p.layout().PID(), []byte(strconv.Itoa(child.Pid)), 0o644); err != nil {
-		child.Kill()
-		child.Wait()
-		return 0, err
-	}
-	return p.supervise(child, readyR, stdio)
+	return c.Process, readyR, nil
 }
 
 // supervise forwards signals to the pod's init until it exits.
