@@ -1,7 +1,6 @@
 package stage2
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/rkt-ng/rkt/internal/reexec"
 
 	"golang.org/x/sys/unix"
 
@@ -269,50 +270,44 @@ func (s *supervisor) launch(p Proc) (int, error) {
 // app's root) and in a session of its own: no process of the pod shares the
 // caller's session or has the caller's terminal as its controlling terminal
 // (TIOCSTI). With ctty, stdio[0] becomes its controlling terminal.
-func (s *supervisor) launchWith(p Proc, stdio []*os.File, ctty bool, extra ...*os.File) (int, error) {
-	cfgR, cfgW, err := os.Pipe()
+func (s *supervisor) launchWith(p Proc, stdio []*os.File, ctty bool, extra ...*os.File) (pid int, retErr error) {
+	// A launcher that reported an error exits by itself; reap it here, as
+	// this init reaps every child.
+	c := reexec.Child{Reap: func(proc *os.Process) {
+		s.procs[proc.Pid] = failedLauncher
+		s.waitFor(proc.Pid)
+	}}
+	defer c.Finish(&retErr)
+	c.AddFile(stdio...)
+	cfgW, _, err := c.PipeTo()
 	if err != nil {
 		return 0, err
 	}
-	defer cfgR.Close()
-	errR, errW, err := os.Pipe()
+	errR, _, err := c.PipeFrom()
 	if err != nil {
-		cfgW.Close()
 		return 0, err
 	}
 	defer errR.Close()
-	b, err := json.Marshal(p)
-	if err != nil {
-		cfgW.Close()
-		errW.Close()
-		return 0, err
-	}
-	// The config is far below the pipe buffer, so the write cannot block.
-	_, err = cfgW.Write(b)
-	cfgW.Close()
-	if err != nil {
-		errW.Close()
+	c.AddFile(extra...)
+	// The config is far below the pipe buffer, so the write cannot block
+	// before the launcher runs.
+	if err := c.SendJSON(cfgW, p); err != nil {
 		return 0, err
 	}
 	// /proc/self/exe, not os.Executable: the path this binary was started
 	// from lies outside the pod's root since pod setup pivoted.
-	proc, err := os.StartProcess("/proc/self/exe", []string{"stage2", LaunchCommand}, &os.ProcAttr{
-		Env:   []string{},
-		Files: append(append(append([]*os.File(nil), stdio...), cfgR, errW), extra...),
-		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: ctty, Ctty: 0, Cloneflags: unix.CLONE_NEWNS},
+	err = c.Start("/proc/self/exe", []string{"stage2", LaunchCommand}, &os.ProcAttr{
+		Env: []string{},
+		Sys: &syscall.SysProcAttr{Setsid: true, Setctty: ctty, Ctty: 0, Cloneflags: unix.CLONE_NEWNS},
 	})
-	errW.Close()
 	if err != nil {
 		return 0, fmt.Errorf("start launcher: %w", err)
 	}
 	msg, _ := io.ReadAll(io.LimitReader(errR, 4096))
 	if len(msg) > 0 {
-		// The launcher failed before exec and exits; reap it now.
-		s.procs[proc.Pid] = failedLauncher
-		s.waitFor(proc.Pid)
 		return 0, errors.New(string(msg))
 	}
-	return proc.Pid, nil
+	return c.Process.Pid, nil
 }
 
 // failedLauncher stands for a launcher that reported an error and exits.

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/atomicfile"
@@ -20,13 +19,11 @@ import (
 	"github.com/rkt-ng/rkt/stage1/podsetup"
 )
 
-// cgroupIsolators are the isolators applied through cgroups.
-var cgroupIsolators = []types.ACIdentifier{types.ResourceMemoryName, types.ResourceCPUName, types.LinuxCPUSharesName}
-
 // setupCgroups creates the pod's cgroup under the cgroup rkt runs in (so a
-// pod started by a systemd unit stays in the unit) with the pod-wide limits,
-// and records it for gc. Without usable cgroups the pod runs without them
-// and the limits are reported as not applied.
+// pod started by a systemd unit stays in the unit),
+// and records it for gc; execute applies the plan's limits. Without usable
+// cgroups the pod runs without them and the limits are reported as not
+// applied.
 func (p *pod) setupCgroups() error {
 	cg, err := cgroups.NewPod(p.args.UUID, cgroups.WithLogger(p.log))
 	if errors.Is(err, cgroups.ErrNoCgroups) {
@@ -47,13 +44,6 @@ func (p *pod) setupCgroups() error {
 			return err
 		}
 	}
-	l, err := cgroups.FromIsolators(p.manifest.Isolators)
-	if err != nil {
-		return fmt.Errorf("pod isolators: %w", err)
-	}
-	if err := cg.SetLimits(l); err != nil {
-		return err
-	}
 	return nil
 }
 
@@ -62,20 +52,13 @@ func (p *pod) setupCgroups() error {
 // limits applied, by placeInit (EnableControllers) after the pod's init is
 // cloned into its cgroup namespace: enabling the app controllers earlier
 // would make the pod cgroup refuse the clone's parent (EBUSY).
-func (p *pod) appCgroup(name string, isos types.Isolators, applied map[types.ACIdentifier]bool) ([]string, error) {
+func (p *pod) appCgroup(name string, l cgroups.Limits) ([]string, error) {
 	if p.cg == nil {
 		return nil, nil
-	}
-	l, err := cgroups.FromIsolators(isos)
-	if err != nil {
-		return nil, fmt.Errorf("app %s: %w", name, err)
 	}
 	a, err := p.cg.PlanApp(name, l)
 	if err != nil {
 		return nil, fmt.Errorf("app %s: %w", name, err)
-	}
-	for _, n := range cgroupIsolators {
-		applied[n] = true
 	}
 	return a.JoinFiles(), nil
 }

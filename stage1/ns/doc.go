@@ -5,5 +5,10 @@
 // becomes the stage2 init. The child dies with the run process (Pdeathsig), so
 // no process of a pod outlives `rkt run`, even under SIGKILL; whatever the run
 // process could not clean up then is found by the gc entrypoint through the
-// records in the pod directory. Linux-only.
+// records in the pod directory.
+//
+// What the pod runs is decided by stage1/plan, without system calls; this
+// package executes that plan (plan_linux.go: files written as the pod's root,
+// empty volumes, cgroups, the setup child's binds) and starts the pod's first
+// process through internal/reexec. Linux-only.
 package ns

@@ -148,22 +148,3 @@ func teardownNetwork(ctx context.Context, podDir string, pluginDirs []string, da
 	}
 	return cni.Teardown(ctx, info, nsPath, pluginDirs, dataDir)
 }
-
-// writeResolvConf writes the DNS configuration the networks returned into
-// the stage1 rootfs, to be bind-mounted over each app's /etc/resolv.conf.
-func writeResolvConf(path string, d cni.DNS) error {
-	var b strings.Builder
-	for _, ns := range d.Nameservers {
-		fmt.Fprintf(&b, "nameserver %s\n", ns)
-	}
-	if d.Domain != "" {
-		fmt.Fprintf(&b, "domain %s\n", d.Domain)
-	}
-	if len(d.Search) > 0 {
-		fmt.Fprintf(&b, "search %s\n", strings.Join(d.Search, " "))
-	}
-	if len(d.Options) > 0 {
-		fmt.Fprintf(&b, "options %s\n", strings.Join(d.Options, " "))
-	}
-	return os.WriteFile(path, []byte(b.String()), 0o644)
-}

@@ -39,8 +39,16 @@ type Input struct {
 	ExtraEnv []string
 }
 
-// Proc builds the process description of one app.
+// Proc builds the process description of one app, resolving its user and
+// group in the image's own /etc/passwd and /etc/group under in.HostRootfs.
 func Proc(in Input) (stage2.Proc, error) {
+	return ProcAs(in, func(user, group string) (User, error) { return ResolveUser(in.HostRootfs, user, group) })
+}
+
+// ProcAs is Proc with the user resolved by resolve (given appc's user and
+// group fields) instead of by reading the rootfs: a pure planner (stage1/plan)
+// passes the databases it was given.
+func ProcAs(in Input, resolve func(user, group string) (User, error)) (stage2.Proc, error) {
 	app := in.App.App
 	name := in.App.Name.String()
 	if app == nil {
@@ -57,7 +65,7 @@ func Proc(in Input) (stage2.Proc, error) {
 	if p.WorkingDir == "" {
 		p.WorkingDir = "/"
 	}
-	u, err := ResolveUser(in.HostRootfs, app.User, app.Group)
+	u, err := resolve(app.User, app.Group)
 	if err != nil {
 		return stage2.Proc{}, fmt.Errorf("app %s: %w", name, err)
 	}
