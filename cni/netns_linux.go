@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/eintr"
 	"github.com/rkt-ng/rkt/internal/flock"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
 )
@@ -106,16 +107,10 @@ func loopbackUp() error {
 // namespace itself is freed by the kernel once no process is in it. A missing
 // or already unmounted file is not an error.
 func RemoveNetNS(path string) error {
-	for {
-		err := unix.Unmount(path, unix.MNT_DETACH)
-		if err == unix.EINTR {
-			continue
-		}
-		// EINVAL: not a mount point (already unmounted).
-		if err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			return &os.PathError{Op: "unmount", Path: path, Err: err}
-		}
-		break
+	err := eintr.Retry(func() error { return unix.Unmount(path, unix.MNT_DETACH) })
+	// EINVAL: not a mount point (already unmounted).
+	if err != nil && err != unix.EINVAL && err != unix.ENOENT {
+		return &os.PathError{Op: "unmount", Path: path, Err: err}
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove netns file: %w", err)

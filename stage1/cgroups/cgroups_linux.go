@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/eintr"
 )
 
 const (
@@ -988,11 +990,11 @@ func exists(p string) bool {
 }
 
 func mkdir(dir string) error {
-	return ignoringEINTR(func() error { return os.Mkdir(dir, 0o755) })
+	return eintr.Retry(func() error { return os.Mkdir(dir, 0o755) })
 }
 
 func rmdir(dir string) error {
-	err := ignoringEINTR(func() error { return unix.Rmdir(dir) })
+	err := eintr.Retry(func() error { return unix.Rmdir(dir) })
 	if err != nil {
 		return &os.PathError{Op: "rmdir", Path: dir, Err: err}
 	}
