@@ -24,6 +24,8 @@ import (
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/copytree"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
+	"github.com/rkt-ng/rkt/internal/netns"
+	"github.com/rkt-ng/rkt/internal/sysctl"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1"
@@ -478,11 +480,14 @@ func (p *pod) start(setup *podsetup.Config, s2 *stage2.Config) (int, error) {
 	}
 	if u != nil && setup.NetNS != "" {
 		// os.StartProcess clones on the calling thread, locked here, so the
-		// child starts inside the pod's network namespace.
-		netns, sysctls := setup.NetNS, setup.Sysctls
+		// child starts inside the pod's network namespace: a pod in its own
+		// user namespace cannot join one owned by the host's. If switching
+		// back fails this thread stays there, harmless for the rest of
+		// stage1's life (it only waits and forwards signals), but reported.
+		podNetNS, sysctls := setup.NetNS, setup.Sysctls
 		setup.NetNS, setup.Sysctls = "", nil
-		err = inNetNS(netns, func() error {
-			if err := writeSysctls(sysctls); err != nil {
+		err = netns.DoLocked(podNetNS, func() error {
+			if err := sysctl.Write(sysctls); err != nil {
 				return err
 			}
 			return startChild()
