@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/eintr"
 	"github.com/rkt-ng/rkt/internal/flock"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
+	"github.com/rkt-ng/rkt/internal/netns"
 )
 
 // NewNetNS creates a network namespace, with loopback up, and bind-mounts it
@@ -40,47 +41,13 @@ func NewNetNS(path string) error {
 // onNewNetNSThread moves a dedicated OS thread into a new network namespace,
 // bind-mounts that namespace at path, brings lo up and moves the thread back.
 func onNewNetNSThread(path string) error {
-	errc := make(chan error, 1)
-	go func() {
-		// unshare(CLONE_NEWNET) changes only the calling thread, so the
-		// goroutine must stay on it until the thread is back in the
-		// original namespace. If it cannot get back, the goroutine exits
-		// still locked and the runtime terminates the thread instead of
-		// reusing it in the wrong namespace (STYLE.md §6 rule 2).
-		runtime.LockOSThread()
-		back, err := inNewNetNS(path)
-		if back {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
-
-// inNewNetNS does the work of onNewNetNSThread on the locked thread. back
-// reports whether the thread is in its original namespace on return.
-func inNewNetNS(path string) (back bool, err error) {
-	self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-	orig, err := os.Open(self)
-	if err != nil {
-		return true, fmt.Errorf("open current netns: %w", err)
-	}
-	defer orig.Close()
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		return true, os.NewSyscallError("unshare", err)
-	}
-	work := func() error {
+	return netns.DoNew(func() error {
 		// The thread's namespace link now names the new namespace.
-		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+		if err := unix.Mount(netns.ThreadPath(), path, "none", unix.MS_BIND, ""); err != nil {
 			return &os.PathError{Op: "mount", Path: path, Err: err}
 		}
 		return loopbackUp()
-	}
-	werr := work()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		return false, errors.Join(werr, os.NewSyscallError("setns", err))
-	}
-	return true, werr
+	})
 }
 
 // loopbackUp brings lo up in the calling thread's network namespace.
@@ -106,16 +73,10 @@ func loopbackUp() error {
 // namespace itself is freed by the kernel once no process is in it. A missing
 // or already unmounted file is not an error.
 func RemoveNetNS(path string) error {
-	for {
-		err := unix.Unmount(path, unix.MNT_DETACH)
-		if err == unix.EINTR {
-			continue
-		}
-		// EINVAL: not a mount point (already unmounted).
-		if err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			return &os.PathError{Op: "unmount", Path: path, Err: err}
-		}
-		break
+	err := eintr.Retry(func() error { return unix.Unmount(path, unix.MNT_DETACH) })
+	// EINVAL: not a mount point (already unmounted).
+	if err != nil && err != unix.EINVAL && err != unix.ENOENT {
+		return &os.PathError{Op: "unmount", Path: path, Err: err}
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove netns file: %w", err)
@@ -137,43 +98,13 @@ func isNetNS(path string) bool {
 // any goroutine afterwards. fn must not start goroutines that rely on the
 // namespace: they run on other threads.
 func Do(path string, fn func() error) error {
-	ns, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("open netns: %w", err)
-	}
-	defer ns.Close()
 	if !isNetNS(path) {
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("open netns: %w", err)
+		}
 		return fmt.Errorf("open netns %s: not a network namespace", path)
 	}
-	errc := make(chan error, 1)
-	go func() {
-		// setns(2) moves only this thread; stay locked until it is back. If
-		// it cannot get back it stays locked, so the thread dies with the
-		// goroutine (STYLE.md §6 rule 2).
-		runtime.LockOSThread()
-		back, err := doInNetNS(int(ns.Fd()), fn)
-		if back {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
-
-func doInNetNS(nsfd int, fn func() error) (back bool, err error) {
-	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		return true, fmt.Errorf("open current netns: %w", err)
-	}
-	defer orig.Close()
-	if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
-		return true, os.NewSyscallError("setns", err)
-	}
-	ferr := fn()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		return false, errors.Join(ferr, os.NewSyscallError("setns", err))
-	}
-	return true, ferr
+	return netns.Do(path, fn)
 }
 
 // prepareNetNSDir creates dir and turns it into a mount point of its own, as

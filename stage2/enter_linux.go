@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/eintr"
 )
 
 // EnterRequest asks stage2 to start a command inside a running app with
@@ -65,8 +67,11 @@ func (s *supervisor) listenEnter(path string) (func(), error) {
 	go func() {
 		defer close(done)
 		for {
-			conn, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
-			if err == unix.EINTR || err == unix.ECONNABORTED {
+			conn, err := eintr.Retry2(func() (int, error) {
+				conn, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+				return conn, err
+			})
+			if err == unix.ECONNABORTED {
 				continue
 			}
 			if err != nil {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/internal/eintr"
 	"github.com/rkt-ng/rkt/pods/layout"
 )
 
@@ -321,10 +322,7 @@ func (s *supervisor) waitFor(pid int) unix.WaitStatus {
 			return ws
 		}
 		var ws unix.WaitStatus
-		got, err := unix.Wait4(-1, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
+		got, err := eintr.Retry2(func() (int, error) { return unix.Wait4(-1, &ws, 0, nil) })
 		if err != nil {
 			return ws
 		}
@@ -348,10 +346,7 @@ func (s *supervisor) reapAll(block bool) {
 	}
 	for {
 		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, flags, nil)
-		if err == unix.EINTR {
-			continue
-		}
+		pid, err := eintr.Retry2(func() (int, error) { return unix.Wait4(-1, &ws, flags, nil) })
 		if err != nil || pid <= 0 {
 			return
 		}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/eintr"
 	"github.com/rkt-ng/rkt/pods/layout"
 )
 
@@ -122,11 +123,11 @@ func (l *appLog) spliceFrom(fd int, n int) error {
 		l.idx.WriteString(strconv.FormatInt(now.UnixNano(), 10) + " " + strconv.FormatInt(l.size, 10) + "\n")
 	}
 	for n > 0 {
-		off := l.size
-		m, err := unix.Splice(fd, nil, int(l.f.Fd()), &off, n, unix.SPLICE_F_MOVE)
-		if err == unix.EINTR {
-			continue
-		}
+		var off int64
+		m, err := eintr.Retry2(func() (int64, error) {
+			off = l.size
+			return unix.Splice(fd, nil, int(l.f.Fd()), &off, n, unix.SPLICE_F_MOVE)
+		})
 		if err != nil {
 			return err
 		}
@@ -208,10 +209,7 @@ func pump(r, to *os.File, l *appLog) {
 	buf := make([]byte, 64<<10)
 	spliceOut := true
 	for {
-		n, err := unix.Tee(rfd, twfd, chunk, 0)
-		if err == unix.EINTR {
-			continue
-		}
+		n, err := eintr.Retry2(func() (int64, error) { return unix.Tee(rfd, twfd, chunk, 0) })
 		if err == unix.EINVAL && n == 0 {
 			copyLoop(r, to, l)
 			return
@@ -221,10 +219,7 @@ func pump(r, to *os.File, l *appLog) {
 		}
 		left := int(n)
 		for left > 0 && spliceOut {
-			m, err := unix.Splice(rfd, nil, tofd, nil, left, unix.SPLICE_F_MOVE)
-			if err == unix.EINTR {
-				continue
-			}
+			m, err := eintr.Retry2(func() (int64, error) { return unix.Splice(rfd, nil, tofd, nil, left, unix.SPLICE_F_MOVE) })
 			if err != nil {
 				spliceOut = false
 				break
@@ -232,10 +227,7 @@ func pump(r, to *os.File, l *appLog) {
 			left -= int(m)
 		}
 		for left > 0 {
-			m, err := unix.Read(rfd, buf[:min(left, len(buf))])
-			if err == unix.EINTR {
-				continue
-			}
+			m, err := eintr.Retry2(func() (int, error) { return unix.Read(rfd, buf[:min(left, len(buf))]) })
 			if err != nil || m == 0 {
 				break
 			}

@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/eintr"
 )
 
 // listenNotify opens an app's sd_notify socket (apps whose image carries
@@ -28,10 +30,10 @@ func (s *supervisor) listenNotify(app, path string) (func(), error) {
 		defer close(done)
 		buf := make([]byte, 4096)
 		for {
-			n, _, err := unix.Recvfrom(fd, buf, 0)
-			if err == unix.EINTR {
-				continue
-			}
+			n, err := eintr.Retry2(func() (int, error) {
+				n, _, err := unix.Recvfrom(fd, buf, 0)
+				return n, err
+			})
 			if err != nil || n == 0 {
 				return
 			}

@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/eintr"
 )
 
 // ErrLocked is returned by the non-blocking calls when another holder has the lock.
@@ -42,19 +44,14 @@ func OpenDir(path string) (*Lock, error) {
 }
 
 func (l *Lock) flock(how int) error {
-	for {
-		err := unix.Flock(int(l.f.Fd()), how)
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EWOULDBLOCK {
-			return ErrLocked
-		}
-		if err != nil {
-			return &os.PathError{Op: "flock", Path: l.f.Name(), Err: err}
-		}
-		return nil
+	err := eintr.Retry(func() error { return unix.Flock(int(l.f.Fd()), how) })
+	if err == unix.EWOULDBLOCK {
+		return ErrLocked
 	}
+	if err != nil {
+		return &os.PathError{Op: "flock", Path: l.f.Name(), Err: err}
+	}
+	return nil
 }
 
 // Exclusive blocks until it holds an exclusive lock.

@@ -17,6 +17,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/eintr"
 )
 
 // zeros is compared with each chunk read to find holes.
@@ -435,10 +437,7 @@ func (e *extractor) copy(fd int, r io.Reader) error {
 			chunk = nil
 		}
 		for len(chunk) > 0 {
-			w, err := unix.Write(fd, chunk)
-			if err == unix.EINTR {
-				continue
-			}
+			w, err := eintr.Retry2(func() (int, error) { return unix.Write(fd, chunk) })
 			if err != nil {
 				return os.NewSyscallError("write", err)
 			}
@@ -764,11 +763,11 @@ func (e *extractor) xattrs(hdr *tar.Header) map[string]string {
 func openBeneath(dirfd int, name string, flags int) (int, error) {
 	how := &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolve}
 	for {
-		fd, err := unix.Openat2(dirfd, name, how)
+		fd, err := eintr.Retry2(func() (int, error) { return unix.Openat2(dirfd, name, how) })
 		switch err {
 		case nil:
 			return fd, nil
-		case unix.EINTR, unix.EAGAIN:
+		case unix.EAGAIN:
 			continue
 		case unix.ELOOP, unix.EXDEV:
 			return -1, fmt.Errorf("%w: path goes through a symlink", ErrUnsafePath)

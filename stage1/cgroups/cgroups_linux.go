@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/eintr"
 )
 
 const (
@@ -30,10 +32,6 @@ const (
 	// leave the cgroups, when the context has no earlier deadline.
 	removeTimeout = 10 * time.Second
 )
-
-// v2Controllers are the cgroup v2 controllers delegated to the pod when the
-// parent offers them.
-var v2Controllers = []string{"cpu", "cpuset", "hugetlb", "io", "memory", "pids"}
 
 // ErrNoController is matched (errors.Is) by a [*ControllerError].
 var ErrNoController = errors.New("cgroup controller not available")
@@ -128,8 +126,8 @@ type Pod struct {
 	// children are the child cgroups made by this Pod value: InitLeaf and
 	// the apps, in creation order.
 	children []string
-	// closedDevices is set by RestrictDevices: apps made later get the
-	// closed device policy too.
+	// closedDevices is set by RestrictDevices on v1: apps made later get
+	// the closed device policy too.
 	closedDevices bool
 	// enabled is set once EnableControllers has run.
 	enabled bool
@@ -160,16 +158,16 @@ func NewPod(name string, opts ...Option) (*Pod, error) {
 		return nil, fmt.Errorf("read own cgroups: %w", err)
 	}
 	p := &Pod{log: c.log, mode: layout.Mode, missing: map[string]error{}, children: []string{InitLeaf}}
+	v := p.version()
 	for _, h := range layout.Hierarchies {
-		if layout.Mode == Legacy && !usedV1(h) {
+		if !v.uses(h) {
 			continue
 		}
 		parent, ok := self[h.key()]
 		if !ok {
-			if layout.Mode == Unified {
-				return nil, errors.New("read own cgroups: no cgroup2 (0::) entry")
+			if err := v.notIn(h); err != nil {
+				return nil, err
 			}
-			p.log.Warn("process is in no cgroup of hierarchy, skipping it", "controllers", h.key(), "mountpoint", h.Mountpoint)
 			continue
 		}
 		rel := path.Join(parent, podPrefix+name)
@@ -182,9 +180,7 @@ func NewPod(name string, opts ...Option) (*Pod, error) {
 	if len(p.dirs) == 0 {
 		return nil, ErrNoCgroups
 	}
-	if p.mode == Unified {
-		p.delegate(filepath.Dir(p.dirs[0].dir))
-	}
+	v.delegate()
 	var made []string
 	undo := func() {
 		for _, d := range slices.Backward(made) {
@@ -206,66 +202,6 @@ func NewPod(name string, opts ...Option) (*Pod, error) {
 	}
 	p.log.Debug("pod cgroup created", "cgroup", p.Path(), "mode", p.mode.String())
 	return p, nil
-}
-
-// threadedControllers are the v2 controllers the kernel lets a cgroup that
-// holds processes enable for its children (cgroup-v2.rst, "Threaded
-// Controllers"); doing so makes it a thread root, where domain controllers
-// (memory, io, hugetlb) can then no longer be enabled (EOPNOTSUPP).
-var threadedControllers = []string{"cpu", "cpuset", "pids"}
-
-// delegate enables v2Controllers in parent's cgroup.subtree_control, recording
-// the ones that cannot be. Domain controllers go first: if the parent holds
-// processes the kernel refuses them (EBUSY), and then nothing else is
-// written, so that the parent (typically the cgroup of the service that
-// started rkt) is not turned into a thread root with half the controllers.
-func (p *Pod) delegate(parent string) {
-	avail, err := readFields(filepath.Join(parent, "cgroup.controllers"))
-	if err != nil {
-		for _, c := range v2Controllers {
-			p.missing[c] = err
-		}
-		return
-	}
-	enabled, err := readFields(filepath.Join(parent, "cgroup.subtree_control"))
-	if err != nil {
-		for _, c := range v2Controllers {
-			p.missing[c] = err
-		}
-		return
-	}
-	order := slices.Clone(v2Controllers)
-	slices.SortStableFunc(order, func(a, b string) int {
-		ta, tb := slices.Contains(threadedControllers, a), slices.Contains(threadedControllers, b)
-		switch {
-		case ta == tb:
-			return 0
-		case tb:
-			return -1
-		}
-		return 1
-	})
-	var refused error
-	for _, c := range order {
-		switch {
-		case slices.Contains(enabled, c):
-		case !slices.Contains(avail, c):
-			p.missing[c] = fmt.Errorf("not offered by parent cgroup %s (not in its cgroup.controllers)", parent)
-		case refused != nil:
-			p.missing[c] = refused
-		default:
-			err := writeFile(filepath.Join(parent, "cgroup.subtree_control"), "+"+c)
-			if err == nil {
-				continue
-			}
-			if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EOPNOTSUPP) {
-				err = fmt.Errorf("%w (the parent cgroup holds processes; run rkt from a leaf of a delegated cgroup)", err)
-				refused = fmt.Errorf("cannot delegate from parent: %w", err)
-			}
-			p.missing[c] = fmt.Errorf("cannot delegate from parent: %w", err)
-			p.log.Warn("cannot delegate cgroup controller to pod", "controller", c, "cgroup", parent, "error", err)
-		}
-	}
 }
 
 // Open returns the pod whose cgroups were recorded by [Pod.Path], for gc. It
@@ -375,13 +311,7 @@ func (p *Pod) Dirs() []string {
 // Controllers returns the controllers usable for limits on the pod cgroup,
 // sorted, and on v2 the ones NewPod could not delegate with the reason.
 func (p *Pod) Controllers() (have []string, missing map[string]error) {
-	if p.mode == Unified {
-		have, _ = readFields(filepath.Join(p.dirs[0].dir, "cgroup.controllers"))
-	} else {
-		for _, d := range p.dirs {
-			have = append(have, d.h.Controllers...)
-		}
-	}
+	have = p.version().controllers()
 	slices.Sort(have)
 	return have, maps.Clone(p.missing)
 }
@@ -430,10 +360,8 @@ func (p *Pod) EnableControllers() error {
 			}
 		}
 	}
-	if p.mode == Unified {
-		if err := p.enableV2(); err != nil {
-			return err
-		}
+	if err := p.version().enable(); err != nil {
+		return err
 	}
 	p.enabled = true
 	for len(p.planned) > 0 {
@@ -442,32 +370,6 @@ func (p *Pod) EnableControllers() error {
 			return err
 		}
 		p.planned = p.planned[1:]
-	}
-	return nil
-}
-
-// enableV2 enables the controllers the pod cgroup has for its children.
-func (p *Pod) enableV2() error {
-	dir := p.dirs[0].dir
-	avail, err := readFields(filepath.Join(dir, "cgroup.controllers"))
-	if err != nil {
-		return fmt.Errorf("enable pod cgroup controllers: %w", err)
-	}
-	enabled, err := readFields(filepath.Join(dir, "cgroup.subtree_control"))
-	if err != nil {
-		return fmt.Errorf("enable pod cgroup controllers: %w", err)
-	}
-	var add []string
-	for _, c := range v2Controllers {
-		if slices.Contains(avail, c) && !slices.Contains(enabled, c) {
-			add = append(add, "+"+c)
-		}
-	}
-	if len(add) == 0 {
-		return nil
-	}
-	if err := writeFile(filepath.Join(dir, "cgroup.subtree_control"), strings.Join(add, " ")); err != nil {
-		return fmt.Errorf("enable controllers %s in pod cgroup: %w", strings.Join(add, " "), err)
 	}
 	return nil
 }
@@ -514,14 +416,15 @@ func (p *Pod) NewApp(name string, l Limits) (*App, error) {
 // cgroup.subtree_control, after which no process can [Pod.Enter] the pod
 // cgroup (EBUSY). On v1, or after EnableControllers, it is NewApp.
 func (p *Pod) PlanApp(name string, l Limits) (*App, error) {
-	if p.mode != Unified || p.enabled {
+	v := p.version()
+	if !v.defersApps() || p.enabled {
 		return p.NewApp(name, l)
 	}
 	a, err := p.App(name)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.checkControllers(l); err != nil {
+	if err := v.checkControllers(l); err != nil {
 		return nil, fmt.Errorf("set limits of app %s: %w", name, err)
 	}
 	if !slices.ContainsFunc(p.planned, func(pa plannedApp) bool { return pa.name == name }) {
@@ -531,22 +434,6 @@ func (p *Pod) PlanApp(name string, l Limits) (*App, error) {
 		p.children = append(p.children, name)
 	}
 	return a, nil
-}
-
-// checkControllers fails with a [*ControllerError] unless the pod cgroup (on
-// v2) has every controller that l needs.
-func (p *Pod) checkControllers(l Limits) error {
-	d := p.dirs[0]
-	avail, err := readFields(filepath.Join(d.dir, "cgroup.controllers"))
-	if err != nil {
-		return err
-	}
-	for _, c := range l.controllers() {
-		if !slices.Contains(avail, c) {
-			return &ControllerError{Controller: c, Cgroup: d.rel, Err: p.missing[c]}
-		}
-	}
-	return nil
 }
 
 // makeApp creates the cgroup of app name, once the pod's controllers are
@@ -564,10 +451,8 @@ func (p *Pod) makeApp(name string, l Limits) error {
 	if !slices.Contains(p.children, name) {
 		p.children = append(p.children, name)
 	}
-	if p.closedDevices {
-		if err := p.restrictDevices(name); err != nil {
-			return err
-		}
+	if err := p.version().appMade(name); err != nil {
+		return err
 	}
 	if err := p.setLimits(name, l); err != nil {
 		return fmt.Errorf("set limits of app %s: %w", name, err)
@@ -593,20 +478,7 @@ func (a *App) AddProc(pid int) error {
 // app's cgroup (v1 memory.oom_control, v2 memory.events: the oom_kill
 // counter). It fails with [ErrNoController] without a memory controller.
 func (a *App) OOMKilled() (bool, error) {
-	var file string
-	if a.p.mode == Unified {
-		file = filepath.Join(a.p.dirs[0].dir, a.name, "memory.events")
-	} else {
-		d, ok := a.p.v1Dir("memory")
-		if !ok {
-			return false, &ControllerError{Controller: "memory", Cgroup: a.p.dirs[0].rel}
-		}
-		file = filepath.Join(d.dir, a.name, "memory.oom_control")
-	}
-	b, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) && a.p.mode == Unified {
-		return false, &ControllerError{Controller: "memory", Cgroup: path.Join(a.p.dirs[0].rel, a.name), Err: err}
-	}
+	b, file, err := a.p.version().readOOM(a.name)
 	if err != nil {
 		return false, err
 	}
@@ -630,59 +502,14 @@ func keyedValue(b []byte, key string) (uint64, bool) {
 	return 0, false
 }
 
-func (p *Pod) v1Dir(controller string) (cgDir, bool) {
-	for _, d := range p.dirs {
-		if d.h.has(controller) {
-			return d, true
-		}
-	}
-	return cgDir{}, false
-}
-
 // setLimits applies l to the pod cgroup (sub "") or its child sub.
 func (p *Pod) setLimits(sub string, l Limits) error {
 	if l.IsZero() {
 		return nil
 	}
-	type write struct{ controller, file, value string }
-	var ws []write
-	if p.mode == Unified {
-		if l.MemoryBytes != nil {
-			ws = append(ws, write{"memory", "memory.max", maxOr(*l.MemoryBytes)})
-		}
-		if l.CPUMilli != nil {
-			q := "max"
-			if *l.CPUMilli >= 0 {
-				q = strconv.FormatInt(MilliToQuota(*l.CPUMilli), 10)
-			}
-			ws = append(ws, write{"cpu", "cpu.max", q + " " + strconv.Itoa(CFSPeriodUS)})
-		}
-		if l.CPUShares != nil {
-			ws = append(ws, write{"cpu", "cpu.weight", strconv.FormatUint(SharesToWeight(*l.CPUShares), 10)})
-		}
-		if l.PidsMax != nil {
-			ws = append(ws, write{"pids", "pids.max", maxOr(*l.PidsMax)})
-		}
-	} else {
-		if l.MemoryBytes != nil {
-			ws = append(ws, write{"memory", "memory.limit_in_bytes", strconv.FormatInt(max(*l.MemoryBytes, -1), 10)})
-		}
-		if l.CPUMilli != nil {
-			// The period first: the quota is checked against it.
-			ws = append(ws,
-				write{"cpu", "cpu.cfs_period_us", strconv.Itoa(CFSPeriodUS)},
-				write{"cpu", "cpu.cfs_quota_us", strconv.FormatInt(MilliToQuota(*l.CPUMilli), 10)})
-		}
-		if l.CPUShares != nil {
-			s := min(max(*l.CPUShares, minShares), maxShares)
-			ws = append(ws, write{"cpu", "cpu.shares", strconv.FormatUint(s, 10)})
-		}
-		if l.PidsMax != nil {
-			ws = append(ws, write{"pids", "pids.max", maxOr(*l.PidsMax)})
-		}
-	}
-	for _, w := range ws {
-		dir, err := p.controllerDir(w.controller, sub)
+	v := p.version()
+	for _, w := range v.limitWrites(l) {
+		dir, err := v.controllerDir(w.controller, sub)
 		if err != nil {
 			return err
 		}
@@ -691,28 +518,6 @@ func (p *Pod) setLimits(sub string, l Limits) error {
 		}
 	}
 	return nil
-}
-
-// controllerDir returns the directory holding controller c's files for the pod
-// cgroup (sub "") or its child sub.
-func (p *Pod) controllerDir(c, sub string) (string, error) {
-	if p.mode == Unified {
-		d := p.dirs[0]
-		dir := filepath.Join(d.dir, sub)
-		avail, err := readFields(filepath.Join(dir, "cgroup.controllers"))
-		if err != nil {
-			return "", err
-		}
-		if !slices.Contains(avail, c) {
-			return "", &ControllerError{Controller: c, Cgroup: path.Join(d.rel, sub), Err: p.missing[c]}
-		}
-		return dir, nil
-	}
-	d, ok := p.v1Dir(c)
-	if !ok {
-		return "", &ControllerError{Controller: c, Cgroup: path.Join(p.dirs[0].rel, sub), Err: errors.New("no v1 hierarchy with this controller is mounted")}
-	}
-	return filepath.Join(d.dir, sub), nil
 }
 
 func maxOr(v int64) string {
@@ -755,13 +560,7 @@ func (p *Pod) Remove(ctx context.Context) error {
 
 // killAll kills the pod's processes until none is left.
 func (p *Pod) killAll(ctx context.Context) error {
-	killFile := ""
-	if p.mode == Unified {
-		// cgroup.kill (Linux 5.14) kills the whole subtree, forks included.
-		if f := filepath.Join(p.dirs[0].dir, "cgroup.kill"); exists(f) {
-			killFile = f
-		}
-	}
+	killFile := p.version().killFile()
 	delay := time.Millisecond
 	for {
 		procsFiles, err := p.procsFiles()
@@ -907,32 +706,6 @@ func rmdirTree(ctx context.Context, dir string) error {
 	}
 }
 
-// initCpuset gives a new v1 cpuset cgroup its parent's cpus and mems: they
-// start empty (unless cgroup.clone_children is set) and a cgroup with empty
-// sets refuses processes with ENOSPC (cgroup-v1/cpusets.rst).
-func initCpuset(h Hierarchy, dir string) error {
-	if !h.has("cpuset") {
-		return nil
-	}
-	for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-		cur, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			return err
-		}
-		if len(bytes.TrimSpace(cur)) > 0 {
-			continue
-		}
-		parent, err := os.ReadFile(filepath.Join(filepath.Dir(dir), f))
-		if err != nil {
-			return err
-		}
-		if err := writeFile(filepath.Join(dir, f), string(bytes.TrimSpace(parent))); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // checkName accepts a single, non-special path element as a cgroup name.
 func checkName(name string) error {
 	switch {
@@ -988,28 +761,13 @@ func exists(p string) bool {
 }
 
 func mkdir(dir string) error {
-	return ignoringEINTR(func() error { return os.Mkdir(dir, 0o755) })
+	return eintr.Retry(func() error { return os.Mkdir(dir, 0o755) })
 }
 
 func rmdir(dir string) error {
-	err := ignoringEINTR(func() error { return unix.Rmdir(dir) })
+	err := eintr.Retry(func() error { return unix.Rmdir(dir) })
 	if err != nil {
 		return &os.PathError{Op: "rmdir", Path: dir, Err: err}
 	}
 	return nil
-}
-
-// usedV1 reports whether a v1 hierarchy carries something a pod uses: its
-// limits (memory, cpu, pids), accounting (cpuacct), device policy
-// (devices), or systemd's tracking (name=systemd). Pods get no cgroup in
-// the others (cpuset, blkio, freezer, net_cls, perf_event, hugetlb, ...):
-// every cgroup made costs mkdir, rmdir and, for the processes put there,
-// migrations on every pod start.
-func usedV1(h Hierarchy) bool {
-	for _, c := range []string{"memory", "cpu", "cpuacct", "pids", "devices", "name=systemd"} {
-		if h.has(c) {
-			return true
-		}
-	}
-	return false
 }

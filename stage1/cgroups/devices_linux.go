@@ -2,8 +2,6 @@ package cgroups
 
 import (
 	"errors"
-	"fmt"
-	"path/filepath"
 )
 
 // ErrNoDevicePolicy means the kernel refused the device policy (cgroup v2
@@ -27,34 +25,5 @@ var allowedDevices = []string{
 // cgroup instead, and returns an error wrapping ErrNoDevicePolicy if the
 // kernel refuses it.
 func (p *Pod) RestrictDevices() error {
-	if p.mode == Unified {
-		// v2: an eBPF device program on the pod cgroup covers everything
-		// below it; the kernel refuses programs where BPF is unavailable.
-		if err := attachDeviceFilter(p.dirs[0].dir); err != nil {
-			return fmt.Errorf("%w: %v", ErrNoDevicePolicy, err)
-		}
-		return nil
-	}
-	if _, ok := p.v1Dir("devices"); !ok {
-		return &ControllerError{Controller: "devices", Cgroup: p.dirs[0].rel, Err: ErrNoController}
-	}
-	p.closedDevices = true
-	return p.restrictDevices(InitLeaf)
-}
-
-func (p *Pod) restrictDevices(child string) error {
-	d, ok := p.v1Dir("devices")
-	if !ok {
-		return nil
-	}
-	dir := filepath.Join(d.dir, child)
-	if err := writeFile(filepath.Join(dir, "devices.deny"), "a"); err != nil {
-		return fmt.Errorf("device policy of %s: %w", child, err)
-	}
-	for _, rule := range allowedDevices {
-		if err := writeFile(filepath.Join(dir, "devices.allow"), rule); err != nil {
-			return fmt.Errorf("device policy of %s: allow %q: %w", child, rule, err)
-		}
-	}
-	return nil
+	return p.version().restrictDevices()
 }

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/eintr"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
 )
 
@@ -101,7 +102,7 @@ func detectUnifiedAt(dir string) (*Layout, error) {
 		return nil, err
 	}
 	var st unix.Statfs_t
-	if err := ignoringEINTR(func() error { return unix.Statfs(dir, &st) }); err != nil {
+	if err := eintr.Retry(func() error { return unix.Statfs(dir, &st) }); err != nil {
 		return nil, &os.PathError{Op: "statfs", Path: dir, Err: err}
 	}
 	if st.Type != unix.CGROUP2_SUPER_MAGIC {
@@ -292,15 +293,4 @@ func (h Hierarchy) dirOf(rel string) (string, error) {
 		return "", fmt.Errorf("cgroup %s is outside the part %s of the hierarchy mounted at %s", rel, root, h.Mountpoint)
 	}
 	return filepath.Join(h.Mountpoint, strings.TrimPrefix(rel, root)), nil
-}
-
-// ignoringEINTR retries fn while it fails with EINTR (signal(7): cgroupfs
-// operations are not restarted on every kernel).
-func ignoringEINTR(fn func() error) error {
-	for {
-		err := fn()
-		if !errors.Is(err, unix.EINTR) {
-			return err
-		}
-	}
 }

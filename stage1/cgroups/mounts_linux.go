@@ -2,7 +2,6 @@ package cgroups
 
 import (
 	"path"
-	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -48,47 +47,23 @@ const secureFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 //
 // Read-only remounts carry MS_BIND so that they change the mount, not the
 // cgroup superblock shared with the host.
-func (p *Pod) Mounts() []MountSpec {
-	ro := MountSpec{Flags: unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY | secureFlags}
-	binds := func(podDir string) []MountSpec {
-		var ms []MountSpec
-		for _, c := range p.children {
-			d := path.Join(podDir, c)
-			ms = append(ms, MountSpec{Source: d, Target: d, Flags: unix.MS_BIND})
-		}
-		return ms
+func (p *Pod) Mounts() []MountSpec { return p.version().mounts() }
+
+// childBinds bind-mounts each child cgroup of the pod (InitLeaf and the apps)
+// over itself below podDir, the pod cgroup in the pod's view.
+func (p *Pod) childBinds(podDir string) []MountSpec {
+	var ms []MountSpec
+	for _, c := range p.children {
+		d := path.Join(podDir, c)
+		ms = append(ms, MountSpec{Source: d, Target: d, Flags: unix.MS_BIND})
 	}
-	if p.mode == Unified {
-		ms := []MountSpec{{
-			Source: "cgroup2", Target: cgroupMountRoot, FSType: "cgroup2",
-			Flags: secureFlags | unix.MS_RELATIME,
-		}}
-		ms = append(ms, binds(cgroupMountRoot)...)
-		ro.Target = cgroupMountRoot
-		return append(ms, ro)
-	}
-	ms := []MountSpec{{
-		Source: "tmpfs", Target: cgroupMountRoot, FSType: "tmpfs",
-		Flags: secureFlags, Data: "mode=755",
-	}}
-	for _, d := range p.dirs {
-		target := path.Join(cgroupMountRoot, d.h.dirName())
-		data := d.h.key()
-		if !slices.ContainsFunc(d.h.Controllers, isController) {
-			// A named hierarchy without controllers: without "none" the
-			// kernel would try to bind every controller.
-			data = "none," + data
-		}
-		ms = append(ms, MountSpec{Source: "cgroup", Target: target, FSType: "cgroup", Flags: secureFlags, Data: data})
-		// Without a cgroup namespace the new mount shows the hierarchy from
-		// the root of our namespace, which is what d.rel is relative to.
-		ms = append(ms, binds(path.Join(target, d.rel))...)
-		r := ro
-		r.Target = target
-		ms = append(ms, r)
-	}
-	ro.Target = cgroupMountRoot
-	return append(ms, ro)
+	return ms
+}
+
+// readOnly remounts target read-only. The remount carries MS_BIND so that it
+// changes the mount, not the cgroup superblock shared with the host.
+func readOnly(target string) MountSpec {
+	return MountSpec{Target: target, Flags: unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY | secureFlags}
 }
 
 func isController(c string) bool { return !strings.HasPrefix(c, "name=") }
@@ -100,13 +75,4 @@ func isController(c string) bool { return !strings.HasPrefix(c, "name=") }
 // program, and a single-thread move of oneself does not take the kernel's
 // cgroup_threadgroup_rwsem, whose write side costs an RCU grace period
 // (~10 ms on a VM) per batch of moves.
-func (a *App) JoinFiles() []string {
-	if a.p.mode == Unified {
-		return []string{path.Join(cgroupMountRoot, a.name, "cgroup.procs")}
-	}
-	out := make([]string, 0, len(a.p.dirs))
-	for _, d := range a.p.dirs {
-		out = append(out, path.Join(cgroupMountRoot, d.h.dirName(), d.rel, a.name, "tasks"))
-	}
-	return out
-}
+func (a *App) JoinFiles() []string { return a.p.version().joinFiles(a.name) }

@@ -38,7 +38,7 @@ func requireV1Controllers(t *testing.T, l *Layout, cs ...string) {
 
 func v1Dir(t *testing.T, p *Pod, controller string) string {
 	t.Helper()
-	d, ok := p.v1Dir(controller)
+	d, ok := v1{p}.dir(controller)
 	if !ok {
 		t.Fatalf("pod has no %s hierarchy", controller)
 	}

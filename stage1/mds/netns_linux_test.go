@@ -10,13 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/netns"
 	"github.com/rkt-ng/rkt/tests/testutil"
 )
 
@@ -75,43 +75,18 @@ func checkThreadsHome(t *testing.T, home uint64) {
 // dialInNetNS connects to addr from inside the namespace at nsPath; the
 // connection is usable from any thread afterwards.
 func dialInNetNS(nsPath, addr string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
+	var c net.Conn
+	err := netns.Do(nsPath, func() error {
+		// net.Dial with no deadline starts no goroutine.
+		var err error
+		c, err = net.Dial("tcp", addr)
+		return err
+	})
+	if err != nil && c != nil {
+		c.Close()
+		return nil, err
 	}
-	done := make(chan result, 1)
-	go func() {
-		// setns(2) moves only this thread; stay on it. Left locked (the
-		// thread dies with the goroutine) if switching back fails.
-		runtime.LockOSThread()
-		c, back, err := func() (net.Conn, bool, error) {
-			orig, err := os.Open("/proc/thread-self/ns/net")
-			if err != nil {
-				return nil, true, err
-			}
-			defer orig.Close()
-			target, err := os.Open(nsPath)
-			if err != nil {
-				return nil, true, err
-			}
-			defer target.Close()
-			if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-				return nil, true, err
-			}
-			// net.Dial with no deadline starts no goroutine.
-			c, derr := net.Dial("tcp", addr)
-			if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-				return nil, false, err
-			}
-			return c, true, derr
-		}()
-		if back {
-			runtime.UnlockOSThread()
-		}
-		done <- result{c, err}
-	}()
-	r := <-done
-	return r.c, r.err
+	return c, err
 }
 
 // getOver sends GET path over c and returns the status and body.

@@ -17,6 +17,8 @@ import (
 
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
+	"github.com/rkt-ng/rkt/internal/netns"
+	"github.com/rkt-ng/rkt/internal/sysctl"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1"
@@ -252,11 +254,14 @@ func (p *pod) startInit(setup *podsetup.Config, s2 *stage2.Config, stdio *podStd
 	}
 	if u != nil && setup.NetNS != "" {
 		// os.StartProcess clones on the calling thread, locked here, so the
-		// child starts inside the pod's network namespace.
-		netns, sysctls := setup.NetNS, setup.Sysctls
+		// child starts inside the pod's network namespace: a pod in its own
+		// user namespace cannot join one owned by the host's. If switching
+		// back fails this thread stays there, harmless for the rest of
+		// stage1's life (it only waits and forwards signals), but reported.
+		podNetNS, sysctls := setup.NetNS, setup.Sysctls
 		setup.NetNS, setup.Sysctls = "", nil
-		err = inNetNS(netns, func() error {
-			if err := writeSysctls(sysctls); err != nil {
+		err = netns.DoLocked(podNetNS, func() error {
+			if err := sysctl.Write(sysctls); err != nil {
 				return err
 			}
 			return startChild()

@@ -44,43 +44,6 @@ func (u *userns) sysProcAttr(a *unixSysProcAttr) {
 	a.Credential = &unixCredential{Uid: 0, Gid: 0}
 }
 
-// inNetNS runs fn on this (locked, main) thread switched into the network
-// namespace at path: a pod in its own user namespace cannot join a network
-// namespace owned by the host's, so stage1 clones it from inside instead;
-// the sysctls are written from here too. If switching back fails the thread
-// stays in the pod's namespace, which is harmless for the rest of stage1's
-// life (it only waits and forwards signals) but reported.
-func inNetNS(path string, fn func() error) error {
-	self, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		return err
-	}
-	defer self.Close()
-	target, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("pod network namespace: %w", err)
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return os.NewSyscallError("setns", err)
-	}
-	ferr := fn()
-	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("return to the host network namespace: %w", os.NewSyscallError("setns", err))
-	}
-	return ferr
-}
-
-func writeSysctls(s map[string]string) error {
-	for k, v := range s {
-		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
-		if err := os.WriteFile(p, []byte(v), 0); err != nil {
-			return fmt.Errorf("sysctl %s: %w", k, err)
-		}
-	}
-	return nil
-}
-
 // prepareUserns adapts the plan to a pod in its own user namespace: cgroup
 // hierarchies cannot be mounted there, so they are bind-mounted from the
 // host; what the pod's root must be able to write (its cgroups, empty

@@ -4,8 +4,8 @@
 // volumes, masked and read-only paths), pivot_roots into it and sets the
 // hostname. The namespace stage1 decides the plan (Config); the stage2
 // binary runs it as the pod's first process and then becomes the pod's init,
-// which saves one exec on every start. It must stay small: only x/sys and
-// filepath-securejoin. Linux-only.
+// which saves one exec on every start. It must stay small: only x/sys,
+// filepath-securejoin and internal/netns, internal/sysctl. Linux-only.
 package podsetup
 
 import (
@@ -14,11 +14,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/netns"
+	"github.com/rkt-ng/rkt/internal/sysctl"
 	"github.com/rkt-ng/rkt/pods/layout"
 )
 
@@ -101,23 +102,15 @@ func Run(c *Config) error {
 		return os.NewSyscallError("prctl(PR_SET_DUMPABLE)", err)
 	}
 	if c.NetNS != "" {
-		nsf, err := os.Open(c.NetNS)
-		if err != nil {
-			return fmt.Errorf("open netns: %w", err)
-		}
-		err = unix.Setns(int(nsf.Fd()), unix.CLONE_NEWNET)
-		nsf.Close()
-		if err != nil {
-			return os.NewSyscallError("setns net", err)
+		// For good: this locked main thread starts every app.
+		if err := netns.Join(c.NetNS); err != nil {
+			return fmt.Errorf("join pod network namespace: %w", err)
 		}
 	}
-	for k, v := range c.Sysctls {
-		// /proc/sys/net shows the network namespace of the thread that
-		// opens it: this one, which just joined the pod's.
-		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
-		if err := os.WriteFile(p, []byte(v), 0); err != nil {
-			return fmt.Errorf("sysctl %s: %w", k, err)
-		}
+	// /proc/sys/net shows the network namespace of the thread that opens
+	// it: this one, which just joined the pod's.
+	if err := sysctl.Write(c.Sysctls); err != nil {
+		return err
 	}
 	if err := mountPod(c); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/eintr"
 	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage2"
 )
@@ -229,23 +230,18 @@ func openIn(rootfs, path string, flags int) (int, error) {
 	}
 	defer unix.Close(root)
 	how := unix.OpenHow{Flags: uint64(flags), Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
-	for {
-		fd, err := unix.Openat2(root, path, &how)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.ENOSYS:
-			full, jerr := securejoin.SecureJoin(rootfs, path)
-			if jerr != nil {
-				return -1, jerr
-			}
-			fd, err = unix.Open(full, flags, 0)
+	fd, err := eintr.Retry2(func() (int, error) { return unix.Openat2(root, path, &how) })
+	if err == unix.ENOSYS {
+		full, jerr := securejoin.SecureJoin(rootfs, path)
+		if jerr != nil {
+			return -1, jerr
 		}
-		if err != nil {
-			return -1, &os.PathError{Op: "openat2", Path: path, Err: err}
-		}
-		return fd, nil
+		fd, err = unix.Open(full, flags, 0)
 	}
+	if err != nil {
+		return -1, &os.PathError{Op: "openat2", Path: path, Err: err}
+	}
+	return fd, nil
 }
 
 // maxDB bounds the size of the image's /etc/passwd and /etc/group.
