@@ -53,6 +53,7 @@ func TestContractOnly(t *testing.T) {
 		}
 	}
 }
+
 // TestImportsNoFetching keeps image fetching in package stage0/images: the
 // pod lifecycle gets its images through that package and never talks to
 // discovery, registries or the trust store itself.
