@@ -209,12 +209,20 @@ func TestCgroupLimits(t *testing.T) {
 	r = runInsecure(t, c, "--net=host", aci, "--memory=1X")
 	wantExit(t, r, 254)
 	oneLineError(t, r, "1X")
-	// No cgroup of these pods is left.
-	m, _ := filepath.Glob("/sys/fs/cgroup/*/rkt-*")
-	m2, _ := filepath.Glob("/sys/fs/cgroup/*/*/*/rkt-*")
-	for _, d := range append(m, m2...) {
-		if _, err := os.Stat(d); err == nil {
-			t.Errorf("cgroup left behind: %s", d)
+	// No cgroup of these pods is left (only this test's pods count: other
+	// pods may run on the host).
+	pods := podDirs(t, c)
+	if len(pods) == 0 {
+		t.Fatal("no pods recorded")
+	}
+	for _, pd := range pods {
+		uuid := filepath.Base(pd)
+		m, _ := filepath.Glob("/sys/fs/cgroup/*/rkt-" + uuid + "*")
+		m2, _ := filepath.Glob("/sys/fs/cgroup/*/*/*/rkt-" + uuid + "*")
+		for _, d := range append(m, m2...) {
+			if _, err := os.Stat(d); err == nil {
+				t.Errorf("cgroup left behind: %s", d)
+			}
 		}
 	}
 }
