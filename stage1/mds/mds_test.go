@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -429,12 +428,10 @@ func TestServe(t *testing.T) {
 	if !strings.HasPrefix(u, "http://127.0.0.1:") || !strings.HasSuffix(u, "/"+tokenA) {
 		t.Fatalf("URL %q, want http://127.0.0.1:PORT/%s", u, tokenA)
 	}
-	// The ACE validator's client gives each request 100 ms.
-	cli := &http.Client{Timeout: 100 * time.Millisecond}
-	var took []time.Duration
-	defer func() { checkLatency(t, took) }()
+	// How fast the answers come is make bench's business and the ACE
+	// validator's (TestACE); here only what they say.
+	cli := &http.Client{Timeout: 30 * time.Second}
 	for range 20 {
-		start := time.Now()
 		resp, err := cli.Get(u + "/acMetadata/v1/pod/manifest")
 		if err != nil {
 			t.Fatal(err)
@@ -444,23 +441,9 @@ func TestServe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		took = append(took, time.Since(start))
 		if resp.StatusCode != 200 || !bytes.Equal(b, p.Manifest) {
 			t.Fatalf("GET pod/manifest: %d %q", resp.StatusCode, b)
 		}
-	}
-}
-
-// checkLatency fails if the median request took 50 ms or more. The median, not
-// the maximum: on a loaded test machine a single request may wait for a CPU.
-func checkLatency(t *testing.T, took []time.Duration) {
-	t.Helper()
-	if len(took) == 0 {
-		return
-	}
-	slices.Sort(took)
-	if m := took[len(took)/2]; m >= 50*time.Millisecond {
-		t.Errorf("median request time %v (all: %v), want well under 100 ms", m, took)
 	}
 }
 
