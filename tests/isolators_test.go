@@ -282,8 +282,9 @@ func TestPrivateUsers(t *testing.T) {
 	}
 	// A running pod and a second one started meanwhile get different ranges.
 	p := c.Start(t, "--insecure-options=image", "run", "--private-users", "--net=host", aci, "--",
-		"--print-file=/proc/self/uid_map", "--print-msg=up", "--sleep=1h")
-	p.WaitOutput(t, "up", 30*time.Second)
+		"--print-file=/proc/self/uid_map", "--sleep=1h")
+	// inspect prints messages before files: wait for the map itself.
+	p.WaitOutput(t, " 65536\n", 30*time.Second)
 	first := hostUID(p.Stdout())
 	// The pod's trees are overlays of idmapped layers passed as file
 	// descriptors ("lowerdir+"), not copies.
