@@ -13,6 +13,7 @@ import (
 	"github.com/rkt-ng/rkt/internal/copytree"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
 	"github.com/rkt-ng/rkt/internal/overlay"
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/internal/untar"
 	"github.com/rkt-ng/rkt/stage0/store"
 )
@@ -100,6 +101,9 @@ func (c *Config) Render(ctx context.Context, ref, dir string, o ExtractOptions) 
 	}
 	tree, err := s.Render(ctx, img.ID)
 	if err != nil {
+		return err
+	}
+	if err := pausepoint.Reach(ctx, pausepoint.TreeHeld); err != nil {
 		return err
 	}
 	return writeImageDir(dir, im, o, func(rootfs string) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/appc/spec/schema/types"
 
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/stage0/store"
@@ -152,6 +153,9 @@ func (c *Config) CollectTrees(ctx context.Context, s *store.Store, out io.Writer
 	if refs.preparing {
 		c.logger().Debug("a pod is being prepared; tree store gc skipped")
 		return nil
+	}
+	if err := pausepoint.Reach(ctx, pausepoint.TreeGCCandidates); err != nil {
+		return err
 	}
 	var errs []error
 	for _, t := range trees {
