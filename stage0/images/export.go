@@ -99,10 +99,12 @@ func (c *Config) Render(ctx context.Context, ref, dir string, o ExtractOptions) 
 	if err != nil {
 		return err
 	}
-	tree, err := s.Render(ctx, img.ID)
+	// Held until copied: tree gc must not remove it under the copy.
+	tree, hold, err := s.Acquire(ctx, img.ID)
 	if err != nil {
 		return err
 	}
+	defer hold.Release()
 	if err := pausepoint.Reach(ctx, pausepoint.TreeHeld); err != nil {
 		return err
 	}

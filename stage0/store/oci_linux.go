@@ -451,3 +451,9 @@ func (t Tree) Lowers() []string {
 	}
 	return out
 }
+
+// layerUseKey is the lock that a Hold and an import take (shared) on a
+// layer while they need it, and layer gc takes (exclusive) to remove it.
+// It is not the layer's unpack lock ("layer-sha256-<hex>"), which an
+// import holds exclusively while it unpacks the layer it already holds.
+func layerUseKey(hexDiffID string) string { return "layer-use-sha256-" + hexDiffID }
