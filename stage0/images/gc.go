@@ -201,7 +201,15 @@ func (c *Config) GC(ctx context.Context, o GCOptions, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "successfully removed aci for image: %q\n", img.ID)
 	}
+	errs = append(errs, collectLayers(ctx, s, out))
 	return errors.Join(errs...)
+}
+
+// collectLayers removes the OCI layers that no image uses any more.
+func collectLayers(ctx context.Context, s *store.Store, out io.Writer) error {
+	return s.CollectLayers(ctx, func(diffID string) {
+		fmt.Fprintf(out, "removed layer %q\n", diffID)
+	})
 }
 
 func (r *podRefs) usesImage(img store.Image) bool {

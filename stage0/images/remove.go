@@ -43,5 +43,6 @@ func (c *Config) Remove(ctx context.Context, refs []string, out io.Writer) error
 		}
 		fmt.Fprintf(out, "successfully removed aci for image: %q\n", img.ID)
 	}
+	errs = append(errs, collectLayers(ctx, s, out))
 	return errors.Join(errs...)
 }

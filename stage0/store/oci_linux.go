@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/internal/untar"
 )
 
@@ -167,6 +169,22 @@ func (s *Store) importOCI(ctx context.Context, img v1.Image, ref OCIRef, o OCIOp
 		o.Total(todo)
 	}
 
+	// Hold every layer from before it is looked for until the image's row
+	// and layer list are written, so that layer gc (CollectLayers) leaves
+	// them alone meanwhile. These use locks are only ever taken exclusively
+	// without waiting, so holding them while waiting for the image lock
+	// below cannot deadlock.
+	var keys []string
+	for _, l := range rec.Layers {
+		keys = append(keys, layerUseKey(strings.TrimPrefix(l.DiffID, "sha256:")))
+	}
+	slices.Sort(keys)
+	hold, err := s.holdKeys(ctx, slices.Compact(keys))
+	if err != nil {
+		return Image{}, err
+	}
+	defer hold.Release()
+
 	g, gctx := errgroup.WithContext(ctx)
 	n := o.Concurrency
 	if n <= 0 {
@@ -188,6 +206,9 @@ func (s *Store) importOCI(ctx context.Context, img v1.Image, ref OCIRef, o OCIOp
 		})
 	}
 	if err := g.Wait(); err != nil {
+		return Image{}, err
+	}
+	if err := pausepoint.Reach(ctx, pausepoint.OCILayersStored); err != nil {
 		return Image{}, err
 	}
 
