@@ -12,6 +12,7 @@ import (
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/copytree"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
@@ -121,6 +122,10 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 			discard(p)
 			return nil, fmt.Errorf("--private-users: %w", err)
 		}
+	}
+	if err := pausepoint.Reach(ctx, pausepoint.PodFilled); err != nil {
+		discard(p)
+		return nil, err
 	}
 	c.logger().Debug("pod prepared", "pod", p.UUID)
 	return pr, nil

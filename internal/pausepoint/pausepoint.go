@@ -43,6 +43,24 @@ const (
 	// OCILayersStored: an OCI fetch has unpacked every layer and has not
 	// written the image's row yet.
 	OCILayersStored = "oci-layers-stored"
+	// ACIDownloaded: an ACI fetch has written the whole image to its
+	// temporary file in cas/tmp and has not moved it into place.
+	ACIDownloaded = "aci-downloaded"
+	// ACIBlobStored: an ACI fetch has moved the blob and manifest into
+	// place and has not written the image's row yet.
+	ACIBlobStored = "aci-blob-stored"
+	// TreeRendering: a render has laid the whole tree down in
+	// tree/.tmp-<id> and has not renamed it into place.
+	TreeRendering = "tree-rendering"
+	// PodFilled: prepare has written the pod's files and mounted its
+	// overlays; the pod is still in pods/prepare.
+	PodFilled = "pod-filled"
+	// Stage1Exec: `rkt run` holds the pod's lock in pods/run and is about
+	// to exec stage1.
+	Stage1Exec = "stage1-exec"
+	// PodSweep: `rkt gc` has run the stage1 gc entrypoint of a garbage pod
+	// and has not unmounted or removed its directory yet.
+	PodSweep = "pod-sweep"
 )
 
 // Reach pauses at point name if RKT_PAUSE_AT names it; see the package

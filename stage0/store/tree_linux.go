@@ -16,6 +16,7 @@ import (
 	"github.com/appc/spec/schema/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/internal/flock"
 	"github.com/rkt-ng/rkt/internal/untar"
 )
@@ -170,6 +171,9 @@ func (s *Store) render(ctx context.Context, treeID string, order []*depNode) (er
 		return err
 	}
 	if err := s.writeFile(filepath.Join(tmp, renderedFile), nil, 0o644); err != nil {
+		return err
+	}
+	if err := pausepoint.Reach(ctx, pausepoint.TreeRendering); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, final); err != nil {
