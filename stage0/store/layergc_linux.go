@@ -68,7 +68,7 @@ func (s *Store) CollectLayers(ctx context.Context, removed func(diffID string)) 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ok, err := s.removeLayerUnused(h)
+		ok, err := s.removeLayer(h, true)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("layer sha256:%s: %w", h, err))
 			continue
@@ -80,9 +80,9 @@ func (s *Store) CollectLayers(ctx context.Context, removed func(diffID string)) 
 	return errors.Join(errs...)
 }
 
-// removeLayerUnused removes layer h unless it is held or, read again under
-// its exclusive use lock, some image uses it.
-func (s *Store) removeLayerUnused(h string) (bool, error) {
+// removeLayer removes layer h unless it is held or, if checkUsed, read
+// again under its exclusive use lock, some image uses it.
+func (s *Store) removeLayer(h string, checkUsed bool) (bool, error) {
 	l, err := flock.Open(filepath.Join(s.dir, "locks", layerUseKey(h)))
 	if err != nil {
 		return false, err
@@ -93,9 +93,11 @@ func (s *Store) removeLayerUnused(h string) (bool, error) {
 	} else if err != nil {
 		return false, err
 	}
-	used, err := s.usedLayers()
-	if err != nil || used[h] {
-		return false, err
+	if checkUsed {
+		used, err := s.usedLayers()
+		if err != nil || used[h] {
+			return false, err
+		}
 	}
 	final := s.layerDir(h)
 	if _, err := os.Lstat(final); errors.Is(err, os.ErrNotExist) {

@@ -116,7 +116,10 @@ func (s *Store) importOCI(ctx context.Context, img v1.Image, ref OCIRef, o OCIOp
 	sum := sha512.Sum512(rawManifest)
 	id := idPrefix + hex.EncodeToString(sum[:])
 	if img, err := s.Get(id); err == nil && s.ociComplete(id) {
-		return img, nil
+		if _, err := s.OCILayers(id); err == nil {
+			return img, nil
+		}
+		// A layer was removed (rkt image verify --repair): fetch it again.
 	}
 	m, err := v1.ParseManifest(bytes.NewReader(rawManifest))
 	if err != nil {
@@ -404,6 +407,9 @@ func (s *Store) ensureLayer(ctx context.Context, img v1.Image, d v1.Descriptor, 
 	if err := wh.apply(rootfs); err != nil {
 		return err
 	}
+	if err := s.writeDigest(ctx, tmp); err != nil {
+		return err
+	}
 	if err := s.syncfs(tmp); err != nil {
 		return err
 	}
@@ -432,6 +438,20 @@ func (s *Store) OCILayers(id string) ([]string, error) {
 		dirs = append(dirs, filepath.Join(s.layerDir(h), "rootfs"))
 	}
 	return dirs, nil
+}
+
+// OCIDiffIDs returns the diff_ids ("sha256:<hex>") of the layers of OCI
+// image id, base layer first, whether or not they are unpacked.
+func (s *Store) OCIDiffIDs(id string) ([]string, error) {
+	rec, err := s.ociRecord(id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(rec.Layers))
+	for _, l := range rec.Layers {
+		out = append(out, l.DiffID)
+	}
+	return out, nil
 }
 
 func (s *Store) ociRecord(id string) (ociRecord, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -159,6 +160,9 @@ func (s *Store) render(ctx context.Context, treeID string, order []*depNode) (er
 		ids = append(ids, n.img.ID)
 	}
 	top := order[len(order)-1].img.ID
+	if err := s.writeDigest(ctx, tmp); err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(tmp, imageFile), []byte(top), 0o644); err != nil {
 		return err
 	}
@@ -188,7 +192,11 @@ func (s *Store) extract(ctx context.Context, n *depNode, rootfs string, keepOwne
 		return fmt.Errorf("image %s: blob: %w", n.img.ID, err)
 	}
 	defer f.Close()
-	err = untar.Extract(ctx, f, rootfs, untar.Options{
+	// The blob is hashed as it is read: a corrupt blob is never rendered
+	// (docs/reliability.md).
+	h := sha512.New()
+	r := io.TeeReader(f, h)
+	err = untar.Extract(ctx, r, rootfs, untar.Options{
 		StripPrefix:      "rootfs/",
 		Keep:             keepFunc(n),
 		KeepOwners:       keepOwners,
@@ -196,6 +204,12 @@ func (s *Store) extract(ctx context.Context, n *depNode, rootfs string, keepOwne
 	})
 	if err != nil {
 		return fmt.Errorf("image %s: %w", n.img.ID, err)
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf("image %s: blob: %w", n.img.ID, err)
+	}
+	if got := idPrefix + hex.EncodeToString(h.Sum(nil)); got != n.img.ID {
+		return fmt.Errorf("image %s: blob: %w: it hashes to %.23s…; run rkt image verify --repair and fetch it again", n.img.ID, ErrCorrupt, got)
 	}
 	return nil
 }
