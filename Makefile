@@ -13,7 +13,7 @@ export CGO_ENABLED := 0
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: all deps test demo bench install clean fuzz
+.PHONY: all deps test demo bench install clean fuzz soak
 
 all: bin/rkt bin/stage1-ns.aci
 
@@ -57,6 +57,12 @@ bench: deps all
 
 fuzz:
 	sh scripts/fuzz.sh
+
+# soak runs SOAK_PODS pods in sequence and checks that gc leaves nothing
+# behind and that the time per pod stays flat (TestSoak, issue 17).
+SOAK_PODS ?= 1000
+soak: deps all
+	RKT_SOAK_PODS=$(SOAK_PODS) RKT=$(CURDIR)/bin/rkt RKT_STAGE1=$(CURDIR)/bin/stage1-ns.aci $(GO) test -count=1 -v -timeout 4h -run '^TestSoak$$' ./tests/
 
 install: all
 	install -D -m 0755 bin/rkt $(DESTDIR)$(PREFIX)/bin/rkt

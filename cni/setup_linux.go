@@ -46,6 +46,14 @@ type SetupConfig struct {
 	// written before each ADD and when Setup returns, so that gc after a
 	// crash at any point can still run DEL.
 	InfoPath string
+	// SharedIPAMDir, if set, holds the host-local IPAM leases of the
+	// built-in networks (those without a ConfPath) instead of DataDir: it
+	// is host-wide (for example /run/rkt/networks), so that pods of two
+	// data dirs never get the same address from the same built-in subnet.
+	// Networks from net.d files keep theirs in DataDir, like the libcni
+	// cache. The directory is recorded in each network's Config, so DEL
+	// releases the lease where ADD took it.
+	SharedIPAMDir string
 	// PortsDir is the host-wide registry of forwarded host ports (for
 	// example /run/rkt/ports), so that two pods cannot forward the same
 	// port; "" checks only for host programs listening on them. It is
@@ -69,8 +77,13 @@ func Setup(ctx context.Context, s SetupConfig) (*Info, error) {
 	if err := checkSetup(&s); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create network data dir: %w", err)
+	for _, d := range []string{s.DataDir, s.SharedIPAMDir} {
+		if d == "" {
+			continue
+		}
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("create network data dir: %w", err)
+		}
 	}
 	r := newRunner(s.PluginDirs, s.DataDir, s.PluginStderr)
 	pm := -1
@@ -82,7 +95,11 @@ func Setup(ctx context.Context, s SetupConfig) (*Info, error) {
 		return nil, rollback(ctx, log, r, info, s, err)
 	}
 	for i, req := range s.Networks {
-		conf, err := effectiveConfig(req.Config, s.DataDir, i == pm)
+		ipamDir := s.DataDir
+		if req.ConfPath == "" && s.SharedIPAMDir != "" {
+			ipamDir = s.SharedIPAMDir
+		}
+		conf, err := effectiveConfig(req.Config, ipamDir, i == pm)
 		var masq bool
 		if err == nil {
 			conf, masq, err = takeOverMasq(conf)

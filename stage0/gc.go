@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/mountinfo"
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/stage0/store"
@@ -129,6 +130,9 @@ func (c *Config) sweep(ctx context.Context, p *pods.Pod) error {
 		if err := c.runStage1Entrypoint(ctx, p, entryGC, "--local-config="+c.LocalConfig, p.UUID); err != nil {
 			c.logger().Warn("stage1 gc entrypoint failed; removing the pod anyway", "pod", p.UUID, "err", err)
 		}
+	}
+	if err := pausepoint.Reach(ctx, pausepoint.PodSweep); err != nil {
+		return err
 	}
 	if err := mountinfo.UnmountAll(p.Path()); err != nil {
 		return err

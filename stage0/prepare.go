@@ -15,6 +15,7 @@ import (
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/copytree"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/pods/layout"
@@ -121,6 +122,10 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 			discard(p)
 			return nil, fmt.Errorf("--private-users: %w", err)
 		}
+	}
+	if err := pausepoint.Reach(ctx, pausepoint.PodFilled); err != nil {
+		discard(p)
+		return nil, err
 	}
 	c.logger().Debug("pod prepared", "pod", p.UUID)
 	return pr, nil
@@ -324,10 +329,14 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 	if err := atomicfile.Replace(p.ManifestPath(), b, 0o640); err != nil {
 		return err
 	}
-	s1tree, err := s.Render(ctx, stage1ID)
+	// Each tree is held from render until the pod records it (its tree ID,
+	// and the image in the pod or stage1 manifest): from then on image and
+	// tree gc see the record (store.Hold).
+	s1tree, hold, err := s.Acquire(ctx, stage1ID)
 	if err != nil {
 		return fmt.Errorf("render stage1: %w", err)
 	}
+	defer hold.Release()
 	if err := os.MkdirAll(filepath.Dir(p.Stage1ManifestPath()), 0o755); err != nil {
 		return err
 	}
@@ -340,6 +349,7 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 	if err := os.WriteFile(p.Stage1TreeStoreIDPath(), []byte(s1tree.ID), 0o644); err != nil {
 		return err
 	}
+	hold.Release()
 	if !pc.NoOverlay {
 		if err := os.WriteFile(p.OverlayPreparedPath(), nil, 0o644); err != nil {
 			return err
@@ -351,25 +361,8 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 	for _, ra := range pr.manifest.Apps {
 		name := ra.Name.String()
 		id := images[name]
-		tree, err := s.Render(ctx, id)
+		tree, err := c.recordApp(ctx, s, p, name, id)
 		if err != nil {
-			return fmt.Errorf("render app %s: %w", name, err)
-		}
-		im, err := s.Manifest(id)
-		if err != nil {
-			return err
-		}
-		info := p.AppInfoDir(name)
-		if err := os.MkdirAll(info, 0o755); err != nil {
-			return err
-		}
-		if b, err = im.MarshalJSON(); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p.AppManifestPath(name), b, 0o644); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p.AppTreeStoreIDPath(name), []byte(tree.ID), 0o644); err != nil {
 			return err
 		}
 		if err := layDown(p, tree, p.AppRootfsPath(name), p.OverlayDir(tree.ID), name, pc.NoOverlay, pr.idmap); err != nil {
@@ -388,6 +381,34 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 		return err
 	}
 	return atomicfile.Replace(p.OptionsPath(), b, 0o644)
+}
+
+// recordApp renders app name's image id and records its manifest and tree
+// in the pod, holding the tree until the record is written (store.Hold).
+func (c *Config) recordApp(ctx context.Context, s *store.Store, p *pods.Pod, name, id string) (store.Tree, error) {
+	tree, hold, err := s.Acquire(ctx, id)
+	if err != nil {
+		return store.Tree{}, fmt.Errorf("render app %s: %w", name, err)
+	}
+	defer hold.Release()
+	im, err := s.Manifest(id)
+	if err != nil {
+		return store.Tree{}, err
+	}
+	if err := os.MkdirAll(p.AppInfoDir(name), 0o755); err != nil {
+		return store.Tree{}, err
+	}
+	b, err := im.MarshalJSON()
+	if err != nil {
+		return store.Tree{}, err
+	}
+	if err := os.WriteFile(p.AppManifestPath(name), b, 0o644); err != nil {
+		return store.Tree{}, err
+	}
+	if err := os.WriteFile(p.AppTreeStoreIDPath(name), []byte(tree.ID), 0o644); err != nil {
+		return store.Tree{}, err
+	}
+	return tree, nil
 }
 
 // layDown puts a rendered tree at target: an overlay mount whose upper and

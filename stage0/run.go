@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/stage1"
 )
@@ -31,6 +32,9 @@ func (c *Config) Run(ctx context.Context, pc PrepareConfig, ro RunOptions) error
 	}
 	if err := pr.pod.ToRun(); err != nil {
 		discard(pr.pod)
+		return err
+	}
+	if err := pausepoint.Reach(ctx, pausepoint.Stage1Exec); err != nil {
 		return err
 	}
 	return c.execStage1(pr.pod, ro)

@@ -858,6 +858,20 @@ func checkNoNetLeft(t *testing.T, c *testutil.Ctx, uuids, hostIfs []string) {
 			}
 		}
 	}
+	// The built-in networks keep their leases host-wide (issue 17); a lease
+	// file of host-local holds the pod UUID (its CNI container ID).
+	filepath.WalkDir(hostIPAMDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		for _, u := range uuids {
+			if strings.Contains(string(b), u) {
+				t.Errorf("host-wide IP lease left: %s (%q)", p, b)
+			}
+		}
+		return nil
+	})
 	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, u := range uuids {
 		if _, err := os.Lstat(filepath.Join("/run/rkt/netns", u)); err == nil {
@@ -1055,4 +1069,38 @@ func TestNetBadInput(t *testing.T) {
 		uuids, hostIfs := podNetRecords(t, c)
 		checkNoNetLeft(t, c, uuids, hostIfs)
 	})
+}
+
+// hostIPAMDir is where the built-in networks keep their IP leases, for every
+// data dir of the host.
+const hostIPAMDir = "/run/rkt/networks"
+
+// TestNetIPAMHostWide runs a pod on the default network in each of two data
+// dirs at once: they must get different addresses (issue 17), and gc of
+// each releases its own lease.
+func TestNetIPAMHostWide(t *testing.T) {
+	testutil.RequireRoot(t)
+	iptablesRestoredAfter(t)
+	testutil.RequireCommand(t, "ip")
+	testutil.RequireCommand(t, "iptables")
+	web := inspectACI(t, "rkt-ng.test/ipam")
+	var ips []netip.Addr
+	var ctxs []*testutil.Ctx
+	var uuids []string
+	for range 2 {
+		c := testutil.NewCtx(t)
+		_, uuid := servingPod(t, c, "--net=default", web, "--", "--serve-http=:8080")
+		ips = append(ips, netIP(t, statusNetworks(t, c, uuid), "default", "ip4"))
+		ctxs, uuids = append(ctxs, c), append(uuids, uuid)
+	}
+	if ips[0] == ips[1] {
+		t.Errorf("pods of two data dirs both got %s on the default network", ips[0])
+	}
+	for i, c := range ctxs {
+		c.MustRun(t, "stop", "--force", uuids[i])
+		c.MustRun(t, "status", "--wait", uuids[i])
+		_, hostIfs := podNetRecords(t, c)
+		c.MustRun(t, "gc", "--grace-period=0s")
+		checkNoNetLeft(t, c, uuids[i:i+1], hostIfs)
+	}
 }

@@ -17,7 +17,7 @@ import (
 func newImageCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Operate on images in the store"}
 	cmd.AddCommand(newImageListCmd(g), newImageRmCmd(g), newImageCatManifestCmd(g), newImageBuildCmd(), newImageSignCmd(), newFetchCmd(g),
-		newImageGCCmd(g), newImageExportCmd(g), newImageExtractCmd(g, false), newImageExtractCmd(g, true))
+		newImageGCCmd(g), newImageExportCmd(g), newImageExtractCmd(g, false), newImageExtractCmd(g, true), newImageVerifyCmd(g))
 	return cmd
 }
 

@@ -72,3 +72,20 @@ func newImageExtractCmd(g *globalFlags, render bool) *cobra.Command {
 	cmd.Flags().BoolVar(&o.Overwrite, "overwrite", false, "replace DIR if it exists")
 	return cmd
 }
+
+func newImageVerifyCmd(g *globalFlags) *cobra.Command {
+	var o images.VerifyOptions
+	cmd := &cobra.Command{
+		Use:   "verify [IMAGE...]",
+		Short: "Re-hash stored images, OCI layers and rendered trees and report (or remove) what is corrupt",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.config()
+			if err != nil {
+				return err
+			}
+			return c.Images().Verify(cmd.Context(), args, o, os.Stdout)
+		},
+	}
+	cmd.Flags().BoolVar(&o.Repair, "repair", false, "remove corrupt entries that no pod uses; fetch or run the image again to restore them")
+	return cmd
+}

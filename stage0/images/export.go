@@ -13,6 +13,7 @@ import (
 	"github.com/rkt-ng/rkt/internal/copytree"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
 	"github.com/rkt-ng/rkt/internal/overlay"
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/internal/untar"
 	"github.com/rkt-ng/rkt/stage0/store"
 )
@@ -98,8 +99,13 @@ func (c *Config) Render(ctx context.Context, ref, dir string, o ExtractOptions) 
 	if err != nil {
 		return err
 	}
-	tree, err := s.Render(ctx, img.ID)
+	// Held until copied: tree gc must not remove it under the copy.
+	tree, hold, err := s.Acquire(ctx, img.ID)
 	if err != nil {
+		return err
+	}
+	defer hold.Release()
+	if err := pausepoint.Reach(ctx, pausepoint.TreeHeld); err != nil {
 		return err
 	}
 	return writeImageDir(dir, im, o, func(rootfs string) error {

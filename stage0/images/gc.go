@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/appc/spec/schema/types"
 
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/stage0/store"
@@ -27,9 +27,6 @@ type podRefs struct {
 	// stage1s are the name and labels of the stage1 image of every pod; a
 	// pod records its stage1 tree, not the stage1 image ID.
 	stage1s []imageKey
-	// preparing is set when a pod is being created or prepared: it may be
-	// about to use a tree it has not recorded yet.
-	preparing bool
 }
 
 type imageKey struct {
@@ -50,7 +47,14 @@ func (k imageKey) matches(img store.Image) bool {
 	return true
 }
 
-// storeRefs reads what every pod directory uses from the store.
+// maxPodMoves bounds how often storeRefs follows one pod to its next state
+// directory; a pod has six, and moves only forward.
+const maxPodMoves = 8
+
+// storeRefs reads what every pod directory uses from the store. A pod that
+// moves to its next state directory while its records are read is read
+// again there, so that no record is missed: the gc callers rely on every
+// pod that recorded a tree or image before the listing being seen.
 func (c *Config) storeRefs() (*podRefs, error) {
 	pd, err := c.pods()
 	if err != nil {
@@ -62,85 +66,57 @@ func (c *Config) storeRefs() (*podRefs, error) {
 	}
 	r := &podRefs{trees: map[string]bool{}, images: map[string]bool{}}
 	for _, p := range list {
-		if podBeingCreated(p) {
-			r.preparing = true
-		}
-		if id, err := os.ReadFile(p.Stage1TreeStoreIDPath()); err == nil {
-			r.trees[strings.TrimSpace(string(id))] = true
-		}
-		if b, err := os.ReadFile(p.Stage1ManifestPath()); err == nil {
-			if im, err := manifests.DecodeImage(b); err == nil {
-				r.stage1s = append(r.stage1s, imageKey{name: im.Name.String(), labels: im.Labels})
+		for range maxPodMoves {
+			r.read(p)
+			if _, err := os.Lstat(p.Path()); err == nil {
+				break
 			}
-		}
-		ents, _ := os.ReadDir(p.AppsInfoDir())
-		for _, e := range ents {
-			if id, err := os.ReadFile(p.AppTreeStoreIDPath(e.Name())); err == nil {
-				r.trees[strings.TrimSpace(string(id))] = true
-			}
-		}
-		if b, err := os.ReadFile(p.ManifestPath()); err == nil {
-			if pm, err := manifests.DecodePod(b); err == nil {
-				for _, ra := range pm.Apps {
-					r.images[ra.Image.ID.String()] = true
-				}
+			// Moved (or removed) meanwhile: read it where it is now.
+			if p, err = pd.Get(p.UUID); err != nil {
+				break
 			}
 		}
 	}
 	return r, nil
 }
 
-// podBeingCreated reports whether p is an embryo or a pod being prepared,
-// whose tree IDs may not be recorded yet.
-func podBeingCreated(p *pods.Pod) bool {
-	switch p.State() {
-	case pods.Preparing:
-		return true
-	case pods.Embryo:
-		return time.Since(p.Created()) < pods.EmbryoTimeout || time.Since(p.MarkedAt()) < pods.EmbryoTimeout
+// read adds what pod p records to r; missing records are skipped (a pod
+// being created records its trees as it renders them, under a store.Hold).
+func (r *podRefs) read(p *pods.Pod) {
+	if id, err := os.ReadFile(p.Stage1TreeStoreIDPath()); err == nil {
+		r.trees[strings.TrimSpace(string(id))] = true
 	}
-	return false
-}
-
-// anyPodBeingCreated looks only at the embryo and prepare directories, so
-// that it is cheap enough to ask before every tree removal.
-func (c *Config) anyPodBeingCreated() (bool, error) {
-	pd, err := c.pods()
-	if err != nil {
-		return false, err
-	}
-	for _, dir := range []string{"embryo", "prepare"} {
-		ents, err := os.ReadDir(filepath.Join(pd.Root(), dir))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return false, err
+	if b, err := os.ReadFile(p.Stage1ManifestPath()); err == nil {
+		if im, err := manifests.DecodeImage(b); err == nil {
+			r.stage1s = append(r.stage1s, imageKey{name: im.Name.String(), labels: im.Labels})
 		}
-		for _, e := range ents {
-			p, err := pd.Get(e.Name())
-			if err != nil {
-				continue // moved on meanwhile, or not a pod
-			}
-			if podBeingCreated(p) {
-				return true, nil
+	}
+	ents, _ := os.ReadDir(p.AppsInfoDir())
+	for _, e := range ents {
+		if id, err := os.ReadFile(p.AppTreeStoreIDPath(e.Name())); err == nil {
+			r.trees[strings.TrimSpace(string(id))] = true
+		}
+	}
+	if b, err := os.ReadFile(p.ManifestPath()); err == nil {
+		if pm, err := manifests.DecodePod(b); err == nil {
+			for _, ra := range pm.Apps {
+				r.images[ra.Image.ID.String()] = true
 			}
 		}
 	}
-	return false, nil
 }
 
 // CollectTrees removes the rendered trees that no pod directory records.
 //
-// A pod records its trees only after store.Render returned them, and Render
-// hands out an existing tree without taking any lock, so a tree that no pod
-// records may be about to be mounted by a pod being prepared. Trees are
-// therefore left alone while any pod is being created, which is checked
-// again right before each removal; the pod directory exists (in embryo/ or
-// prepare/) before its preparation renders anything.
+// A pod holds each tree (store.Hold) from its render until it has recorded
+// the tree's ID in its directory. Each candidate is removed by
+// store.RemoveTreeUnused, which skips a held tree and otherwise, under the
+// tree's exclusive lock, has the pods' records read again: a pod that got
+// the tree after the first listing has recorded it by then.
 func (c *Config) CollectTrees(ctx context.Context, s *store.Store, out io.Writer) error {
 	if err := s.CleanTemp(); err != nil {
 		return err
 	}
-	// Trees first, then the pods: a tree rendered after this listing is
-	// not a candidate at all.
 	trees, err := s.Trees()
 	if err != nil {
 		return err
@@ -149,33 +125,31 @@ func (c *Config) CollectTrees(ctx context.Context, s *store.Store, out io.Writer
 	if err != nil {
 		return err
 	}
-	if refs.preparing {
-		c.logger().Debug("a pod is being prepared; tree store gc skipped")
-		return nil
+	if err := pausepoint.Reach(ctx, pausepoint.TreeGCCandidates); err != nil {
+		return err
 	}
 	var errs []error
 	for _, t := range trees {
 		if refs.trees[t.ID] {
 			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		busy, err := c.anyPodBeingCreated()
-		if err != nil {
-			return err
-		}
-		if busy {
-			c.logger().Debug("a pod is being prepared; tree store gc stopped")
-			break
-		}
-		if err := s.RemoveTree(ctx, t.ID); err != nil {
-			if !errors.Is(err, store.ErrNotFound) {
-				errs = append(errs, err)
+		removed, err := s.RemoveTreeUnused(ctx, t.ID, func() (bool, error) {
+			now, err := c.storeRefs()
+			if err != nil {
+				return false, err
 			}
+			return now.trees[t.ID], nil
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			errs = append(errs, err)
 			continue
 		}
-		fmt.Fprintf(out, "removed treestore %q\n", t.ID)
+		if removed {
+			fmt.Fprintf(out, "removed treestore %q\n", t.ID)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -219,15 +193,23 @@ func (c *Config) GC(ctx context.Context, o GCOptions, out io.Writer) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.Remove(ctx, img.ID); err != nil {
-			if !errors.Is(err, store.ErrNotFound) {
+		if err := s.RemoveUnused(ctx, img.ID, c.imageInUse(img)); err != nil {
+			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInUse) {
 				errs = append(errs, err)
 			}
 			continue
 		}
 		fmt.Fprintf(out, "successfully removed aci for image: %q\n", img.ID)
 	}
+	errs = append(errs, collectLayers(ctx, s, out))
 	return errors.Join(errs...)
+}
+
+// collectLayers removes the OCI layers that no image uses any more.
+func collectLayers(ctx context.Context, s *store.Store, out io.Writer) error {
+	return s.CollectLayers(ctx, func(diffID string) {
+		fmt.Fprintf(out, "removed layer %q\n", diffID)
+	})
 }
 
 func (r *podRefs) usesImage(img store.Image) bool {
@@ -240,4 +222,16 @@ func (r *podRefs) usesImage(img store.Image) bool {
 		}
 	}
 	return false
+}
+
+// imageInUse is the check that store.RemoveUnused runs under the image's
+// lock: the pods' records read again, once every Hold of the image ended.
+func (c *Config) imageInUse(img store.Image) func() (bool, error) {
+	return func() (bool, error) {
+		refs, err := c.storeRefs()
+		if err != nil {
+			return false, err
+		}
+		return refs.usesImage(img), nil
+	}
 }

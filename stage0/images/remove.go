@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/rkt-ng/rkt/stage0/store"
 )
 
 // ErrImageInUse means a pod that has not been garbage collected uses the
@@ -32,11 +34,15 @@ func (c *Config) Remove(ctx context.Context, refs []string, out io.Writer) error
 			errs = append(errs, fmt.Errorf("image %s: %w", ref, ErrImageInUse))
 			continue
 		}
-		if err := s.Remove(ctx, img.ID); err != nil {
+		if err := s.RemoveUnused(ctx, img.ID, c.imageInUse(img)); err != nil {
+			if errors.Is(err, store.ErrInUse) {
+				err = fmt.Errorf("image %s: %w", ref, ErrImageInUse)
+			}
 			errs = append(errs, err)
 			continue
 		}
 		fmt.Fprintf(out, "successfully removed aci for image: %q\n", img.ID)
 	}
+	errs = append(errs, collectLayers(ctx, s, out))
 	return errors.Join(errs...)
 }

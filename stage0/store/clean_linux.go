@@ -6,13 +6,17 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rkt-ng/rkt/internal/flock"
 )
 
 // CleanTemp removes what interrupted renders and removals left in the tree
-// store (tree/.tmp-<id> and tree/.rm-<id>) and in cas/tmp: a render holds
+// store (tree/.tmp-<id> and tree/.rm-<id>), in cas/layers and in cas/tmp,
+// and the files of imports killed before their row was written: a render holds
 // its tree's lock while it writes .tmp-<id>, so an entry whose lock can be
-// taken without waiting belongs to a process that died.
+// taken without waiting belongs to a process that died. The same holds for
+// the OCI layers' temporaries in cas/layers/sha256.
 func (s *Store) CleanTemp() error {
 	var errs []error
 	treeDir := filepath.Join(s.dir, "tree")
@@ -36,6 +40,128 @@ func (s *Store) CleanTemp() error {
 		if l.TryExclusive() == nil {
 			if err := os.RemoveAll(filepath.Join(treeDir, e.Name())); err != nil {
 				errs = append(errs, err)
+			}
+		}
+		l.Close()
+	}
+	errs = append(errs, s.cleanLayerTemp(), s.cleanImportTemp(), s.cleanOrphans())
+	return errors.Join(errs...)
+}
+
+// cleanLayerTemp removes what interrupted layer unpacks (.tmp-<hex>, under
+// the layer's unpack lock) and layer removals (.rm-<hex>, under its use
+// lock) left in cas/layers/sha256.
+func (s *Store) cleanLayerTemp() error {
+	dir := filepath.Join(s.dir, layersDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		var key string
+		if h, ok := strings.CutPrefix(e.Name(), ".tmp-"); ok && validHex64(h) {
+			key = "layer-sha256-" + h
+		} else if h, ok := strings.CutPrefix(e.Name(), ".rm-"); ok && validHex64(h) {
+			key = layerUseKey(h)
+		} else {
+			continue
+		}
+		l, err := flock.Open(filepath.Join(s.dir, "locks", key))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if l.TryExclusive() == nil {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		l.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// cleanImportTemp removes the aci-* files in cas/tmp whose import died: an
+// ACI import holds an exclusive flock on its temporary file until it is moved
+// into place or removed.
+func (s *Store) cleanImportTemp() error {
+	dir := filepath.Join(s.dir, "tmp")
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		// Only the store's own temporaries: cas/tmp also keeps partial
+		// downloads (dl-*) across runs on purpose, to resume them.
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), importTempPrefix) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // moved into place or removed meanwhile
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			// Removed while locked: a new import never reuses the name.
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+		f.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// cleanOrphans removes blobs, manifests and OCI layer lists that have no
+// index row: an import killed after moving them into place and before
+// writing the row left them (an image exists exactly when its row does).
+// Imports and removals hold the image's exclusive lock while those files
+// and the row disagree, so an orphan whose lock can be taken is one.
+func (s *Store) cleanOrphans() error {
+	ids := map[string]bool{}
+	if ents, err := os.ReadDir(filepath.Join(s.dir, "blob", "sha512")); err == nil {
+		for _, e := range ents {
+			ids[idPrefix+e.Name()] = true
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(s.dir, "manifest")); err == nil {
+		for _, e := range ents {
+			ids[e.Name()] = true
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(s.dir, ociDir)); err == nil {
+		for _, e := range ents {
+			if id, ok := strings.CutSuffix(e.Name(), ".json"); ok {
+				ids[id] = true
+			}
+		}
+	}
+	var errs []error
+	for id := range ids {
+		if !validID(id) {
+			continue
+		}
+		if _, err := os.Lstat(s.rowPath(id)); err == nil {
+			continue
+		}
+		l, err := flock.Open(filepath.Join(s.dir, "locks", id))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if l.TryExclusive() == nil {
+			if _, err := os.Lstat(s.rowPath(id)); errors.Is(err, os.ErrNotExist) {
+				for _, p := range []string{s.blobPath(id), s.manifestPath(id), s.ociPath(id)} {
+					if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+						errs = append(errs, err)
+					}
+				}
 			}
 		}
 		l.Close()

@@ -16,5 +16,13 @@
 // index row exists: the blob and manifest are renamed into place first and
 // the row is written last, so a failed import leaves nothing behind. A tree
 // is visible exactly when tree/<treeID> exists: it is rendered in
-// tree/.tmp-<treeID>, synced, and renamed. Lock order is images before trees.
+// tree/.tmp-<treeID>, synced, and renamed. Lock order is images before trees
+// and layers.
+//
+// A user of a tree gets it from Acquire with a Hold (shared flocks on the
+// top image and the tree, or on an OCI image and its layers) and keeps the
+// hold until it has recorded the tree where gc looks (a pod's directory).
+// Tree, layer and image removal take the exclusive lock, which skips or
+// waits for every hold, and only then re-read the records: so a tree in use
+// is always either held or recorded, and never removed.
 package store

@@ -20,7 +20,9 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/ulikunitz/xz"
+	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/internal/untar"
 	"github.com/rkt-ng/rkt/manifests"
 )
@@ -108,17 +110,27 @@ func (s *Store) ImportACI(ctx context.Context, r io.Reader) (Image, error) {
 	return img, nil
 }
 
+// importTempPrefix starts the names of ImportACI's temporaries in cas/tmp.
+const importTempPrefix = "aci-"
+
 func (s *Store) importACI(ctx context.Context, r io.Reader) (_ Image, err error) {
 	zr, err := decompress(bufio.NewReaderSize(ctxReader{ctx, r}, 1<<20))
 	if err != nil {
 		return Image{}, err
 	}
 	dr := &sizeLimit{r: zr, limit: s.maxSize}
-	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "aci-*")
+	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), importTempPrefix+"*")
 	if err != nil {
 		return Image{}, err
 	}
 	tmpName := tmp.Name()
+	// Locked while this import lives, so that CleanTemp can tell a
+	// temporary left by a killed import from one being written.
+	if err := unix.Flock(int(tmp.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		tmp.Close()
+		os.Remove(tmpName)
+		return Image{}, os.NewSyscallError("flock", err)
+	}
 	defer func() {
 		if tmp != nil {
 			tmp.Close()
@@ -146,11 +158,10 @@ func (s *Store) importACI(ctx context.Context, r io.Reader) (_ Image, err error)
 	if err := s.fsync(tmp); err != nil {
 		return Image{}, err
 	}
-	if err := tmp.Close(); err != nil {
+	id := idPrefix + hex.EncodeToString(h.Sum(nil))
+	if err := pausepoint.Reach(ctx, pausepoint.ACIDownloaded); err != nil {
 		return Image{}, err
 	}
-	tmp = nil
-	id := idPrefix + hex.EncodeToString(h.Sum(nil))
 
 	l, err := s.lock(ctx, id, true)
 	if err != nil {
@@ -174,11 +185,19 @@ func (s *Store) importACI(ctx context.Context, r io.Reader) (_ Image, err error)
 		return Image{}, err
 	}
 	tmpName = ""
+	// The temporary's flock (see CleanTemp) goes with it.
+	if err := tmp.Close(); err != nil {
+		return Image{}, err
+	}
+	tmp = nil
 	if err := s.syncDir(filepath.Dir(blob)); err != nil {
 		return Image{}, err
 	}
 	if err := s.writeFile(mpath, mb, 0o644); err != nil {
 		return Image{}, fmt.Errorf("image %s: manifest: %w", id, err)
+	}
+	if err := pausepoint.Reach(ctx, pausepoint.ACIBlobStored); err != nil {
+		return Image{}, err
 	}
 	now := time.Now().UTC()
 	img := Image{

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/internal/untar"
 )
 
@@ -114,7 +116,10 @@ func (s *Store) importOCI(ctx context.Context, img v1.Image, ref OCIRef, o OCIOp
 	sum := sha512.Sum512(rawManifest)
 	id := idPrefix + hex.EncodeToString(sum[:])
 	if img, err := s.Get(id); err == nil && s.ociComplete(id) {
-		return img, nil
+		if _, err := s.OCILayers(id); err == nil {
+			return img, nil
+		}
+		// A layer was removed (rkt image verify --repair): fetch it again.
 	}
 	m, err := v1.ParseManifest(bytes.NewReader(rawManifest))
 	if err != nil {
@@ -167,6 +172,22 @@ func (s *Store) importOCI(ctx context.Context, img v1.Image, ref OCIRef, o OCIOp
 		o.Total(todo)
 	}
 
+	// Hold every layer from before it is looked for until the image's row
+	// and layer list are written, so that layer gc (CollectLayers) leaves
+	// them alone meanwhile. These use locks are only ever taken exclusively
+	// without waiting, so holding them while waiting for the image lock
+	// below cannot deadlock.
+	var keys []string
+	for _, l := range rec.Layers {
+		keys = append(keys, layerUseKey(strings.TrimPrefix(l.DiffID, "sha256:")))
+	}
+	slices.Sort(keys)
+	hold, err := s.holdKeys(ctx, slices.Compact(keys))
+	if err != nil {
+		return Image{}, err
+	}
+	defer hold.Release()
+
 	g, gctx := errgroup.WithContext(ctx)
 	n := o.Concurrency
 	if n <= 0 {
@@ -188,6 +209,9 @@ func (s *Store) importOCI(ctx context.Context, img v1.Image, ref OCIRef, o OCIOp
 		})
 	}
 	if err := g.Wait(); err != nil {
+		return Image{}, err
+	}
+	if err := pausepoint.Reach(ctx, pausepoint.OCILayersStored); err != nil {
 		return Image{}, err
 	}
 
@@ -383,6 +407,9 @@ func (s *Store) ensureLayer(ctx context.Context, img v1.Image, d v1.Descriptor, 
 	if err := wh.apply(rootfs); err != nil {
 		return err
 	}
+	if err := s.writeDigest(ctx, tmp); err != nil {
+		return err
+	}
 	if err := s.syncfs(tmp); err != nil {
 		return err
 	}
@@ -411,6 +438,20 @@ func (s *Store) OCILayers(id string) ([]string, error) {
 		dirs = append(dirs, filepath.Join(s.layerDir(h), "rootfs"))
 	}
 	return dirs, nil
+}
+
+// OCIDiffIDs returns the diff_ids ("sha256:<hex>") of the layers of OCI
+// image id, base layer first, whether or not they are unpacked.
+func (s *Store) OCIDiffIDs(id string) ([]string, error) {
+	rec, err := s.ociRecord(id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(rec.Layers))
+	for _, l := range rec.Layers {
+		out = append(out, l.DiffID)
+	}
+	return out, nil
 }
 
 func (s *Store) ociRecord(id string) (ociRecord, error) {
@@ -451,3 +492,9 @@ func (t Tree) Lowers() []string {
 	}
 	return out
 }
+
+// layerUseKey is the lock that a Hold and an import take (shared) on a
+// layer while they need it, and layer gc takes (exclusive) to remove it.
+// It is not the layer's unpack lock ("layer-sha256-<hex>"), which an
+// import holds exclusively while it unpacks the layer it already holds.
+func layerUseKey(hexDiffID string) string { return "layer-use-sha256-" + hexDiffID }

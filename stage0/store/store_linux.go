@@ -28,6 +28,9 @@ var (
 	// ErrTooLarge means an image's decompressed bytes (an ACI's tar, or an
 	// OCI layer's tar) exceed the store's size limit.
 	ErrTooLarge = errors.New("image too large")
+	// ErrInUse means an image is held (see Hold) or recorded as used by
+	// its caller's check, so it was not removed.
+	ErrInUse = errors.New("in use")
 )
 
 // DefaultMaxImageSize is the limit on an image's decompressed size (each
@@ -352,6 +355,15 @@ func (s *Store) writeRow(img Image) error {
 // it (as the top image). Trees of other images that use it as a dependency
 // are kept: they are complete copies.
 func (s *Store) Remove(ctx context.Context, id string) error {
+	return s.RemoveUnused(ctx, id, nil)
+}
+
+// RemoveUnused is Remove, except that under the image's exclusive lock
+// (which waits for every Hold of the image to end) it first asks inUse,
+// if not nil, and removes nothing but returns ErrInUse if it says so. A
+// caller whose users record the image before they release their Hold (as
+// pods do) thus never removes an image that one of them uses.
+func (s *Store) RemoveUnused(ctx context.Context, id string, inUse func() (bool, error)) error {
 	if !validID(id) {
 		_, err := s.Get(id)
 		return err
@@ -363,6 +375,15 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 	defer l.Close()
 	if _, err := s.Get(id); err != nil {
 		return err
+	}
+	if inUse != nil {
+		used, err := inUse()
+		if err != nil {
+			return fmt.Errorf("remove image %s: %w", id, err)
+		}
+		if used {
+			return fmt.Errorf("image %s: %w", id, ErrInUse)
+		}
 	}
 	trees, err := s.Trees()
 	if err != nil {

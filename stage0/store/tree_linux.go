@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/flock"
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/internal/untar"
 )
 
@@ -63,31 +65,28 @@ type depNode struct {
 // it is in the image's pathWhitelist and in those of all images depending
 // on it (empty whitelists allow everything); directories are always kept.
 //
-// An existing tree is returned after one stat of its marker, without
-// locking: nothing stops a concurrent RemoveTree or Remove, so callers that
-// keep using a tree (pods) are what garbage collection must respect.
+// Render does not hold the tree: garbage collection may remove it as soon
+// as Render returns. A caller that uses the tree calls Acquire instead.
 func (s *Store) Render(ctx context.Context, id string) (Tree, error) {
-	if img, err := s.Get(id); err == nil && img.Kind == KindOCI {
-		t, err := s.ociTree(id)
-		if err != nil {
-			return Tree{}, fmt.Errorf("render image %s: %w", id, err)
-		}
-		return t, nil
-	}
-	order, err := s.renderOrder(id)
-	if err != nil {
-		return Tree{}, fmt.Errorf("render image %s: %w", id, err)
-	}
+	t, h, err := s.Acquire(ctx, id)
+	h.Release()
+	return t, err
+}
+
+// treeOf is the tree of a render order.
+func treeOf(s *Store, order []*depNode) Tree {
 	h := sha512.New()
 	for _, n := range order {
 		h.Write([]byte(n.img.ID))
 	}
 	t := Tree{ID: treePrefix + hex.EncodeToString(h.Sum(nil))}
 	t.Rootfs = filepath.Join(s.treeDir(t.ID), "rootfs")
-	if s.rendered(t.ID) {
-		return t, nil
-	}
+	return t
+}
 
+// renderLocked renders tree t of image id under the images' shared locks
+// and the tree's exclusive lock, unless it is rendered already.
+func (s *Store) renderLocked(ctx context.Context, id string, t Tree, order []*depNode) error {
 	// Lock order: images, then the tree (Remove takes an image, then trees).
 	var ids []string
 	for _, n := range order {
@@ -104,25 +103,25 @@ func (s *Store) Render(ctx context.Context, id string) (Tree, error) {
 	for _, id := range ids {
 		l, err := s.lock(ctx, id, false)
 		if err != nil {
-			return Tree{}, err
+			return err
 		}
 		locks = append(locks, l)
 		if _, err := s.Get(id); err != nil {
-			return Tree{}, fmt.Errorf("render tree %s: %w", t.ID, err) // removed meanwhile
+			return fmt.Errorf("render tree %s: %w", t.ID, err) // removed meanwhile
 		}
 	}
 	l, err := s.lock(ctx, t.ID, true)
 	if err != nil {
-		return Tree{}, err
+		return err
 	}
 	locks = append(locks, l)
 	if s.rendered(t.ID) {
-		return t, nil // another process rendered it while we waited
+		return nil // another process rendered it while we waited
 	}
 	if err := s.render(ctx, t.ID, order); err != nil {
-		return Tree{}, fmt.Errorf("render tree %s of image %s: %w", t.ID, id, err)
+		return fmt.Errorf("render tree %s of image %s: %w", t.ID, id, err)
 	}
-	return t, nil
+	return nil
 }
 
 func (s *Store) rendered(treeID string) bool {
@@ -161,6 +160,9 @@ func (s *Store) render(ctx context.Context, treeID string, order []*depNode) (er
 		ids = append(ids, n.img.ID)
 	}
 	top := order[len(order)-1].img.ID
+	if err := s.writeDigest(ctx, tmp); err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(tmp, imageFile), []byte(top), 0o644); err != nil {
 		return err
 	}
@@ -175,6 +177,9 @@ func (s *Store) render(ctx context.Context, treeID string, order []*depNode) (er
 	if err := s.writeFile(filepath.Join(tmp, renderedFile), nil, 0o644); err != nil {
 		return err
 	}
+	if err := pausepoint.Reach(ctx, pausepoint.TreeRendering); err != nil {
+		return err
+	}
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}
@@ -187,7 +192,11 @@ func (s *Store) extract(ctx context.Context, n *depNode, rootfs string, keepOwne
 		return fmt.Errorf("image %s: blob: %w", n.img.ID, err)
 	}
 	defer f.Close()
-	err = untar.Extract(ctx, f, rootfs, untar.Options{
+	// The blob is hashed as it is read: a corrupt blob is never rendered
+	// (docs/reliability.md).
+	h := sha512.New()
+	r := io.TeeReader(f, h)
+	err = untar.Extract(ctx, r, rootfs, untar.Options{
 		StripPrefix:      "rootfs/",
 		Keep:             keepFunc(n),
 		KeepOwners:       keepOwners,
@@ -195,6 +204,12 @@ func (s *Store) extract(ctx context.Context, n *depNode, rootfs string, keepOwne
 	})
 	if err != nil {
 		return fmt.Errorf("image %s: %w", n.img.ID, err)
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf("image %s: blob: %w", n.img.ID, err)
+	}
+	if got := idPrefix + hex.EncodeToString(h.Sum(nil)); got != n.img.ID {
+		return fmt.Errorf("image %s: blob: %w: it hashes to %.23s…; run rkt image verify --repair and fetch it again", n.img.ID, ErrCorrupt, got)
 	}
 	return nil
 }
@@ -338,6 +353,40 @@ func (s *Store) RemoveTree(ctx context.Context, treeID string) error {
 		return fmt.Errorf("remove tree %s: %w", treeID, err)
 	}
 	return nil
+}
+
+// RemoveTreeUnused removes the rendered tree treeID unless it is held (see
+// Hold) or inUse, called under the tree's exclusive lock, says that
+// something records it. It reports whether it removed the tree; a held or
+// missing tree is not an error.
+func (s *Store) RemoveTreeUnused(ctx context.Context, treeID string, inUse func() (bool, error)) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if !validTreeID(treeID) {
+		return false, fmt.Errorf("tree ID %q: invalid: want %s and %d hex digits", treeID, treePrefix, hexLen)
+	}
+	l, err := flock.Open(filepath.Join(s.dir, "locks", treeID))
+	if err != nil {
+		return false, fmt.Errorf("lock %s: %w", treeID, err)
+	}
+	defer l.Close()
+	if err := l.TryExclusive(); errors.Is(err, flock.ErrLocked) {
+		return false, nil // held, or being rendered
+	} else if err != nil {
+		return false, fmt.Errorf("lock %s: %w", treeID, err)
+	}
+	if _, err := os.Lstat(s.treeDir(treeID)); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	used, err := inUse()
+	if err != nil || used {
+		return false, err
+	}
+	if err := s.discardTree(treeID); err != nil {
+		return false, fmt.Errorf("remove tree %s: %w", treeID, err)
+	}
+	return true, nil
 }
 
 // discardTree renames the tree out of sight, so that a half-removed tree is

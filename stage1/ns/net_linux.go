@@ -22,6 +22,12 @@ const netnsDir = "/run/rkt/netns"
 // reboot.
 const portsDir = "/run/rkt/ports"
 
+// ipamDir holds the IP leases of the built-in networks for every data dir
+// of the host (cni.SetupConfig.SharedIPAMDir), so that two data dirs never
+// hand out the same address; like the namespaces it does not survive a
+// reboot.
+const ipamDir = "/run/rkt/networks"
+
 // pluginDirs is where CNI plugins are looked up, as rkt: $CNI_PATH, the
 // plugin dirs of the local and system config, and those in the stage1 image.
 func (p *pod) pluginDirs() []string {
@@ -89,7 +95,7 @@ func (p *pod) setupNetwork(ctx context.Context) (string, *cni.Info, error) {
 	}
 	info, err := cni.Setup(ctx, cni.SetupConfig{
 		PodUUID: p.args.UUID, NetNSPath: nsPath, PluginDirs: p.pluginDirs(), Networks: reqs, Ports: ports,
-		DataDir: p.netDataDir(), PortsDir: portsDir, InfoPath: p.layout().NetInfo(), PluginStderr: os.Stderr, Log: p.log,
+		DataDir: p.netDataDir(), SharedIPAMDir: ipamDir, PortsDir: portsDir, InfoPath: p.layout().NetInfo(), PluginStderr: os.Stderr, Log: p.log,
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("network: %w", err)

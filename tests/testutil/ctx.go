@@ -32,6 +32,9 @@ type Ctx struct {
 	UserConfig   string // --user-config
 	// Timeout bounds each Run and MustRun; zero means DefaultTimeout.
 	Timeout time.Duration
+	// Env is added to rkt's environment (the test's own) for every command,
+	// as "KEY=value" (for example a pause point, see PausePoint).
+	Env []string
 
 	root string
 }
@@ -85,7 +88,15 @@ func (c *Ctx) Args(args ...string) []string {
 
 // Cmd returns a command running rkt with the global flags and args.
 func (c *Ctx) Cmd(args ...string) *exec.Cmd {
-	return exec.Command(c.Rkt, c.Args(args...)...)
+	cmd := exec.Command(c.Rkt, c.Args(args...)...)
+	c.setEnv(cmd)
+	return cmd
+}
+
+func (c *Ctx) setEnv(cmd *exec.Cmd) {
+	if len(c.Env) > 0 {
+		cmd.Env = append(os.Environ(), c.Env...)
+	}
 }
 
 // CmdContext is Cmd bound to ctx: when ctx ends, rkt gets SIGTERM, and
@@ -94,6 +105,7 @@ func (c *Ctx) CmdContext(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, c.Rkt, c.Args(args...)...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(unix.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
+	c.setEnv(cmd)
 	return cmd
 }
 
