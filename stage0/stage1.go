@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/appc/spec/schema"
+
 	"github.com/rkt-ng/rkt/stage0/images"
 	"github.com/rkt-ng/rkt/stage0/store"
 )
@@ -93,3 +95,7 @@ func isDefaultStage1(path string) bool {
 	}
 	return false
 }
+
+// checkOSArch refuses an app image built for another os or arch
+// (images.CheckOSArch), as rkt 1.30's stage0 did before preparing an app.
+func checkOSArch(im *schema.ImageManifest) error { return images.CheckOSArch(im) }
