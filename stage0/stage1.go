@@ -24,6 +24,24 @@ type Stage1Options struct {
 	Path, URL, Name, Hash, FromDir string
 }
 
+// Check refuses more than one --stage1-* flag with rkt 1.30's message,
+// naming the first two given in the order url, path, name, hash, from-dir.
+func (o Stage1Options) Check() error {
+	var set []string
+	for _, f := range []struct{ flag, v string }{
+		{"stage1-url", o.URL}, {"stage1-path", o.Path}, {"stage1-name", o.Name},
+		{"stage1-hash", o.Hash}, {"stage1-from-dir", o.FromDir},
+	} {
+		if f.v != "" {
+			set = append(set, f.flag)
+		}
+	}
+	if len(set) > 1 {
+		return fmt.Errorf("flags --%s and --%s are mutually exclusive", set[1], set[0])
+	}
+	return nil
+}
+
 // stage1Candidates lists where the default stage1 image may be: beside the
 // rkt binary, then the installed lib dir relative to it, then the system one.
 func stage1Candidates(name string) []string {
@@ -40,14 +58,8 @@ func stage1Candidates(name string) []string {
 // trusted without a signature, as in rkt; any other needs one unless
 // --insecure-options=image.
 func (c *Config) ResolveStage1(ctx context.Context, s *store.Store, o Stage1Options) (string, error) {
-	set := 0
-	for _, v := range []string{o.Path, o.URL, o.Name, o.Hash, o.FromDir} {
-		if v != "" {
-			set++
-		}
-	}
-	if set > 1 {
-		return "", errors.New("only one of --stage1-path, --stage1-url, --stage1-name, --stage1-hash and --stage1-from-dir may be given")
+	if err := o.Check(); err != nil {
+		return "", err
 	}
 	switch {
 	case o.Path != "":

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -71,7 +72,36 @@ func newRootCmd() *cobra.Command {
 		newCatManifestCmd(g), newImageCmd(g), newVersionCmd(g), newEnterCmd(g),
 		newExportCmd(g), newConfigCmd(g), newLogsCmd(g), newKillCmd(g),
 	)
+	refuseUnknownCommands(root)
 	return root
+}
+
+// refuseUnknownCommands makes every command that only groups subcommands
+// refuse an unknown one (`rkt image bogus`) as a usage error instead of
+// printing its help and exiting 0. Without arguments a group prints its
+// help; the root then fails with rkt 1.30's "missing command" (exit 2).
+func refuseUnknownCommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		refuseUnknownCommands(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return &usageError{fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath())}
+		}
+		return nil
+	}
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if err := c.Help(); err != nil {
+			return err
+		}
+		if !c.HasParent() {
+			return &usageError{errors.New("missing command")}
+		}
+		return nil
+	}
 }
 
 // exactArgs is cobra.ExactArgs with rkt's usage exit status.
