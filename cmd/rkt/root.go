@@ -19,6 +19,8 @@ type globalFlags struct {
 	debug, trustKeysFromHTTPS                  bool
 	logFormat                                  string
 	maxImageSize                               string
+	// flags are the global flags themselves, to see which were given.
+	flags *pflag.FlagSet
 }
 
 // config builds the stage0 configuration from the global flags.
@@ -40,11 +42,15 @@ func (g *globalFlags) config() (*stage0.Config, error) {
 	if g.logFormat == "json" {
 		h = slog.NewJSONHandler(os.Stderr, opts)
 	}
-	return &stage0.Config{
+	c := &stage0.Config{
 		Dir: g.dir, LocalConfig: g.localConfig, SystemConfig: g.systemConfig, UserConfig: g.userConfig,
 		Insecure: in, Debug: g.debug, Log: slog.New(h), TrustKeysFromHTTPS: g.trustKeysFromHTTPS,
 		MaxImageSize: maxSize,
-	}, nil
+	}
+	if err := c.ApplyConfigFiles(g.flags != nil && g.flags.Changed("dir")); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func newRootCmd() *cobra.Command {
@@ -56,6 +62,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	pf := root.PersistentFlags()
+	g.flags = pf
 	pf.StringVar(&g.dir, "dir", "/var/lib/rkt", "rkt data directory")
 	pf.StringVar(&g.localConfig, "local-config", "/etc/rkt", "local configuration directory")
 	pf.StringVar(&g.systemConfig, "system-config", "/usr/lib/rkt", "system configuration directory")
@@ -123,4 +130,3 @@ func minArgs(n int) cobra.PositionalArgs {
 	}
 }
 
-var _ = pflag.ContinueOnError
