@@ -129,4 +129,3 @@ func minArgs(n int) cobra.PositionalArgs {
 		return nil
 	}
 }
-
