@@ -67,3 +67,32 @@ func TestImageListTable(t *testing.T) {
 		t.Error("ImageListTable accepted an unknown field")
 	}
 }
+
+func TestPodListTable(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	created, started := now.Add(-3*time.Minute), now.Add(-2*time.Minute)
+	id := "sha512-0123456789abcdef0123456789abcdef"
+	list := []PodStatus{
+		{UUID: "12345678-aaaa-bbbb-cccc-dddddddddddd", State: "exited", Created: &created, Started: &started,
+			Apps: []AppStatus{{Name: "a", Image: "example.com/a:1", ImageID: id}, {Name: "b", Image: "example.com/b", ImageID: id}}},
+		{UUID: "abcdefab-aaaa-bbbb-cccc-dddddddddddd", State: "prepared", Created: &created},
+	}
+	want := [][]string{
+		{"UUID", "APP", "IMAGE NAME", "STATE", "CREATED", "STARTED", "NETWORKS"},
+		{"12345678", "a", "example.com/a:1", "exited", "3 minutes ago", "2 minutes ago", ""},
+		{"", "b", "example.com/b", "", "", "", ""},
+		{"abcdefab", "-", "-", "prepared", "3 minutes ago", "", ""},
+	}
+	if diff := cmp.Diff(want, PodListTable(list, false, false, now)); diff != "" {
+		t.Errorf("PodListTable mismatch (-want +got):\n%s", diff)
+	}
+	full := PodListTable(list, true, false, now)
+	if diff := cmp.Diff([]string{"UUID", "APP", "IMAGE NAME", "IMAGE ID", "STATE", "CREATED", "STARTED", "NETWORKS"}, full[0]); diff != "" {
+		t.Errorf("PodListTable --full header mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"12345678-aaaa-bbbb-cccc-dddddddddddd", "a", "example.com/a:1", "sha512-0123456789ab", "exited",
+		created.Format(listTimeLayout), started.Format(listTimeLayout), ""}, full[1]); diff != "" {
+		t.Errorf("PodListTable --full row mismatch (-want +got):\n%s", diff)
+	}
+}
