@@ -95,7 +95,7 @@ func TestListFullColumns(t *testing.T) {
 	if got := strings.Join(strings.Fields(lines[0]), " "); got != "UUID APP IMAGE NAME IMAGE ID STATE CREATED STARTED NETWORKS" {
 		t.Errorf("list --full legend %q", got)
 	}
-	if len(lines) != 2 || !regexp.MustCompile(`^` + uuid + `\s+listfull\s+rkt-ng\.test/listfull\s+` + id[:19] + `\s+prepared\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`).MatchString(lines[1]) {
+	if len(lines) != 2 || !regexp.MustCompile(`^`+uuid+`\s+listfull\s+rkt-ng\.test/listfull\s+`+id[:19]+`\s+prepared\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`).MatchString(lines[1]) {
 		t.Errorf("list --full:\n%s", strings.Join(lines, "\n"))
 	}
 	short := strings.TrimSpace(c.MustRun(t, "list", "--no-legend").Stdout)
