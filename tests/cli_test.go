@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -150,5 +151,21 @@ func TestStage1FlagsExclusive(t *testing.T) {
 	}
 	if out := strings.TrimSpace(c.MustRun(t, "list", "--no-legend").Stdout); out != "" {
 		t.Errorf("pods left behind:\n%s", out)
+	}
+}
+
+// rkt 1.30 joined a --mount target to the app's root: a relative
+// target=data is mounted at /data.
+func TestRelativeMountTarget(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	host := t.TempDir()
+	aci := inspectACI(t, "rkt-ng.test/relmount")
+	r := runInsecure(t, c, "--net=host", "--volume=data,kind=host,source="+host, aci,
+		"--mount=volume=data,target=data", "--", "--write-file=/data/out.txt", "--content=relative")
+	wantExit(t, r, 0)
+	b, err := os.ReadFile(filepath.Join(host, "out.txt"))
+	if err != nil || string(b) != "relative" {
+		t.Errorf("file written through target=data: %q, %v", b, err)
 	}
 }
