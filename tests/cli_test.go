@@ -169,3 +169,40 @@ func TestRelativeMountTarget(t *testing.T) {
 		t.Errorf("file written through target=data: %q, %v", b, err)
 	}
 }
+
+// rkt 1.30's --stage1-url fetched the stage1 image from a URL (signature at
+// URL.asc, checked against the keys trusted for the stage1's name),
+// --stage1-hash took an image ID (prefix) from the store and --stage1-name a
+// name[:version] found in the store (or discovered).
+func TestStage1Flags(t *testing.T) {
+	r := newRemote(t)
+	s1 := testutil.Stage1Image(t)
+	body, err := os.ReadFile(s1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := os.ReadFile(r.key.SignFile(t, s1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv.Add("/s1/stage1.aci", testutil.ServedFile{Body: body})
+	r.srv.Add("/s1/stage1.aci.asc", testutil.ServedFile{Body: sig})
+	url := "https://" + r.srv.Host + "/s1/stage1.aci"
+	app := strings.TrimSpace(r.c.MustRun(t, "--insecure-options=image", "fetch", "--full", inspectACI(t, "rkt-ng.test/s1flags")).Stdout)
+	// Not trusted yet: the stage1 from the URL is refused.
+	res := r.c.Run(t, "run", "--net=host", "--stage1-url="+url, app)
+	wantExit(t, res, 254)
+	oneLineError(t, res, url)
+	r.c.MustRun(t, "trust", "--prefix=rkt-ng.io/rkt/stage1-ns", "--skip-fingerprint-review", r.key.WritePublicKey(t))
+	wantExit(t, r.c.Run(t, "run", "--net=host", "--stage1-url="+url, app, "--", "--exit-code=3"), 3)
+	s1ID := testutil.ImageID(t, s1)
+	before := r.srv.Count("")
+	wantExit(t, r.c.Run(t, "run", "--net=host", "--stage1-hash="+s1ID[:7+12], app, "--", "--exit-code=4"), 4)
+	wantExit(t, r.c.Run(t, "run", "--net=host", "--stage1-name=rkt-ng.io/rkt/stage1-ns:0.1.0", app, "--", "--exit-code=5"), 5)
+	if n := r.srv.Count("") - before; n != 0 {
+		t.Errorf("--stage1-hash/--stage1-name of a stored stage1 made %d requests", n)
+	}
+	res = r.c.Run(t, "run", "--net=host", "--stage1-hash=sha512-"+strings.Repeat("0", 16), app)
+	wantExit(t, res, 254)
+	oneLineError(t, res, "--stage1-hash", "no image IDs found")
+}
