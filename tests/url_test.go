@@ -36,7 +36,7 @@ func newURLSetup(t *testing.T, f testutil.ServedFile, opts ...testutil.ACIOption
 	const p = "/dl/app.aci"
 	f.Body = body
 	r.srv.Add(p, f)
-	r.srv.Add(p+".asc", testutil.ServedFile{Body: sig})
+	r.srv.Add(p+".asc", testutil.ServedFile{Body: sig, Auth: f.Auth})
 	return &urlSetup{remoteSetup: r, aci: aci, path: p, url: "https://" + r.srv.Host + p}
 }
 
@@ -171,4 +171,36 @@ func TestOSArchRefused(t *testing.T) {
 	}
 	// The host's own labels run.
 	wantExit(t, runInsecure(t, c, "--net=host", inspectACI(t, "example.com/hostarch"), "--", "--exit-code=3"), 3)
+}
+
+// rkt 1.30 fetched image URLs with the auth.d credentials of their host
+// and resumed an interrupted download; rkt-ng applies discovery's rules to
+// URLs: basic auth from auth.d, a partial download kept and resumed with
+// Range next time, nothing stored from the broken attempt.
+func TestURLAuthAndResume(t *testing.T) {
+	u := newURLSetup(t, testutil.ServedFile{TruncateOnce: true, Auth: true})
+	u.trust(t)
+	u.srv.SetBasicAuth("user", "secret")
+	res := u.c.Run(t, "fetch", u.url)
+	wantExit(t, res, 254) // no credentials yet
+	oneLineError(t, res, u.url)
+	u.srv.WriteAuthConfig(t, u.c)
+	res = u.c.Run(t, "fetch", u.url) // the connection breaks mid-body
+	wantExit(t, res, 254)
+	if n := len(imageRows(t, u.c)); n != 0 {
+		t.Fatalf("%d images stored after an interrupted download", n)
+	}
+	res = u.c.MustRun(t, "fetch", "--full", u.url)
+	if got, want := strings.TrimSpace(res.Stdout), testutil.ImageID(t, u.aci); got != want {
+		t.Errorf("fetch printed %q, want %s", got, want)
+	}
+	resumed := false
+	for _, l := range u.srv.Log() {
+		if strings.HasPrefix(l, "GET "+u.path+" Range=bytes=") && !strings.HasSuffix(l, "=bytes=0-") {
+			resumed = true
+		}
+	}
+	if !resumed {
+		t.Errorf("the second download did not resume: %v", u.srv.Log())
+	}
 }
