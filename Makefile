@@ -10,6 +10,9 @@ GOFLAGS_BIN := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 BUILD       := build
 STAGE1_DIR  := $(BUILD)/stage1-ns
 export CGO_ENABLED := 0
+# The stage1 manifest's arch label names the build host in appc's words
+# (spec/types.md): rkt refuses images of another arch at fetch and run.
+APPC_ARCH   := $(shell $(GO) env GOARCH | sed 's/^arm64$$/aarch64/; s/^386$$/i386/; s/^arm$$/armv7l/')
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*' 2>/dev/null) go.mod go.sum
 
@@ -36,7 +39,7 @@ bin/stage1-ns.aci: bin/rkt $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2
 	cp $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2 $(STAGE1_DIR)/rootfs/
 	for e in init gc stop enter; do ln $(STAGE1_DIR)/rootfs/stage1 $(STAGE1_DIR)/rootfs/$$e; done
 	cp $(BUILD)/cni-plugins/* $(STAGE1_DIR)/rootfs/usr/lib/rkt/plugins/net/
-	sed 's/@VERSION@/$(VERSION)/' stage1/ns/image/manifest.json > $(STAGE1_DIR)/manifest
+	sed 's/@VERSION@/$(VERSION)/; s/@ARCH@/$(APPC_ARCH)/' stage1/ns/image/manifest.json > $(STAGE1_DIR)/manifest
 	bin/rkt image build --overwrite --mtime=0 $(STAGE1_DIR) $@
 
 # deps installs what the tests and the demo need on a fresh Debian 12.

@@ -175,7 +175,8 @@ func (d *Dir) Get(ref string) (*Pod, error) {
 	case len(prefixed) > 1:
 		return nil, fmt.Errorf("%w: %q is a UUID prefix of %s; give a longer prefix", ErrAmbiguous, ref, listPods(prefixed))
 	}
-	return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
+	// rkt 1.30's answer for a reference that names no pod.
+	return nil, fmt.Errorf("%w: no matches found for %q", ErrNotFound, ref)
 }
 
 // listPods names candidate pods in an error: "pod U" or "pods U1, U2, ...".

@@ -73,6 +73,9 @@ type Config struct {
 	// MaxImageSize bounds the decompressed size of an imported ACI and of
 	// each OCI layer (--max-image-size); 0 means store.DefaultMaxImageSize.
 	MaxImageSize int64
+	// Files is what paths.d and stage1.d of the configuration directories
+	// say (ApplyConfigFiles).
+	Files ConfigFiles
 	// Stderr receives user notices (keys trusted on first use) and, when it
 	// is a terminal, download progress; nil means os.Stderr.
 	Stderr io.Writer
@@ -83,6 +86,21 @@ func (c *Config) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return c.Log
+}
+
+// ApplyConfigFiles reads paths.d and stage1.d of the system, local and user
+// configuration directories into c.Files. paths.d's data directory replaces
+// c.Dir unless dirFromFlag (--dir was given), as in rkt 1.30.
+func (c *Config) ApplyConfigFiles(dirFromFlag bool) error {
+	f, err := LoadConfigFiles(c.SystemConfig, c.LocalConfig, c.UserConfig)
+	if err != nil {
+		return err
+	}
+	c.Files = f
+	if !dirFromFlag && f.DataDir != "" {
+		c.Dir = f.DataDir
+	}
+	return nil
 }
 
 // Images is the image side of the configuration: fetching, verifying and

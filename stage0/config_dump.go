@@ -42,7 +42,13 @@ func (c *Config) DumpConfig() (ConfigDump, error) {
 		"user-config":   c.UserConfig,
 	}}}
 	s1 := ConfigEntry{"rktVersion": "v1", "rktKind": "stage1"}
-	for _, p := range stage1Candidates(DefaultStage1Image) {
+	if def := c.Files.Stage1; def.Name != "" || def.Location != "" {
+		// stage1.d's default image, as rkt 1.30 printed it.
+		s1["name"], s1["version"], s1["location"] = def.Name, def.Version, def.Location
+		d.Stage0 = append(d.Stage0, s1)
+		return c.dumpRest(d)
+	}
+	for _, p := range c.stage1Candidates(DefaultStage1Image) {
 		if _, err := os.Stat(p); err != nil {
 			continue
 		}
@@ -64,6 +70,11 @@ func (c *Config) DumpConfig() (ConfigDump, error) {
 		break
 	}
 	d.Stage0 = append(d.Stage0, s1)
+	return c.dumpRest(d)
+}
+
+// dumpRest adds the trust and auth entries to d.
+func (c *Config) dumpRest(d ConfigDump) (ConfigDump, error) {
 	var trust []string
 	for _, dir := range []string{c.SystemConfig, c.LocalConfig} {
 		if dir != "" {

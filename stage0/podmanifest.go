@@ -65,9 +65,10 @@ func ParseMount(s string) (Mount, error) {
 	if m.Volume == "" || m.Target == "" {
 		return m, fmt.Errorf("--mount %q: want volume=NAME,target=PATH", s)
 	}
-	if !path.IsAbs(m.Target) {
-		return m, fmt.Errorf("--mount %q: target must be an absolute path", s)
-	}
+	// rkt 1.30 joined the target to the app's root, so a relative target
+	// names the same place as with a leading "/" (after cleaning, never
+	// above the root).
+	m.Target = path.Join("/", m.Target)
 	return m, nil
 }
 

@@ -60,3 +60,17 @@ func TestFillMounts(t *testing.T) {
 		t.Errorf("explicit mount reported as implicit: %v", implicit)
 	}
 }
+
+func TestParseMountTarget(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"volume=v,target=/abs", "/abs"},
+		{"volume=v,target=rel/dir", "/rel/dir"},
+		{"volume=v,target=../../up", "/up"},
+	} {
+		m, err := ParseMount(tc.in)
+		if err != nil || m.Target != tc.want {
+			t.Errorf("ParseMount(%q) = %q, %v; want target %q", tc.in, m.Target, err, tc.want)
+		}
+	}
+}

@@ -182,6 +182,9 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 		if err != nil {
 			return nil, nil, nil, err
 		}
+		if err := checkOSArch(im); err != nil {
+			return nil, nil, nil, fmt.Errorf("image %s: %w", spec.Image, err)
+		}
 		name, err := appName(spec, im, taken)
 		if err != nil {
 			return nil, nil, nil, err
@@ -263,6 +266,9 @@ func (c *Config) loadPodManifest(ctx context.Context, s *store.Store, pc Prepare
 		im, err := s.Manifest(id)
 		if err != nil {
 			return nil, nil, err
+		}
+		if err := checkOSArch(im); err != nil {
+			return nil, nil, fmt.Errorf("--pod-manifest: app %s: %w", ra.Name, err)
 		}
 		h, _ := types.NewHash(id)
 		ra.Image.ID = *h

@@ -43,9 +43,10 @@ func TestFetchSignedImage(t *testing.T) {
 	for _, ref := range []string{"example.com/app/signed", "example.com/app/signed:1.2", id, id[:len("sha512-")+12]} {
 		wantExit(t, c.Run(t, "run", "--net=host", ref, "--", "--exit-code=4"), 4)
 	}
-	// Too short a prefix is refused.
-	r = c.Run(t, "run", "--net=host", id[:len("sha512-")+6])
+	// As in rkt 1.30, a prefix under "sha512-" and 2 hex digits is refused.
+	r = c.Run(t, "run", "--net=host", id[:len("sha512-")+1])
 	wantExit(t, r, 254)
+	oneLineError(t, r, "image ID too short")
 }
 
 func TestFetchTamperedImage(t *testing.T) {

@@ -42,6 +42,7 @@ func (a *appFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&a.mounts, "mount", nil, "mount a volume into the app: volume=NAME,target=PATH")
 	fs.StringArrayVar(&a.capsRetain, "caps-retain", nil, "capabilities to retain")
 	fs.StringArrayVar(&a.capsRemove, "caps-remove", nil, "capabilities to remove")
+	registerDeprecatedAppFlags(fs, a)
 }
 
 func kvMap(flag string, in []string) (map[string]string, error) {
@@ -107,10 +108,10 @@ func (a *appFlags) apply(fs *pflag.FlagSet, spec *stage0.AppSpec) error {
 	if changed("environment") {
 		spec.Environment = append(spec.Environment, a.env...)
 	}
-	if changed("caps-retain") {
+	if changed("caps-retain") || changed("cap-retain") {
 		spec.CapsRetain = a.capsRetain
 	}
-	if changed("caps-remove") {
+	if changed("caps-remove") || changed("cap-remove") {
 		spec.CapsRemove = a.capsRemove
 	}
 	for _, m := range a.mounts {
@@ -146,7 +147,9 @@ func mergeKV(flag string, dst map[string]string, in []string) (map[string]string
 
 // parseApps splits `[APPFLAGS] IMAGE [APPFLAGS] [-- ARGS] [--- IMAGE ...]`
 // into app specs. defaults holds the flags given before the first image.
-func parseApps(args []string, defaults stage0.AppSpec) ([]stage0.AppSpec, error) {
+// shared holds the global and pod flags, which rkt 1.30 also accepted after
+// an image (`rkt run IMAGE --debug`); nil means none.
+func parseApps(args []string, defaults stage0.AppSpec, shared *pflag.FlagSet) ([]stage0.AppSpec, error) {
 	var apps []stage0.AppSpec
 	for len(args) > 0 {
 		if args[0] == "---" {
@@ -173,6 +176,9 @@ func parseApps(args []string, defaults stage0.AppSpec) ([]stage0.AppSpec, error)
 		fs := pflag.NewFlagSet("app", pflag.ContinueOnError)
 		fs.SetInterspersed(false)
 		af.register(fs)
+		if shared != nil {
+			fs.AddFlagSet(shared)
+		}
 		if err := fs.Parse(seg); err != nil {
 			return nil, &usageError{fmt.Errorf("image %s: %w", spec.Image, err)}
 		}

@@ -12,6 +12,7 @@ import (
 func newFetchCmd(g *globalFlags) *cobra.Command {
 	var sig, pull string
 	var full bool
+	var dep deprecatedFlags
 	cmd := &cobra.Command{
 		Use:   "fetch IMAGE...",
 		Short: "Fetch images into the store and verify their signatures",
@@ -19,6 +20,9 @@ func newFetchCmd(g *globalFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.config()
 			if err != nil {
+				return err
+			}
+			if pull, err = dep.pullPolicy(pull); err != nil {
 				return err
 			}
 			ic := c.Images()
@@ -42,5 +46,6 @@ func newFetchCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVar(&sig, "signature", "", "local signature file of the image")
 	cmd.Flags().StringVar(&pull, "pull-policy", "update", "when to fetch: new, update or never")
 	cmd.Flags().BoolVar(&full, "full", true, "print the full image ID")
+	dep.register(cmd.Flags())
 	return cmd
 }

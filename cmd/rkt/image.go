@@ -22,82 +22,57 @@ func newImageCmd(g *globalFlags) *cobra.Command {
 }
 
 func newImageListCmd(g *globalFlags) *cobra.Command {
-	var full, noLegend bool
-	var format, fields string
+	var o stage0.ImageListOptions
+	var noLegend bool
+	var format, order string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List images in the store",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "" && format != "json" && format != "json-pretty" {
+				return &usageError{fmt.Errorf("--format %q: want json or json-pretty", format)}
+			}
+			if order != "asc" && order != "desc" {
+				return &usageError{fmt.Errorf("--order %q: want asc or desc", order)}
+			}
+			o.Descending = order == "desc"
+			if err := o.Check(); err != nil {
+				return &usageError{err}
+			}
 			c, err := g.config()
 			if err != nil {
 				return err
 			}
-			imgs, err := c.Images().List()
+			imgs, err := c.ImageList(o)
 			if err != nil {
 				return err
 			}
-			if format == "json" || format == "json-pretty" {
+			if format != "" {
 				enc := json.NewEncoder(os.Stdout)
 				if format == "json-pretty" {
 					enc.SetIndent("", "\t")
 				}
 				return enc.Encode(imgs)
 			}
-			cols := strings.Split(strings.ToLower(fields), ",")
-			tw := tabwriter.NewWriter(os.Stdout, 0, 8, 1, '\t', 0)
-			if !noLegend {
-				fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
+			rows, err := stage0.ImageListTable(imgs, o, noLegend, time.Now())
+			if err != nil {
+				return err
 			}
-			for _, im := range imgs {
-				var row []string
-				for _, col := range cols {
-					switch col {
-					case "id":
-						id := im.ID
-						if !full {
-							id = stage0.ShortID(id)
-						}
-						row = append(row, id)
-					case "name":
-						n := im.Name
-						if v, ok := im.Labels.Get("version"); ok {
-							n += ":" + v
-						}
-						row = append(row, n)
-					case "size":
-						row = append(row, humanSize(im.Size, full))
-					case "importtime":
-						row = append(row, im.ImportTime.Format(time.RFC3339))
-					case "lastused":
-						row = append(row, im.LastUsed.Format(time.RFC3339))
-					default:
-						return &usageError{fmt.Errorf("--fields: unknown field %q", col)}
-					}
-				}
-				fmt.Fprintln(tw, strings.Join(row, "\t"))
+			tw := tabwriter.NewWriter(os.Stdout, 0, 8, 1, '\t', 0)
+			for _, r := range rows {
+				fmt.Fprintln(tw, strings.Join(r, "\t"))
 			}
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&full, "full", false, "use long output format")
+	cmd.Flags().BoolVar(&o.Full, "full", false, "use long output format")
 	cmd.Flags().BoolVar(&noLegend, "no-legend", false, "suppress a legend with the list")
 	cmd.Flags().StringVar(&format, "format", "", "output format: json or json-pretty")
-	cmd.Flags().StringVar(&fields, "fields", "id,name,size,importtime,lastused", "comma-separated fields to print")
+	cmd.Flags().StringVar(&o.Fields, "fields", "id,name,size,importtime,lastused", "comma-separated list of fields to display: id, name, size, importtime, lastused")
+	cmd.Flags().StringVar(&o.Sort, "sort", "importtime", "sort the output by this comma-separated list of fields: name, importtime, lastused, size")
+	cmd.Flags().StringVar(&order, "order", "asc", "sorting order: asc or desc")
 	return cmd
-}
-
-func humanSize(n int64, exact bool) string {
-	if exact {
-		return fmt.Sprint(n)
-	}
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	f, i := float64(n), 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f%s", f, units[i])
 }
 
 func newImageRmCmd(g *globalFlags) *cobra.Command {

@@ -22,6 +22,7 @@ type podFlags struct {
 	stage1Hash, stage1FromDir            string
 	stopTimeout                          time.Duration
 	mdsRegister                          bool
+	deprecated                           deprecatedFlags
 	privateUsers                         bool
 	ports                                []string
 	dns, dnsSearch, dnsOpt, hostsEntries []string
@@ -108,11 +109,8 @@ func ipcArg(s string) string {
 func parsePodCommand(cmd *cobra.Command, args []string, pf *podFlags, run bool) ([]stage0.AppSpec, bool, error) {
 	fs := pflag.NewFlagSet(cmd.Name(), pflag.ContinueOnError)
 	fs.SetInterspersed(false)
-	fs.AddFlagSet(cmd.InheritedFlags())
-	pf.register(fs, run)
-	if !run {
-		fs.BoolVar(&pf.quiet, "quiet", false, "print only the pod UUID")
-	}
+	shared := podFlagSet(cmd, pf, run)
+	fs.AddFlagSet(shared)
 	var defaults appFlags
 	defaults.register(fs)
 	help := fs.BoolP("help", "h", false, "help")
@@ -144,8 +142,11 @@ func parsePodCommand(cmd *cobra.Command, args []string, pf *podFlags, run bool) 
 			return nil, false, fmt.Errorf("--pod-manifest cannot be combined with %s: the pod manifest says it all", strings.Join(changed, ", "))
 		}
 	}
-	apps, err := parseApps(fs.Args(), def)
+	apps, err := parseApps(fs.Args(), def, shared)
 	if err != nil {
+		return nil, false, err
+	}
+	if err := pf.check(); err != nil {
 		return nil, false, err
 	}
 	if len(apps) == 0 && pf.podManifest == "" {

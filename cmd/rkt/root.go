@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,6 +19,8 @@ type globalFlags struct {
 	debug, trustKeysFromHTTPS                  bool
 	logFormat                                  string
 	maxImageSize                               string
+	// flags are the global flags themselves, to see which were given.
+	flags *pflag.FlagSet
 }
 
 // config builds the stage0 configuration from the global flags.
@@ -39,11 +42,15 @@ func (g *globalFlags) config() (*stage0.Config, error) {
 	if g.logFormat == "json" {
 		h = slog.NewJSONHandler(os.Stderr, opts)
 	}
-	return &stage0.Config{
+	c := &stage0.Config{
 		Dir: g.dir, LocalConfig: g.localConfig, SystemConfig: g.systemConfig, UserConfig: g.userConfig,
 		Insecure: in, Debug: g.debug, Log: slog.New(h), TrustKeysFromHTTPS: g.trustKeysFromHTTPS,
 		MaxImageSize: maxSize,
-	}, nil
+	}
+	if err := c.ApplyConfigFiles(g.flags != nil && g.flags.Changed("dir")); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func newRootCmd() *cobra.Command {
@@ -55,6 +62,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	pf := root.PersistentFlags()
+	g.flags = pf
 	pf.StringVar(&g.dir, "dir", "/var/lib/rkt", "rkt data directory")
 	pf.StringVar(&g.localConfig, "local-config", "/etc/rkt", "local configuration directory")
 	pf.StringVar(&g.systemConfig, "system-config", "/usr/lib/rkt", "system configuration directory")
@@ -71,7 +79,36 @@ func newRootCmd() *cobra.Command {
 		newCatManifestCmd(g), newImageCmd(g), newVersionCmd(g), newEnterCmd(g),
 		newExportCmd(g), newConfigCmd(g), newLogsCmd(g), newKillCmd(g),
 	)
+	refuseUnknownCommands(root)
 	return root
+}
+
+// refuseUnknownCommands makes every command that only groups subcommands
+// refuse an unknown one (`rkt image bogus`) as a usage error instead of
+// printing its help and exiting 0. Without arguments a group prints its
+// help; the root then fails with rkt 1.30's "missing command" (exit 2).
+func refuseUnknownCommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		refuseUnknownCommands(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return &usageError{fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath())}
+		}
+		return nil
+	}
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if err := c.Help(); err != nil {
+			return err
+		}
+		if !c.HasParent() {
+			return &usageError{errors.New("missing command")}
+		}
+		return nil
+	}
 }
 
 // exactArgs is cobra.ExactArgs with rkt's usage exit status.
@@ -92,5 +129,3 @@ func minArgs(n int) cobra.PositionalArgs {
 		return nil
 	}
 }
-
-var _ = pflag.ContinueOnError

@@ -9,7 +9,7 @@ import (
 
 func newRunCmd(g *globalFlags) *cobra.Command {
 	var pf podFlags
-	return &cobra.Command{
+	return withPodFlagsHelp(&cobra.Command{
 		Use:                "run [--pod flags] [--app flags] IMAGE [--app flags] [-- ARGS] [--- IMAGE ...]",
 		Short:              "Run images in a new pod",
 		DisableFlagParsing: true,
@@ -25,12 +25,12 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 			ro := pf.runOptions(c)
 			return c.Run(cmd.Context(), pf.prepareConfig(apps), ro)
 		},
-	}
+	}, true)
 }
 
 func newPrepareCmd(g *globalFlags) *cobra.Command {
 	var pf podFlags
-	return &cobra.Command{
+	return withPodFlagsHelp(&cobra.Command{
 		Use:                "prepare [--pod flags] [--app flags] IMAGE [--app flags] [-- ARGS] [--- IMAGE ...]",
 		Short:              "Prepare a pod to run later with run-prepared",
 		DisableFlagParsing: true,
@@ -56,7 +56,7 @@ func newPrepareCmd(g *globalFlags) *cobra.Command {
 			fmt.Println(p.UUID)
 			return nil
 		},
-	}
+	}, false)
 }
 
 func newRunPreparedCmd(g *globalFlags) *cobra.Command {

@@ -47,11 +47,15 @@ func isPath(ref string) (string, bool) {
 }
 
 // Fetch makes the image named by ref available in the store and
-// returns its ID. ref is a file path or file:// URL, an image ID (prefix),
+// returns its ID. ref is an https:// (or, with insecure http, http://) URL,
+// a file path or file:// URL, an image ID (prefix),
 // an OCI reference (docker://REGISTRY/REPO[:TAG|@DIGEST], oci:DIR[:TAG]),
 // or an appc name with optional version and labels, found in the store or
 // through meta discovery as the pull policy says.
 func (c *Config) Fetch(ctx context.Context, s *store.Store, ref string, o FetchOptions) (string, error) {
+	if isURL(ref) {
+		return c.fetchURL(ctx, s, ref, o)
+	}
 	if path, ok := isPath(ref); ok {
 		return c.fetchFile(ctx, s, path, o)
 	}
@@ -113,6 +117,16 @@ func (c *Config) fetchFile(ctx context.Context, s *store.Store, path string, o F
 			return "", err
 		}
 		src = priv
+	}
+	im, err := manifests.ReadACIManifest(src)
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", path, err)
+	}
+	if err := CheckOSArch(im); err != nil {
+		return "", fmt.Errorf("image %s (%s): %w", path, im.Name, err)
+	}
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return "", err
 	}
 	img, err := s.ImportACI(ctx, src)
 	if err != nil {

@@ -171,7 +171,7 @@ func (c *Config) fetchAppc(ctx context.Context, s *store.Store, ref string, o Fe
 	}
 	var errs []error
 	for _, e := range ep.ACIEndpoints {
-		id, err := c.fetchEndpoint(ctx, s, app, e, ep.Keys, cache, opts, o)
+		id, err := c.fetchEndpoint(ctx, s, &app, e, ep.Keys, cache, opts, o)
 		if err == nil {
 			if err := c.saveNameRecord(nameRecord{Request: key, ACI: e.ACI, ASC: e.ASC}); err != nil {
 				c.logger().Debug("cannot save discovery record", "image", ref, "err", err)
@@ -232,26 +232,37 @@ func (c *Config) fetchDependencies(ctx context.Context, s *store.Store, id strin
 // verifying reports whether signatures are checked for this fetch.
 func (c *Config) verifying(o FetchOptions) bool { return !o.NoVerify && !c.Insecure.Image }
 
-// fetchEndpoint downloads one discovered image and its signature.
-func (c *Config) fetchEndpoint(ctx context.Context, s *store.Store, app discovery.App, e discovery.ACIEndpoint, keys []string, cache *discovery.FileCache, opts discovery.Options, o FetchOptions) (string, error) {
-	name := app.String()
+// fetchEndpoint downloads one discovered image and its signature. app is the
+// discovery request, or nil for an image fetched by URL: its signer is then
+// checked against the name in the downloaded manifest, and there is no request
+// for the manifest to match.
+func (c *Config) fetchEndpoint(ctx context.Context, s *store.Store, app *discovery.App, e discovery.ACIEndpoint, keys []string, cache *discovery.FileCache, opts discovery.Options, o FetchOptions) (string, error) {
+	name := e.ACI
+	if app != nil {
+		name = app.String()
+	}
 	plain, err := discovery.NewFetcher(opts)
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", name, err)
 	}
 	tmpDir := filepath.Join(s.Dir(), "tmp")
 
-	// 1. The signature, before any byte of the image.
+	// 1. The signature, before any byte of the image: a local file given
+	// with --signature, else the endpoint's.
 	var sig []byte
 	sigLater := false
 	if c.verifying(o) {
-		sig, err = fetchSmall(ctx, plain, e.ASC, tmpDir)
+		if o.Signature != "" {
+			sig, err = readSignatureFile(o.Signature)
+		} else {
+			sig, err = fetchSmall(ctx, plain, e.ASC, tmpDir)
+		}
 		switch {
 		case errors.Is(err, discovery.ErrSignatureNotReady):
 			sigLater = true
 		case err != nil:
 			return "", fmt.Errorf("image %s: signature: %w", name, err)
-		default:
+		case app != nil:
 			if err := c.checkSigner(ctx, app.Name, sig, keys, plain); err != nil {
 				return "", fmt.Errorf("image %s: %w", name, err)
 			}
@@ -322,24 +333,16 @@ func (c *Config) fetchEndpoint(ctx context.Context, s *store.Store, app discover
 		if err != nil {
 			return "", fmt.Errorf("image %s: signature: %w", name, err)
 		}
-		if err := c.checkSigner(ctx, app.Name, sig, keys, plain); err != nil {
-			discard()
-			return "", fmt.Errorf("image %s: %w", name, err)
+		if app != nil {
+			if err := c.checkSigner(ctx, app.Name, sig, keys, plain); err != nil {
+				discard()
+				return "", fmt.Errorf("image %s: %w", name, err)
+			}
 		}
 	}
 
-	// 4. Verify, check the manifest against the request, import.
-	if c.verifying(o) {
-		if _, err := part.Seek(0, io.SeekStart); err != nil {
-			return "", err
-		}
-		signer, err := c.Keystore().Verify(app.Name, part, bytes.NewReader(sig))
-		if err != nil {
-			discard()
-			return "", fmt.Errorf("image %s: %w", name, err)
-		}
-		c.logger().Info("signature verified", "image", app.Name, "signer", signerName(signer))
-	}
+	// 4. Check the manifest against the request and the host, verify the
+	// signature with the keys trusted for the image's name, import.
 	if _, err := part.Seek(0, io.SeekStart); err != nil {
 		return "", err
 	}
@@ -348,9 +351,28 @@ func (c *Config) fetchEndpoint(ctx context.Context, s *store.Store, app discover
 		discard()
 		return "", fmt.Errorf("image %s: %w", name, err)
 	}
-	if err := matchRequest(app, im); err != nil {
+	keyName := string(im.Name)
+	if app != nil {
+		if err := matchRequest(*app, im); err != nil {
+			discard()
+			return "", fmt.Errorf("image %s from %s: %w", name, e.ACI, err)
+		}
+		keyName = app.Name
+	}
+	if err := CheckOSArch(im); err != nil {
 		discard()
-		return "", fmt.Errorf("image %s from %s: %w", name, e.ACI, err)
+		return "", fmt.Errorf("image %s: %w", name, err)
+	}
+	if c.verifying(o) {
+		if _, err := part.Seek(0, io.SeekStart); err != nil {
+			return "", err
+		}
+		signer, err := c.Keystore().Verify(keyName, part, bytes.NewReader(sig))
+		if err != nil {
+			discard()
+			return "", fmt.Errorf("image %s: %w", name, err)
+		}
+		c.logger().Info("signature verified", "image", keyName, "signer", signerName(signer))
 	}
 	if _, err := part.Seek(0, io.SeekStart); err != nil {
 		return "", err

@@ -32,6 +32,16 @@ func (s *Store) Resolve(ref string) (Image, error) {
 	return img, nil
 }
 
+// errNoImageIDs is ErrNotFound for an image ID or prefix, worded as rkt
+// 1.30 answered it.
+var errNoImageIDs error = &notFoundError{"no image IDs found"}
+
+// notFoundError is an ErrNotFound with its own wording.
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string        { return e.msg }
+func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
+
 func (s *Store) resolvePrefix(ref, h string) (Image, error) {
 	switch {
 	case !isHex(h) || len(h) > hexLen:
@@ -39,7 +49,8 @@ func (s *Store) resolvePrefix(ref, h string) (Image, error) {
 	case len(h) == hexLen:
 		return s.Get(idPrefix + h)
 	case len(h) < MinPrefix:
-		return Image{}, fmt.Errorf("image ID prefix %q: too short: want at least %d hex digits", ref, MinPrefix)
+		// rkt 1.30's answer, for a prefix under "sha512-aa".
+		return Image{}, fmt.Errorf("image ID prefix %q: image ID too short: want at least %d hex digits", ref, MinPrefix)
 	}
 	ents, err := os.ReadDir(filepath.Join(s.dir, "images"))
 	if err != nil {
@@ -54,7 +65,7 @@ func (s *Store) resolvePrefix(ref, h string) (Image, error) {
 	}
 	switch len(match) {
 	case 0:
-		return Image{}, fmt.Errorf("image ID prefix %q: %w", ref, ErrNotFound)
+		return Image{}, fmt.Errorf("image ID prefix %q: %w", ref, errNoImageIDs)
 	case 1:
 		return s.Get(match[0])
 	}

@@ -116,8 +116,9 @@ const (
 	treePrefix = "deps-sha512-"
 	hexLen     = 128
 	// MinPrefix is the shortest image ID prefix (hex digits after
-	// "sha512-") that Resolve accepts.
-	MinPrefix = 12
+	// "sha512-") that Resolve accepts: rkt 1.30 took any prefix from
+	// "sha512-aa" on (an ambiguous one is refused with the matches).
+	MinPrefix = 2
 )
 
 // DirMode is the mode of the store directory and of every directory in it

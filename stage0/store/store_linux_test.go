@@ -439,7 +439,8 @@ func TestResolve(t *testing.T) {
 		{ref: v1.ID[:7+12], want: v1.ID},
 		{ref: strings.ToUpper(other.ID[7:7+20]) + "", errText: "name"}, // not sha512-: a name, and invalid
 		{ref: "sha512-" + strings.ToUpper(other.ID[7:7+20]), want: other.ID},
-		{ref: v1.ID[:7+11], errText: "too short"},
+		{ref: v1.ID[:7+1], errText: "image ID too short"},
+		{ref: "sha512-" + strings.Repeat("c", 2), wantErr: ErrNotFound, errText: "no image IDs found"},
 		{ref: "sha512-xyz123456789abc", errText: "invalid"},
 		{ref: "sha512-" + strings.Repeat("a", 12), wantErr: ErrAmbiguous},
 		{ref: fakeA[:7+13], want: fakeA},
