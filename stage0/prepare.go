@@ -37,6 +37,9 @@ type PrepareConfig struct {
 	PrivateUsers bool
 	Env          EnvSources
 	PullPolicy   string
+	// DNS are the --dns* and --hosts-entry flags, checked and written to
+	// Options before anything else is done.
+	DNS DNSFlags
 	// Options go to stage1-options.json.
 	Options stage1.Options
 }
@@ -66,6 +69,9 @@ func (c *Config) Prepare(ctx context.Context, pc PrepareConfig) (*pods.Pod, erro
 }
 
 func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, error) {
+	if err := pc.DNS.apply(&pc.Options); err != nil {
+		return nil, fmt.Errorf("dns flags: %w", err)
+	}
 	s, err := c.Store()
 	if err != nil {
 		return nil, err
