@@ -323,6 +323,14 @@ func checkMounts(pm *schema.PodManifest) error {
 // fill writes the pod's files and lays down its rootfs.
 func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1ID string, images map[string]string, pc PrepareConfig) error {
 	p := pr.pod
+	for _, d := range p.PrivateDirs() {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return err
+		}
+	}
 	b, err := pr.manifest.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("pod manifest: %w", err)
