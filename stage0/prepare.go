@@ -323,7 +323,14 @@ func checkMounts(pm *schema.PodManifest) error {
 // fill writes the pod's files and lays down its rootfs.
 func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1ID string, images map[string]string, pc PrepareConfig) error {
 	p := pr.pod
-	for _, d := range p.PrivateDirs() {
+	// A --private-users pod directory is root:<pod gid> 0710 (see
+	// privateUsers), closed to the rkt group; the pod's root needs to
+	// search stage1/ there.
+	private := p.PrivateDirs()
+	if pc.PrivateUsers {
+		private = nil
+	}
+	for _, d := range private {
 		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}

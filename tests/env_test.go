@@ -75,3 +75,23 @@ func TestEnvTERM(t *testing.T) {
 		p.Wait(t, 20*time.Second)
 	})
 }
+
+// TestRktErrorTexts checks the words of rkt 1.30's errors for pod flags:
+// `--interactive` with two images ("interactive option only supports one
+// image", rkt/run.go, before anything is fetched or prepared) and an unknown
+// `--ipc` ("unknown value for --ipc parameter", stage1/init/init.go), both
+// exit 254.
+func TestRktErrorTexts(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/texts")
+	r := runInsecure(t, c, "--net=none", "--interactive", aci, "---", aci, "--name=second")
+	wantExit(t, r, 254)
+	oneLineError(t, r, "interactive option only supports one image")
+	if l := c.MustRun(t, "list", "--no-legend"); strings.TrimSpace(l.Stdout) != "" {
+		t.Errorf("a pod was made for a refused --interactive:\n%s", l)
+	}
+	r = runInsecure(t, c, "--net=none", "--ipc=bogus", aci)
+	wantExit(t, r, 254)
+	oneLineError(t, r, "--ipc=bogus", "unknown value for --ipc parameter")
+}

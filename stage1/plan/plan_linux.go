@@ -198,7 +198,7 @@ func Build(in Input) (*Plan, error) {
 		return nil, fmt.Errorf("pod isolators: %w", err)
 	}
 	if in.Args.Interactive && len(in.Manifest.Apps) != 1 {
-		return nil, fmt.Errorf("--interactive needs a pod of exactly one app, this one has %d", len(in.Manifest.Apps))
+		return nil, fmt.Errorf("--interactive: interactive option only supports one image, this pod has %d apps", len(in.Manifest.Apps))
 	}
 	vols := map[types.ACName]types.Volume{}
 	for _, v := range in.Manifest.Volumes {

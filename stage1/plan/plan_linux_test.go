@@ -249,7 +249,7 @@ func TestInteractive(t *testing.T) {
 		{name: "terminal", interactive: true, terminal: true, apps: 1, want: true},
 		{name: "interactive without a terminal", interactive: true, apps: 1},
 		{name: "terminal but not interactive", terminal: true, apps: 1},
-		{name: "two apps", interactive: true, terminal: true, apps: 2, err: "--interactive needs a pod of exactly one app, this one has 2"},
+		{name: "two apps", interactive: true, terminal: true, apps: 2, err: "--interactive: interactive option only supports one image, this pod has 2 apps"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
