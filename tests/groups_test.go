@@ -146,6 +146,7 @@ func TestGroupsNonRoot(t *testing.T) {
 		if !strings.Contains(r.Stdout, "state=exited") {
 			t.Errorf("rkt status of an exited pod as a member:\n%s", r)
 		}
+		t.Logf("rkt status of an exited pod as a member:\n%s", r)
 		r = as(t, memberCred, "cat-manifest", alive)
 		wantExit(t, r, 0)
 		if !strings.Contains(r.Stdout, `"PodManifest"`) {
