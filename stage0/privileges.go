@@ -23,10 +23,12 @@ var unprivileged = []string{
 // Fetching as a member of the rkt group, which rkt allowed, is refused too:
 // whoever owns a file in the store can change it after it was verified and
 // before root runs it.
-func CheckUser(command string) error {
-	if os.Geteuid() == 0 || slices.Contains(unprivileged, command) || strings.HasPrefix(command, "rkt completion") {
+func CheckUser(command string) error { return checkUser(command, os.Geteuid()) }
+
+func checkUser(command string, euid int) error {
+	if euid == 0 || slices.Contains(unprivileged, command) || strings.HasPrefix(command, "rkt completion") {
 		return nil
 	}
 	return fmt.Errorf("%s: cannot run as unprivileged user (uid %d): run it as root; members of group %s may only use %s",
-		command, os.Geteuid(), rktgroup.Name, strings.Join(unprivileged[:5], ", "))
+		command, euid, rktgroup.Name, strings.Join(unprivileged[:5], ", "))
 }
