@@ -32,7 +32,8 @@ func TestGroupsNonRoot(t *testing.T) {
 	testutil.RequireCommand(t, "groupadd")
 	testutil.RequireCommand(t, "useradd")
 	if _, err := user.LookupGroup("rkt"); err == nil {
-		t.Skip("requires a host without a group named rkt (the test creates it); run on a host without it")
+		t.Skip("requires a host without a group named rkt (the test creates and removes it); " +
+			"if an interrupted run left it: groupdel rkt; userdel rktngmember; userdel rktngother")
 	}
 	run := func(name string, args ...string) {
 		t.Helper()
