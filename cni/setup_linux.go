@@ -126,7 +126,11 @@ func Setup(ctx context.Context, s SetupConfig) (*Info, error) {
 			}
 		}
 		if err := r.add(ctx, s.PodUUID, s.NetNSPath, &info.Networks[i]); err != nil {
-			err = fmt.Errorf("add network %q: %w", req.Name, err)
+			if taken := ipTaken(req.Name, conf, req.Args, err); taken != nil {
+				err = taken
+			} else {
+				err = fmt.Errorf("add network %q: %w", req.Name, err)
+			}
 			return nil, rollback(ctx, log, r, info, s, err)
 		}
 		if masq {

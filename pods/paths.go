@@ -23,6 +23,14 @@ func (p *Pod) layout() layout.Dir { return layout.Dir(p.Path()) }
 // ManifestPath is the reified pod manifest.
 func (p *Pod) ManifestPath() string { return p.layout().PodManifest() }
 
+// PrivateDirs are the pod directory's subdirectories that hold the pod's
+// rootfs and overlays, made 0700 root before anything is put in them, so
+// that a pod directory readable by the rkt group (internal/rktgroup) never
+// lets its members reach an image's setuid binaries or device nodes.
+func (p *Pod) PrivateDirs() []string {
+	return []string{p.layout().Stage1(), p.layout().Overlay()}
+}
+
 // Stage1ManifestPath is the stage1 image manifest.
 func (p *Pod) Stage1ManifestPath() string { return p.layout().Stage1Manifest() }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rkt-ng/rkt/internal/flock"
+	"github.com/rkt-ng/rkt/internal/rktgroup"
 	"github.com/rkt-ng/rkt/pods/layout"
 )
 
@@ -71,7 +72,10 @@ var NameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 // directory: root only. A pod directory holds the pod's rootfs (its image
 // trees with their setuid files and device nodes, overlay upper dirs); no
 // other local user may reach them. Apps reach their rootfs from inside the
-// pod's mount namespace, never through this path.
+// pod's mount namespace, never through this path. When the host has the
+// group rkt (internal/rktgroup), these directories are root:rkt 2750
+// instead, so that its members can read pod information; the pod's rootfs
+// and overlays are then in its stage1/ and overlay/, which stay 0700.
 const DirMode = 0o700
 
 // EmbryoTimeout is how long an unlocked embryo may be in the middle of being
@@ -89,17 +93,8 @@ func OpenDir(dataDir string) (*Dir, error) {
 		if err := os.MkdirAll(p, DirMode); err != nil {
 			return nil, fmt.Errorf("open pods directory: %w", err)
 		}
-		fi, err := os.Lstat(p)
-		if err != nil {
+		if err := rktgroup.Fix(p, DirMode, true); err != nil {
 			return nil, fmt.Errorf("open pods directory: %w", err)
-		}
-		if !fi.IsDir() {
-			return nil, fmt.Errorf("open pods directory: %s: not a directory", p)
-		}
-		if fi.Mode().Perm() != DirMode {
-			if err := os.Chmod(p, DirMode); err != nil {
-				return nil, fmt.Errorf("open pods directory: %w", err)
-			}
 		}
 	}
 	return d, nil
@@ -147,6 +142,12 @@ func (d *Dir) Create(name string) (*Pod, error) {
 		return nil, err
 	}
 	cleanup := func() { os.RemoveAll(embryo) }
+	// Readable by the rkt group, if any: what must stay private in it
+	// (stage1/, overlay/, sharedVolumes/, mds-token) is made 0700/0600.
+	if err := rktgroup.Fix(embryo, DirMode, true); err != nil {
+		cleanup()
+		return nil, err
+	}
 	l, err := flock.OpenDir(embryo)
 	if err != nil {
 		cleanup()

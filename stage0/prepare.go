@@ -38,6 +38,9 @@ type PrepareConfig struct {
 	PrivateUsers bool
 	Env          EnvSources
 	PullPolicy   string
+	// DNS are the --dns* and --hosts-entry flags, checked and written to
+	// Options before anything else is done.
+	DNS DNSFlags
 	// Options go to stage1-options.json.
 	Options stage1.Options
 }
@@ -67,6 +70,9 @@ func (c *Config) Prepare(ctx context.Context, pc PrepareConfig) (*pods.Pod, erro
 }
 
 func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, error) {
+	if err := pc.DNS.apply(&pc.Options); err != nil {
+		return nil, fmt.Errorf("dns flags: %w", err)
+	}
 	s, err := c.Store()
 	if err != nil {
 		return nil, err
@@ -328,6 +334,21 @@ func checkMounts(pm *schema.PodManifest) error {
 // fill writes the pod's files and lays down its rootfs.
 func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1ID string, images map[string]string, pc PrepareConfig) error {
 	p := pr.pod
+	// A --private-users pod directory is root:<pod gid> 0710 (see
+	// privateUsers), closed to the rkt group; the pod's root needs to
+	// search stage1/ there.
+	private := p.PrivateDirs()
+	if pc.PrivateUsers {
+		private = nil
+	}
+	for _, d := range private {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return err
+		}
+	}
 	b, err := pr.manifest.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("pod manifest: %w", err)

@@ -26,6 +26,11 @@ type RunOptions struct {
 // Run prepares a pod and execs its stage1. On success it does not return:
 // this process becomes the pod.
 func (c *Config) Run(ctx context.Context, pc PrepareConfig, ro RunOptions) error {
+	// rkt checked this before fetching anything (rkt/run.go), with these
+	// words; stage1 checks the pod it gets again (a --pod-manifest).
+	if ro.Args.Interactive && len(pc.Apps) > 1 {
+		return fmt.Errorf("--interactive: interactive option only supports one image, not %d", len(pc.Apps))
+	}
 	pr, err := c.prepare(ctx, pc)
 	if err != nil {
 		return err

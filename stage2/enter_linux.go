@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -25,6 +26,11 @@ type EnterRequest struct {
 	Args   []string `json:"args,omitempty"`
 	Env    []string `json:"env,omitempty"`
 	Signal int      `json:"signal,omitempty"`
+	// Term is the TERM the command gets over the app's environment: rkt's
+	// enter kept the caller's TERM, vt100 when it had none
+	// (stage1/enterexec), since enter is typically interactive. Empty
+	// leaves the app's environment as it is.
+	Term string `json:"term,omitempty"`
 	// Terminal says the stdin sent along is a pseudo-terminal of the enter
 	// client's that the command gets as its controlling terminal (never the
 	// caller's own terminal).
@@ -169,6 +175,9 @@ func (s *supervisor) startEnter(r *enterReq) {
 	if len(r.req.Env) > 0 {
 		p.Env = r.req.Env
 	}
+	if r.req.Term != "" {
+		p.Env = withTerm(p.Env, r.req.Term)
+	}
 	files := []*os.File{os.NewFile(uintptr(r.fds[0]), "stdin"), os.NewFile(uintptr(r.fds[1]), "stdout"), os.NewFile(uintptr(r.fds[2]), "stderr")}
 	pid, err := s.launchWith(p, files, r.req.Terminal)
 	if err != nil {
@@ -195,4 +204,16 @@ func (s *supervisor) kill(r *enterReq) {
 		}
 	}
 	replyEnter(r.conn, EnterReply{})
+}
+
+// withTerm returns env with TERM set to term, as a new slice: env is the
+// app's own, shared with its other processes.
+func withTerm(env []string, term string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "TERM=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, "TERM="+term)
 }

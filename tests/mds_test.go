@@ -3,6 +3,7 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,6 +55,49 @@ echo done`
 				}
 			}
 		})
+	}
+}
+
+// TestMetadataServiceEndpoints reads every GET endpoint of the metadata
+// service from inside a pod: appc's (ace.md: pod/uuid, pod/manifest,
+// pod/annotations, apps/NAME/annotations, apps/NAME/image/manifest,
+// apps/NAME/image/id), the single-annotation endpoints rkt 1.30 served as
+// well (pod/annotations/NAME and apps/NAME/annotations/NAME, text/plain,
+// 404 for an unknown name), and apps/NAME/image/annotations, the image
+// manifest's own annotations (not merged with the app's).
+func TestMetadataServiceEndpoints(t *testing.T) {
+	testutil.RequireRoot(t)
+	aci := testutil.NewACI(t, "rkt-ng.test/mdsall", testutil.WithBusybox("sh", "wget", "echo", "grep"),
+		testutil.WithAnnotation("example.com/who", "image"),
+		testutil.WithAnnotation("example.com/kept", "from-image"))
+	script := `u="$AC_METADATA_URL/acMetadata/v1"
+for p in pod/uuid pod/manifest pod/annotations apps/mdsall/annotations apps/mdsall/image/manifest apps/mdsall/image/id \
+	apps/mdsall/image/annotations apps/mdsall/annotations/example.com/who apps/mdsall/annotations/example.com/kept; do
+	echo "$p=$(wget -q -O - $u/$p)"
+done
+if wget -q -O - $u/apps/mdsall/annotations/example.com/nope; then echo "unknown annotation served"; fi
+echo done`
+	c := testutil.NewCtx(t)
+	r := runInsecure(t, c, "--net=host", aci, "--annotation=example.com/who=app", "--exec=/bin/sh", "--", "-c", script)
+	wantExit(t, r, 0)
+	// Whole lines: pod/manifest holds the script itself.
+	if lines := strings.Split(r.Stdout, "\n"); slices.Contains(lines, "unknown annotation served") || !slices.Contains(lines, "done") {
+		t.Errorf("output:\n%s", r.Stdout)
+	}
+	for _, p := range []string{"pod/uuid", "pod/manifest", "pod/annotations", "apps/mdsall/annotations", "apps/mdsall/image/manifest", "apps/mdsall/image/id"} {
+		if field(t, r.Stdout, p) == "" {
+			t.Errorf("%s: empty answer\n%s", p, r.Stdout)
+		}
+	}
+	for p, want := range map[string]string{
+		"apps/mdsall/image/id":                     testutil.ImageID(t, aci),
+		"apps/mdsall/annotations/example.com/who":  "app",
+		"apps/mdsall/annotations/example.com/kept": "from-image",
+		"apps/mdsall/image/annotations":            `[{"name":"example.com/who","value":"image"},{"name":"example.com/kept","value":"from-image"}]`,
+	} {
+		if got := field(t, r.Stdout, p); got != want {
+			t.Errorf("%s = %q, want %q", p, got, want)
+		}
 	}
 }
 

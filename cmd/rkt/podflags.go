@@ -79,10 +79,8 @@ func (p *podFlags) prepareConfig(apps []stage0.AppSpec) stage0.PrepareConfig {
 		Env:          stage0.EnvSources{Inherit: p.inheritEnv, File: p.setEnvFile, Set: p.setEnv},
 		PullPolicy:   p.pullPolicy,
 		Ports:        p.ports,
-		Options: stage1.Options{
-			StopTimeout: stage1.Duration(p.stopTimeout),
-			DNS:         p.dns, DNSSearch: p.dnsSearch, DNSOptions: p.dnsOpt, DNSDomain: p.dnsDomain, HostsEntries: hostsLines(p.hostsEntries),
-		},
+		DNS:          stage0.DNSFlags{DNS: p.dns, Search: p.dnsSearch, Options: p.dnsOpt, Domain: p.dnsDomain, HostsEntries: p.hostsEntries},
+		Options:      stage1.Options{StopTimeout: stage1.Duration(p.stopTimeout)},
 	}
 }
 
@@ -153,17 +151,4 @@ func parsePodCommand(cmd *cobra.Command, args []string, pf *podFlags, run bool) 
 		return nil, false, &usageError{fmt.Errorf("%s: no image given", cmd.Name())}
 	}
 	return apps, false, nil
-}
-
-// hostsLines turns --hosts-entry IP=NAME values into hosts file lines.
-func hostsLines(in []string) []string {
-	var out []string
-	for _, e := range in {
-		if e == "host" {
-			return []string{"host"}
-		}
-		ip, name, _ := strings.Cut(e, "=")
-		out = append(out, ip+"\t"+name)
-	}
-	return out
 }

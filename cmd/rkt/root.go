@@ -60,6 +60,9 @@ func newRootCmd() *cobra.Command {
 		Short:         "rkt-ng: a daemonless pod runner",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Every command but those reading pod and image information needs
+		// root, as in rkt.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return stage0.CheckUser(cmd.CommandPath()) },
 	}
 	pf := root.PersistentFlags()
 	g.flags = pf

@@ -88,6 +88,11 @@ const (
 	SupervisorStatus = "/rkt/supervisor-status"
 	// EnterSocket is stage2's SOCK_SEQPACKET socket for enter and kill.
 	EnterSocket = "/rkt/stage2.sock"
+	// MaskDir is a read-only tmpfs (stage1) holding MaskFile, an empty
+	// file of mode 0 bind-mounted over the files an app must not see (as
+	// systemd's /run/systemd/inaccessible/reg under rkt's stage1).
+	MaskDir  = "/rkt-mask"
+	MaskFile = "/rkt-mask/file"
 )
 
 // Names and suffixes of entries below the directories above.
@@ -281,7 +286,7 @@ func All() []string {
 	inPod := []string{
 		AppRootfs(a), RktDir, StatusDir, AppStatus(a), AppStarted(a), AppStopped(a), AppCreated(a),
 		EnvDir, AppEnv(a), LogDir, AppLog(a), Index(AppLog(a)), Rotated(AppLog(a)), Index(Rotated(AppLog(a))),
-		NotifyDir, AppNotifySocket(a), AppNotifySocketInApp(), SupervisorStatus, EnterSocket,
+		NotifyDir, AppNotifySocket(a), AppNotifySocketInApp(), SupervisorStatus, EnterSocket, MaskDir, MaskFile,
 	}
 	out := append([]string{}, podDir...)
 	out = append(out, inPod...)

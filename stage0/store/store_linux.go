@@ -17,6 +17,7 @@ import (
 
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/flock"
+	"github.com/rkt-ng/rkt/internal/rktgroup"
 	"github.com/rkt-ng/rkt/manifests"
 )
 
@@ -122,7 +123,9 @@ const (
 )
 
 // DirMode is the mode of the store directory and of every directory in it
-// that the store makes: root only. Rendered trees keep their owners, setuid
+// that the store makes: root only (with the host group rkt, the store
+// directory, images/ and manifest/ are root:rkt 2750 instead; see
+// internal/rktgroup). Rendered trees keep their owners, setuid
 // bits, device nodes and file capabilities, which they need inside pods; a
 // local user who could reach them could run a stored setuid-root binary or
 // open a device node (the class of CVE-2021-41091). Nothing outside rkt
@@ -149,35 +152,31 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	}
 	// The root first: once it is closed, what lies below is unreachable
 	// whatever its own mode.
-	if err := restrict(dir); err != nil {
+	if err := rktgroup.Fix(dir, DirMode, true); err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	if os.Geteuid() != 0 {
+		// Another user (a member of the rkt group) only reads the index
+		// and manifests, and cannot even look at the rest.
+		return s, nil
 	}
 	for _, d := range storeDirs {
 		p := filepath.Join(dir, d)
 		if err := os.MkdirAll(p, DirMode); err != nil {
 			return nil, fmt.Errorf("open image store: %w", err)
 		}
-		if err := restrict(p); err != nil {
+		if err := rktgroup.Fix(p, DirMode, groupDirs[d]); err != nil {
 			return nil, fmt.Errorf("open image store: %w", err)
 		}
 	}
 	return s, nil
 }
 
-// restrict chmods dir to DirMode unless it already is.
-func restrict(dir string) error {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s: not a directory", dir)
-	}
-	if fi.Mode().Perm() == DirMode {
-		return nil
-	}
-	return os.Chmod(dir, DirMode)
-}
+// groupDirs are the store directories the rkt group may read, when the host
+// has it (internal/rktgroup): the index rows and image manifests that
+// `rkt image list` and `rkt image cat-manifest` show. Blobs, trees, layers,
+// locks, temporary files and the HTTP cache stay root-only.
+var groupDirs = map[string]bool{"images": true, "manifest": true}
 
 // Dir is the store's root directory.
 func (s *Store) Dir() string { return s.dir }

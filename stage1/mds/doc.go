@@ -17,7 +17,11 @@
 //     null when the manifest has null or none), since the ACE validator
 //     compares the two; apps/<app>/annotations is the image's annotations with
 //     the pod manifest's app annotations set over them (pod wins, image order
-//     kept, new names appended), [] when empty.
+//     kept, new names appended), [] when empty. As rkt 1.30 did, each
+//     annotation's value is also served alone as text/plain at
+//     pod/annotations/<name> and apps/<app>/annotations/<name> (404 for an
+//     unknown name). apps/<app>/image/annotations (rkt-ng's, not in ace.md)
+//     is the image manifest's own annotations, unmerged, [] when empty.
 //   - pod/hmac/sign returns base64(HMAC-SHA512(key, uuid || content)), where
 //     uuid is the pod UUID's 16 raw bytes (as rkt did). The key is host-wide
 //     (LoadKey), so pod/hmac/verify at any pod's service accepts a signature

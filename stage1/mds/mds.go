@@ -119,6 +119,10 @@ func NewHandler(p *Pod, token string, key []byte) (*Handler, error) {
 		return nil, fmt.Errorf("pod %s annotations: %w", uuid, err)
 	}
 	h.get["pod/annotations"] = response{contentJSON, ann}
+	// rkt 1.30 served each annotation's value on its own as well
+	// (rkt/metadata_service.go: /pod/annotations/{name},
+	// /apps/{app}/annotations/{name}).
+	h.addValues("pod/annotations/", pm.Annotations)
 
 	seen := map[string]bool{}
 	for _, ra := range pm.Apps {
@@ -149,6 +153,14 @@ func NewHandler(p *Pod, token string, key []byte) (*Handler, error) {
 		}
 		prefix := "apps/" + name + "/"
 		h.get[prefix+"annotations"] = response{contentJSON, ann}
+		h.addValues(prefix+"annotations/", merged)
+		// The image manifest's own annotations, unmerged: what
+		// image/manifest holds, without parsing the whole manifest.
+		imageAnn, err := marshalAnnotations(im.Annotations)
+		if err != nil {
+			return nil, fmt.Errorf("app %s image annotations: %w", name, err)
+		}
+		h.get[prefix+"image/annotations"] = response{contentJSON, imageAnn}
 		h.get[prefix+"image/manifest"] = response{contentJSON, bytes.Clone(a.ImageManifest)}
 		h.get[prefix+"image/id"] = response{contentText, []byte(id)}
 	}
@@ -158,6 +170,14 @@ func NewHandler(p *Pod, token string, key []byte) (*Handler, error) {
 		}
 	}
 	return h, nil
+}
+
+// addValues serves the value of each annotation of a at prefix+name, as
+// text/plain.
+func (h *Handler) addValues(prefix string, a types.Annotations) {
+	for _, an := range a {
+		h.get[prefix+an.Name.String()] = response{contentText, []byte(an.Value)}
+	}
 }
 
 // checkToken accepts only RFC 3986 unreserved characters, so the token needs

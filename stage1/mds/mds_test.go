@@ -140,6 +140,15 @@ func TestHandlerGet(t *testing.T) {
 		{"image id", h, "GET", "apps/web/image/id", reply{200, contentText, idWeb}},
 		{"image id from pod manifest", h, "GET", "apps/side/image/id", reply{200, contentText, idSide}},
 		{"head", h, "HEAD", "pod/uuid", reply{200, contentText, ""}},
+		// rkt 1.30's single-annotation endpoints.
+		{"pod annotation value", h, "GET", "pod/annotations/ip-address", reply{200, contentText, "10.1.2.3"}},
+		{"app annotation value, pod wins", h, "GET", "apps/web/annotations/lorem", reply{200, contentText, "from-pod"}},
+		{"app annotation value from image", h, "GET", "apps/web/annotations/homepage", reply{200, contentText, "https://example.com"}},
+		// The image's own annotations, not merged with the pod's.
+		{"image annotations", h, "GET", "apps/web/image/annotations", reply{200, contentJSON,
+			`[{"name":"created","value":"2014-10-27T19:32:27.67021798Z"},{"name":"lorem","value":"ipsum"},` +
+				`{"name":"homepage","value":"https://example.com"}]`}},
+		{"image annotations empty", h, "GET", "apps/side/image/annotations", reply{200, contentJSON, `[]`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -179,6 +188,9 @@ func TestHandlerRejects(t *testing.T) {
 		{"unknown endpoint", "GET", api(tokenA, "pod/secret"), "", "", 404},
 		{"unknown app", "GET", api(tokenA, "apps/nope/image/id"), "", "", 404},
 		{"app without entry", "GET", api(tokenA, "apps/web"), "", "", 404},
+		{"unknown pod annotation", "GET", api(tokenA, "pod/annotations/nope"), "", "", 404},
+		{"unknown app annotation", "GET", api(tokenA, "apps/web/annotations/nope"), "", "", 404},
+		{"pod annotation of an app", "GET", api(tokenA, "pod/annotations/lorem"), "", "", 404},
 		{"post to get endpoint", "POST", api(tokenA, "pod/uuid"), contentForm, "content=x", 405},
 		{"put to app endpoint", "PUT", api(tokenA, "apps/web/image/manifest"), "", "", 405},
 		{"get sign", "GET", api(tokenA, "pod/hmac/sign"), "", "", 405},

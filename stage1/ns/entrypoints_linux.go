@@ -98,8 +98,13 @@ func Enter(args []string) (int, error) {
 	if len(cmd) == 0 {
 		return 0, errors.New("enter: no command given")
 	}
+	// rkt's enter (stage1/enterexec) kept the caller's TERM, or set vt100.
+	term := os.Getenv("TERM")
+	if term == "" {
+		term = "vt100"
+	}
 	if !pty.IsTerminal(0) {
-		return callStage2(stage2.EnterRequest{App: *app, Args: cmd}, unix.UnixRights(0, 1, 2))
+		return callStage2(stage2.EnterRequest{App: *app, Args: cmd, Term: term}, unix.UnixRights(0, 1, 2))
 	}
 	// On a terminal, the command gets a pseudo-terminal of its own that this
 	// process relays: the caller's terminal never enters the pod.
@@ -125,7 +130,7 @@ func Enter(args []string) (int, error) {
 		}
 	}()
 	sfd := int(slave.Fd())
-	code, err := callStage2(stage2.EnterRequest{App: *app, Args: cmd, Terminal: true}, unix.UnixRights(sfd, sfd, sfd))
+	code, err := callStage2(stage2.EnterRequest{App: *app, Args: cmd, Terminal: true, Term: term}, unix.UnixRights(sfd, sfd, sfd))
 	slave.Close()
 	select {
 	case <-relay.Done():

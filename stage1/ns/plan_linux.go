@@ -25,8 +25,13 @@ func (p *pod) configs(info *cni.Info, extraEnv []string) (*podsetup.Config, *sta
 		Terminal: pty.IsTerminal(0), Cgroups: p.cg != nil, ExtraEnv: extraEnv, Users: rootfsUsers{p},
 	}
 	if info != nil {
-		d := info.DNS()
-		in.DNS = plan.DNS{Nameservers: d.Nameservers, Domain: d.Domain, Search: d.Search, Options: d.Options}
+		// The first network that returned DNS settings, as info.DNS().
+		for _, n := range info.Networks {
+			if d := n.DNS; !d.IsZero() {
+				in.DNS = plan.DNS{Network: n.NetName, Nameservers: d.Nameservers, Domain: d.Domain, Search: d.Search, Options: d.Options}
+				break
+			}
+		}
 	}
 	pl, err := plan.Build(in)
 	if err != nil {

@@ -75,7 +75,7 @@ func loadPod(args []string, log *slog.Logger) (*pod, error) {
 	switch ra.IPC {
 	case "", "auto", "private", "parent":
 	default:
-		return nil, fmt.Errorf("--ipc=%s: want auto, private or parent", ra.IPC)
+		return nil, fmt.Errorf("--ipc=%s: unknown value for --ipc parameter (want auto, private or parent)", ra.IPC)
 	}
 	p := &pod{dir: dir, args: ra, images: map[string]*schema.ImageManifest{}, log: log}
 	if p.opts, err = stage1.ReadOptions(layout.Dir(dir).Options()); err != nil {

@@ -157,10 +157,17 @@ func remountRO(path string) error {
 // that this works in a user namespace too.
 var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
-// maskedPaths are hidden from apps (runc and Docker's defaults).
+// maskedPaths are hidden from apps: runc and Docker's defaults, and rkt
+// 1.30's (stage1/init/common/app.go, protectKernelHiddenDirs and
+// protectKernelHiddenPaths, except /sys/fs, which holds the pod's cgroups).
+// As under rkt, where systemd's InaccessiblePaths= did it, a directory
+// becomes an empty read-only directory of mode 0 and a file an empty
+// read-only file of mode 0, so that stat shows what rkt's apps saw.
 var maskedPaths = []string{
 	"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats",
 	"/proc/acpi", "/proc/scsi", "/sys/firmware", "/proc/interrupts",
+	"/proc/config.gz", "/proc/kallsyms", "/proc/kmem", "/proc/mem",
+	"/sys/hypervisor", "/sys/module", "/sys/power",
 }
 
 // readOnlyPaths are visible but read-only for apps.
@@ -190,6 +197,11 @@ func mountPod(c *Config) error {
 	}
 	if err := mountDev(filepath.Join(root, "dev")); err != nil {
 		return err
+	}
+	if !c.DisablePaths {
+		if err := mountMaskFile(root); err != nil {
+			return err
+		}
 	}
 	for _, m := range c.Mounts {
 		if err := os.MkdirAll(filepath.Join(root, m.Target), 0o755); err != nil {
@@ -232,7 +244,7 @@ func sealStage1(c *Config) error {
 		return err
 	}
 	if !c.DisablePaths {
-		if err := maskPaths(c.Root); err != nil {
+		if err := maskPaths(c.Root, c.Root); err != nil {
 			return err
 		}
 	}
@@ -387,7 +399,7 @@ func mountApp(c *Config, a *App) error {
 		}
 	}
 	if !c.DisablePaths {
-		if err := maskPaths(rootfs); err != nil {
+		if err := maskPaths(c.Root, rootfs); err != nil {
 			return err
 		}
 	}
@@ -413,7 +425,32 @@ func ensureMtab(rootfs string) error {
 	return os.Symlink("../proc/self/mounts", mtab)
 }
 
-func maskPaths(rootfs string) error {
+// mountMaskFile mounts a small tmpfs at layout.MaskDir in the stage1 root
+// with one empty file of mode 0, layout.MaskFile, and makes it read-only:
+// the source of the binds that mask files. The apps never see it: they
+// see only their own rootfs and the pod's /dev and /sys.
+func mountMaskFile(root string) error {
+	dir := filepath.Join(root, layout.MaskDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=700,size=4k,nr_inodes=4"); err != nil {
+		return err
+	}
+	f := filepath.Join(root, layout.MaskFile)
+	if err := os.WriteFile(f, nil, 0); err != nil {
+		return err
+	}
+	if err := os.Chmod(f, 0); err != nil {
+		return err
+	}
+	return remountRO(dir)
+}
+
+// maskPaths hides maskedPaths in rootfs; root is the stage1 root, where
+// mountMaskFile put the file to bind.
+func maskPaths(root, rootfs string) error {
+	maskFile := filepath.Join(root, layout.MaskFile)
 	for _, p := range maskedPaths {
 		full, err := securejoin.SecureJoin(rootfs, p)
 		if err != nil {
@@ -424,9 +461,9 @@ func maskPaths(rootfs string) error {
 			continue // not present in this kernel
 		}
 		if fi.IsDir() {
-			err = mount("tmpfs", full, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
-		} else {
-			err = mount("/dev/null", full, "", unix.MS_BIND, "")
+			err = mount("tmpfs", full, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=000,size=4k,nr_inodes=1")
+		} else if err = mount(maskFile, full, "", unix.MS_BIND, ""); err == nil {
+			err = remountRO(full)
 		}
 		if err != nil {
 			return err
