@@ -39,6 +39,9 @@ type PrepareConfig struct {
 	PullPolicy   string
 	// Options go to stage1-options.json.
 	Options stage1.Options
+	// Sandbox makes a mutable pod (rkt app sandbox): it may have no apps,
+	// and its stage1 must have the app-level entrypoints.
+	Sandbox bool
 }
 
 // prepared is a pod being built and what it was built from.
@@ -88,6 +91,11 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 	ep, err := stage1.EntrypointsOf(s1)
 	if err != nil {
 		return nil, err
+	}
+	if pc.Sandbox {
+		if err := ep.Mutable(); err != nil {
+			return nil, fmt.Errorf("stage1 %s: %w", s1.Name, err)
+		}
 	}
 	if !ep.ImagePolicy {
 		if err := refuseImageGrants(pm, grants, s1.Name.String()); err != nil {
@@ -148,10 +156,11 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 		pm, images, err = c.loadPodManifest(ctx, s, pc, images, grants)
 		return pm, images, grants, err
 	}
-	if len(pc.Apps) == 0 {
+	if len(pc.Apps) == 0 && !pc.Sandbox {
 		return nil, nil, nil, errors.New("no image given")
 	}
 	pm = schema.BlankPodManifest()
+	pm.Apps = schema.AppList{}
 	// An empty list, not null: the metadata service serves annotations as
 	// stored, and appc clients compare them with the decoded manifest.
 	pm.Annotations = types.Annotations{}

@@ -66,6 +66,9 @@ type supervisor struct {
 	logWaits  []func()                // wait for the log copiers to drain
 	ready     *os.File                // readiness pipe to stage1, or nil
 	first     *failure                // the first app failure, nil while none
+	// stopping is set once the pod was asked to stop (SIGTERM, SIGINT): a
+	// mutable pod ends when its apps are gone.
+	stopping bool
 }
 
 // Init is the body of the stage2 binary as the pod's PID 1. It returns the
@@ -171,10 +174,16 @@ func (s *supervisor) run() int {
 	for _, wait := range s.logWaits {
 		wait()
 	}
-	if s.first != nil {
+	if s.first != nil && !s.cfg.Mutable {
 		return s.first.code
 	}
 	return 0
+}
+
+// running reports whether the supervisor loop goes on: while an app runs,
+// and for a mutable pod until it is asked to stop.
+func (s *supervisor) running() bool {
+	return len(s.mains) > 0 || (s.cfg.Mutable && !s.stopping)
 }
 
 // maybeReady declares the pod ready once every app started and every
@@ -377,7 +386,7 @@ func (s *supervisor) onExit(pid int, ws unix.WaitStatus) {
 	}
 	s.record(name, code)
 	stoppedByUs := s.killed[pid] && ws.Signaled() && ws.Signal() == stopSignal(p.app)
-	if code != 0 && !stoppedByUs && s.first == nil {
+	if code != 0 && !stoppedByUs && s.first == nil && !s.cfg.Mutable {
 		s.first = &failure{name, code}
 		s.log.Debug("app failed, stopping the pod", "app", name, "code", code)
 		s.stopAll()
@@ -431,15 +440,17 @@ func (s *supervisor) loop(stopping bool) {
 		timeout = 10 * time.Second
 	}
 	if stopping {
+		s.stopping = true
 		deadline = time.After(timeout)
 	}
-	for len(s.mains) > 0 {
+	for s.running() {
 		select {
 		case sig := <-s.sigs:
 			switch sig {
 			case unix.SIGCHLD:
 				s.reapAll(false)
 			case unix.SIGTERM, unix.SIGINT:
+				s.stopping = true
 				s.stopAll()
 				if deadline == nil {
 					deadline = time.After(timeout)
