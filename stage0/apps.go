@@ -45,6 +45,11 @@ func (c *Config) AppSandbox(ctx context.Context, pc PrepareConfig, ro RunOptions
 	if len(pc.Apps) > 0 || pc.PodManifest != "" {
 		return errors.New("app sandbox: a sandbox starts with no apps; add them with rkt app add")
 	}
+	if pc.PrivateUsers {
+		// Apps added later would need their rootfs shifted or idmapped
+		// into the running pod's user namespace.
+		return errors.New("app sandbox: --private-users is not supported for sandboxes")
+	}
 	pc.Sandbox = true
 	pc.Options.Mutable = true
 	ro.Args.Mutable = true

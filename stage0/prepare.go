@@ -357,6 +357,12 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 	if err := layDown(p, s1tree, p.Stage1RootfsPath(), p.OverlayDir(s1tree.ID), "", pc.NoOverlay, pr.idmap); err != nil {
 		return fmt.Errorf("stage1 rootfs: %w", err)
 	}
+	if pc.Sandbox {
+		// Its apps come later; rkt app takes the apps lock on this directory.
+		if err := os.MkdirAll(p.AppsInfoDir(), 0o755); err != nil {
+			return err
+		}
+	}
 	for _, ra := range pr.manifest.Apps {
 		name := ra.Name.String()
 		id := images[name]

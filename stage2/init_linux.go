@@ -69,11 +69,17 @@ type supervisor struct {
 	// stopping is set once the pod was asked to stop (SIGTERM, SIGINT): a
 	// mutable pod ends when its apps are gone.
 	stopping bool
+	// stops are the pending app stops of a mutable pod (OpStop), by app.
+	stops map[string]*appStop
+	// mount and unmount add and remove apps' mounts (WithAppMounts).
+	mount       Mounter
+	unmount     Unmounter
+	notifyStops []func() // notify sockets of added apps
 }
 
 // Init is the body of the stage2 binary as the pod's PID 1. It returns the
 // pod's exit code.
-func Init(log *slog.Logger) int {
+func Init(log *slog.Logger, opts ...Option) int {
 	cfgFile := os.NewFile(initConfigFd, "config")
 	if cfgFile == nil {
 		log.Error("stage2 started without its config fd")
@@ -97,6 +103,10 @@ func Init(log *slog.Logger) int {
 		enterCh: make(chan *enterReq),
 		readyCh: make(chan string),
 		waiting: map[string]bool{},
+		stops:   map[string]*appStop{},
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	if f := os.NewFile(initReadyFd, "ready"); f != nil {
 		if _, err := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0); err == nil {
@@ -122,7 +132,7 @@ func (s *supervisor) run() int {
 	stopping := false
 	var stops []func()
 	defer func() {
-		for _, stop := range stops {
+		for _, stop := range append(stops, s.notifyStops...) {
 			stop()
 		}
 	}()
@@ -385,6 +395,7 @@ func (s *supervisor) onExit(pid int, ws unix.WaitStatus) {
 		atomicfile.Replace(layout.AppStopped(name), nil, 0o644)
 	}
 	s.record(name, code)
+	s.stopped(name, code)
 	stoppedByUs := s.killed[pid] && ws.Signaled() && ws.Signal() == stopSignal(p.app)
 	if code != 0 && !stoppedByUs && s.first == nil && !s.cfg.Mutable {
 		s.first = &failure{name, code}
@@ -444,6 +455,7 @@ func (s *supervisor) loop(stopping bool) {
 		deadline = time.After(timeout)
 	}
 	for s.running() {
+		appDeadline := s.nextStopDeadline()
 		select {
 		case sig := <-s.sigs:
 			switch sig {
@@ -474,6 +486,8 @@ func (s *supervisor) loop(stopping bool) {
 				unix.Kill(pid, unix.SIGKILL)
 			}
 			deadline = nil
+		case <-appDeadline:
+			s.killOverdue()
 		}
 		if s.first != nil && deadline == nil && len(s.mains) > 0 {
 			deadline = time.After(timeout)

@@ -93,3 +93,92 @@ func TestAppSandbox(t *testing.T) {
 	wantExit(t, r, 254)
 	oneLineError(t, r, "not a sandbox")
 }
+
+// waitLog waits until `rkt logs --app` of a sandbox's app contains want.
+func waitLog(t *testing.T, c *testutil.Ctx, uuid, app, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := c.Run(t, "logs", "--app="+app, uuid)
+		if strings.Contains(r.Stdout, want) {
+			return r.Stdout
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log of app %s has no %q\n%s", app, want, r)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// appState returns `rkt app status --format=json` of an app.
+func appState(t *testing.T, c *testutil.Ctx, uuid, app string) map[string]any {
+	t.Helper()
+	r := c.MustRun(t, "app", "status", "--format=json", "--app="+app, uuid)
+	var st map[string]any
+	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
+		t.Fatalf("app status --format=json: %v\n%s", err, r)
+	}
+	return st
+}
+
+// TestAppAddStart: an app added to a sandbox is created, not started; once
+// started it runs with the confinement of a first app (its limits, its
+// capabilities, no_new_privs) and logs for rkt logs --app; bad input is
+// one line, exit 254, with the pod untouched.
+func TestAppAddStart(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	p, uuid := startSandbox(t, c, "--net=host")
+	defer func() {
+		c.Run(t, "stop", uuid)
+		p.Wait(t, 30*time.Second)
+	}()
+	aci := inspectACI(t, "rkt-ng.test/app-add")
+	r := c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=web", "--memory=64Mi",
+		"--caps-retain=CAP_NET_BIND_SERVICE,CAP_KILL", "--",
+		"--print-msg=web-up", "--print-memorylimit", "--print-caps", "--print-no-new-privs", "--sleep=1h")
+	if strings.TrimSpace(r.Stdout) != "web" {
+		t.Errorf("app add printed %q, want the app name web", r.Stdout)
+	}
+	if st := appState(t, c, uuid, "web"); st["state"] != "created" {
+		t.Errorf("state of an added app = %v, want created", st["state"])
+	}
+	// A second app of the same name is refused; the first stays.
+	r = c.Run(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=web")
+	wantExit(t, r, 254)
+	oneLineError(t, r, "web", "already")
+	r = c.Run(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=Bad_Name")
+	wantExit(t, r, 254)
+	oneLineError(t, r, "Bad_Name")
+	// An image that fails verification is refused.
+	r = c.Run(t, "app", "add", uuid, aci, "--name=unsigned")
+	wantExit(t, r, 254)
+	// Starting an unknown app.
+	r = c.Run(t, "app", "start", "--app=nope", uuid)
+	wantExit(t, r, 254)
+	oneLineError(t, r, "nope", "no such app")
+
+	c.MustRun(t, "app", "start", "--app=web", uuid)
+	out := waitLog(t, c, uuid, "web", "NoNewPrivs")
+	if got := field(t, out, "MEMORY_LIMIT"); got != "67108864" {
+		t.Errorf("MEMORY_LIMIT = %s, want 67108864", got)
+	}
+	// CAP_KILL (5) and CAP_NET_BIND_SERVICE (10): 0x420.
+	if got := field(t, out, "CapBnd"); got != "0000000000000420" {
+		t.Errorf("CapBnd = %s, want 0000000000000420", got)
+	}
+	if got := field(t, out, "NoNewPrivs"); got != "1" {
+		t.Errorf("NoNewPrivs = %s, want 1", got)
+	}
+	st := appState(t, c, uuid, "web")
+	if st["state"] != "running" || st["started_at"] == nil {
+		t.Errorf("status of a started app: %v", st)
+	}
+	r = c.Run(t, "app", "start", "--app=web", uuid)
+	wantExit(t, r, 254)
+	oneLineError(t, r, "web", "started already")
+	r = c.MustRun(t, "app", "list", "--no-legend", uuid)
+	if f := strings.Fields(r.Stdout); len(f) < 2 || f[0] != "web" || f[1] != "running" {
+		t.Errorf("app list:\n%s", r)
+	}
+}

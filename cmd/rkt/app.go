@@ -15,7 +15,8 @@ func newAppCmd(g *globalFlags) *cobra.Command {
 		Use:   "app",
 		Short: "Run a sandbox pod and add, start, stop and remove its apps",
 	}
-	cmd.AddCommand(newAppSandboxCmd(g), newAppListCmd(g), newAppStatusCmd(g))
+	cmd.AddCommand(newAppSandboxCmd(g), newAppListCmd(g), newAppStatusCmd(g),
+		newAppAddCmd(g), newAppStartCmd(g), newAppStopCmd(g), newAppRmCmd(g))
 	return cmd
 }
 
