@@ -182,3 +182,125 @@ func TestAppAddStart(t *testing.T) {
 		t.Errorf("app list:\n%s", r)
 	}
 }
+
+// waitState waits until an app of a sandbox is in state.
+func waitState(t *testing.T, c *testutil.Ctx, uuid, app, state string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := appState(t, c, uuid, app)
+		if st["state"] == state {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("app %s: state %v, want %s", app, st["state"], state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// podMounts returns the host's mount points below the pod's directory.
+func podMounts(t *testing.T, uuid string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.Contains(f[4], uuid) {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+// TestAppStopRm: apps of a sandbox exit, are stopped (stop signal, then
+// SIGKILL after the stop timeout) and removed in turn while the sandbox
+// keeps running; exit codes are truthful; a removed app's rootfs is
+// unmounted and its log kept; its name can be used again.
+func TestAppStopRm(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	p, uuid := startSandbox(t, c, "--net=host", "--stop-timeout=2s")
+	defer func() {
+		c.Run(t, "stop", uuid)
+		p.Wait(t, 30*time.Second)
+	}()
+	aci := inspectACI(t, "rkt-ng.test/app-stop")
+	add := func(name string, args ...string) {
+		t.Helper()
+		c.MustRun(t, append([]string{"--insecure-options=image", "app", "add", uuid, aci, "--name=" + name, "--"}, args...)...)
+		c.MustRun(t, "app", "start", "--app="+name, uuid)
+	}
+	add("quick", "--print-msg=quick-up", "--exit-code=3")
+	add("sleeper", "--print-msg=sleeper-up", "--sleep=1h")
+	add("stubborn", "--print-signals", "--print-msg=stubborn-up", "--sleep=1h")
+
+	// An app's exit, even a failure, leaves the sandbox running.
+	st := waitState(t, c, uuid, "quick", "exited")
+	if st["exit_code"] != float64(3) || st["finished_at"] == nil {
+		t.Errorf("status of an app that exited 3: %v", st)
+	}
+	waitLog(t, c, uuid, "sleeper", "sleeper-up")
+	waitLog(t, c, uuid, "stubborn", "stubborn-up")
+	if p.Exited() {
+		t.Fatalf("an app's exit ended the sandbox\n%s", p.Wait(t, time.Second))
+	}
+
+	c.MustRun(t, "app", "stop", "--app=sleeper", uuid)
+	if st := appState(t, c, uuid, "sleeper"); st["state"] != "exited" || st["exit_code"] != float64(143) {
+		t.Errorf("status of an app stopped with SIGTERM: %v", st)
+	}
+	// One that ignores its stop signal is killed after the stop timeout.
+	start := time.Now()
+	c.MustRun(t, "app", "stop", "--app=stubborn", uuid)
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("app stop of an app ignoring SIGTERM returned after %v, before the 2s stop timeout", d)
+	}
+	if st := appState(t, c, uuid, "stubborn"); st["exit_code"] != float64(137) {
+		t.Errorf("status of an app killed after the stop timeout: %v", st)
+	}
+	waitLog(t, c, uuid, "stubborn", "SIGNAL=SIGTERM")
+	r := c.Run(t, "app", "stop", "--app=sleeper", uuid)
+	wantExit(t, r, 254)
+	oneLineError(t, r, "sleeper", "not running")
+
+	// rm: rootfs unmounted, the app gone from the pod, its log kept.
+	c.MustRun(t, "app", "rm", "--app=sleeper", uuid)
+	for _, m := range podMounts(t, uuid) {
+		if strings.Contains(m, "/opt/stage2/sleeper") {
+			t.Errorf("app rm left mount %s", m)
+		}
+	}
+	if r := c.MustRun(t, "app", "list", "--no-legend", uuid); strings.Contains(r.Stdout, "sleeper") {
+		t.Errorf("app list after rm:\n%s", r)
+	}
+	if r := c.MustRun(t, "logs", "--app=sleeper", uuid); !strings.Contains(r.Stdout, "sleeper-up") {
+		t.Errorf("log of a removed app:\n%s", r)
+	}
+	r = c.Run(t, "app", "rm", "--app=sleeper", uuid)
+	wantExit(t, r, 254)
+	oneLineError(t, r, "sleeper", "no such app")
+
+	// rm of a running app stops it first; a removed name can be used again.
+	add("sleeper", "--print-msg=again", "--sleep=1h")
+	waitLog(t, c, uuid, "sleeper", "again")
+	c.MustRun(t, "app", "rm", "--app=sleeper", uuid)
+	add("sleeper", "--print-msg=third", "--sleep=1h")
+	waitState(t, c, uuid, "sleeper", "running")
+	for _, name := range []string{"quick", "stubborn"} {
+		c.MustRun(t, "app", "rm", "--app="+name, uuid)
+	}
+	if r := c.MustRun(t, "app", "list", "--no-legend", uuid); strings.TrimSpace(r.Stdout) == "" || strings.Count(r.Stdout, "\n") != 1 {
+		t.Errorf("app list, want only sleeper:\n%s", r)
+	}
+	if p.Exited() {
+		t.Fatalf("sandbox exited\n%s", p.Wait(t, time.Second))
+	}
+	// The sandbox's stop stops its apps and exits 0.
+	c.MustRun(t, "stop", uuid)
+	if r := p.Wait(t, 30*time.Second); r.ExitCode != 0 {
+		t.Errorf("sandbox stop: exit %d\n%s", r.ExitCode, r)
+	}
+}
