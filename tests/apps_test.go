@@ -304,3 +304,80 @@ func TestAppStopRm(t *testing.T) {
 		t.Errorf("sandbox stop: exit %d\n%s", r.ExitCode, r)
 	}
 }
+
+// TestAppSandboxNetAndGC: in a sandbox with --net=default an added app
+// serves on its port and another added app reaches it over localhost; after
+// SIGKILL of the sandbox process, gc leaves nothing of the pod (mounts,
+// netns, network state, cgroups, pod directory).
+func TestAppSandboxNetAndGC(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireCommand(t, "iptables")
+	c := testutil.NewCtx(t)
+	p, uuid := startSandbox(t, c, "--net=default")
+	aci := inspectACI(t, "rkt-ng.test/app-net", testutil.WithPort("http", "tcp", 8080))
+	c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=server", "--", "--serve-http=:8080")
+	c.MustRun(t, "app", "start", "--app=server", uuid)
+	waitLog(t, c, uuid, "server", "SERVING=")
+	c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=client", "--",
+		"--get-http=http://127.0.0.1:8080/", "--print-hostname")
+	c.MustRun(t, "app", "start", "--app=client", uuid)
+	waitLog(t, c, uuid, "client", "hello from rkt-"+uuid)
+	if st := waitState(t, c, uuid, "client", "exited"); st["exit_code"] != float64(0) {
+		t.Errorf("client: %v", st)
+	}
+	if st := c.MustRun(t, "status", uuid); !strings.Contains(st.Stdout, "networks=default:ip4=") {
+		t.Errorf("status of a sandbox with --net=default:\n%s", st)
+	}
+
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.Wait(t, 30*time.Second)
+	c.MustRun(t, "gc", "--grace-period=0s")
+	if pods := podDirs(t, c); len(pods) != 0 {
+		t.Errorf("gc left %v", pods)
+	}
+	checkNoNetLeft(t, c, []string{uuid}, nil)
+	for _, pat := range []string{"/sys/fs/cgroup/rkt-" + uuid + "*", "/sys/fs/cgroup/*/rkt-" + uuid + "*", "/sys/fs/cgroup/*/*/*/rkt-" + uuid + "*"} {
+		if m, _ := filepath.Glob(pat); len(m) > 0 {
+			t.Errorf("cgroups left: %v", m)
+		}
+	}
+}
+
+// TestAppAddConcurrent: two app add of one name on one sandbox at once: the
+// apps lock serializes them, one wins, the other gets one clear line.
+func TestAppAddConcurrent(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	p, uuid := startSandbox(t, c, "--net=none")
+	defer func() {
+		c.Run(t, "stop", uuid)
+		p.Wait(t, 30*time.Second)
+	}()
+	aci := inspectACI(t, "rkt-ng.test/app-race")
+	// Fetch once first, so that both adds spend their time on the pod.
+	c.MustRun(t, "--insecure-options=image", "fetch", aci)
+	results := make(chan testutil.Result, 2)
+	for range 2 {
+		go func() {
+			results <- c.Run(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=twin", "--", "--sleep=1h")
+		}()
+	}
+	a, b := <-results, <-results
+	if a.ExitCode == b.ExitCode || (a.ExitCode != 0 && b.ExitCode != 0) {
+		t.Fatalf("two adds of one name: exit %d and %d, want one 0 and one 254\n%s\n%s", a.ExitCode, b.ExitCode, a, b)
+	}
+	loser := a
+	if a.ExitCode == 0 {
+		loser = b
+	}
+	wantExit(t, loser, 254)
+	oneLineError(t, loser, "twin", "already")
+	r := c.MustRun(t, "app", "list", "--no-legend", uuid)
+	if strings.Count(r.Stdout, "twin") != 1 {
+		t.Errorf("app list after the race:\n%s", r)
+	}
+	c.MustRun(t, "app", "start", "--app=twin", uuid)
+	waitState(t, c, uuid, "twin", "running")
+}
