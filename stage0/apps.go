@@ -45,6 +45,10 @@ func (c *Config) AppSandbox(ctx context.Context, pc PrepareConfig, ro RunOptions
 	if len(pc.Apps) > 0 || pc.PodManifest != "" {
 		return errors.New("app sandbox: a sandbox starts with no apps; add them with rkt app add")
 	}
+	if len(pc.Ports) > 0 {
+		// A port forward names an app's port, and a sandbox has no app yet.
+		return errors.New("app sandbox: --port is not supported for sandboxes (the apps declaring the ports come later)")
+	}
 	if pc.PrivateUsers {
 		// Apps added later would need their rootfs shifted or idmapped
 		// into the running pod's user namespace.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -84,6 +85,13 @@ func TestAppSandbox(t *testing.T) {
 		t.Errorf("status after SIGTERM:\n%s", st)
 	}
 
+	// What a sandbox cannot honour is refused before a pod exists.
+	for _, flag := range []string{"--port=http:8080", "--private-users"} {
+		r := c.Run(t, "app", "sandbox", "--net=none", flag)
+		wantExit(t, r, 254)
+		oneLineError(t, r, strings.SplitN(flag, "=", 2)[0])
+	}
+
 	// A pod of rkt run is not a sandbox.
 	aci := inspectACI(t, "rkt-ng.test/plain")
 	uuidFile := filepath.Join(t.TempDir(), "uuid")
@@ -128,12 +136,19 @@ func appState(t *testing.T, c *testutil.Ctx, uuid, app string) map[string]any {
 func TestAppAddStart(t *testing.T) {
 	testutil.RequireRoot(t)
 	c := testutil.NewCtx(t)
-	p, uuid := startSandbox(t, c, "--net=host")
+	p, uuid := startSandbox(t, c, "--net=host", "--volume=data,kind=empty,mode=0777")
 	defer func() {
 		c.Run(t, "stop", uuid)
 		p.Wait(t, 30*time.Second)
 	}()
 	aci := inspectACI(t, "rkt-ng.test/app-add")
+	// Apps share the sandbox's volumes.
+	for _, app := range [][]string{{"writer", "--write-file=/data/x", "--content=shared-data"}, {"reader", "--print-file=/data/x"}} {
+		c.MustRun(t, append([]string{"--insecure-options=image", "app", "add", uuid, aci, "--name=" + app[0], "--mount=volume=data,target=/data", "--"}, app[1:]...)...)
+		c.MustRun(t, "app", "start", "--app="+app[0], uuid)
+		waitState(t, c, uuid, app[0], "exited")
+	}
+	waitLog(t, c, uuid, "reader", "shared-data")
 	r := c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=web", "--memory=64Mi",
 		"--caps-retain=CAP_NET_BIND_SERVICE,CAP_KILL", "--",
 		"--print-msg=web-up", "--print-memorylimit", "--print-caps", "--print-no-new-privs", "--sleep=1h")
@@ -178,7 +193,7 @@ func TestAppAddStart(t *testing.T) {
 	wantExit(t, r, 254)
 	oneLineError(t, r, "web", "started already")
 	r = c.MustRun(t, "app", "list", "--no-legend", uuid)
-	if f := strings.Fields(r.Stdout); len(f) < 2 || f[0] != "web" || f[1] != "running" {
+	if !strings.Contains(r.Stdout, "web\trunning") && !regexp.MustCompile(`(?m)^web\s+running`).MatchString(r.Stdout) {
 		t.Errorf("app list:\n%s", r)
 	}
 }
