@@ -185,7 +185,21 @@ func TestAppAddStart(t *testing.T) {
 	if got := field(t, out, "NoNewPrivs"); got != "1" {
 		t.Errorf("NoNewPrivs = %s, want 1", got)
 	}
-	st := appState(t, c, uuid, "web")
+	// rkt enter and rkt kill reach an added app, with its confinement.
+	r = c.Run(t, "enter", "--app=web", uuid, "/inspect", "--print-caps", "--exit-code=9")
+	wantExit(t, r, 9)
+	if !strings.Contains(r.Stdout, "CapBnd=0000000000000420") {
+		t.Errorf("enter into an added app ran with other capabilities:\n%s", r)
+	}
+	c.MustRun(t, "kill", "--signal=HUP", "--app=web", uuid)
+	st := waitState(t, c, uuid, "web", "exited")
+	if st["exit_code"] != float64(129) {
+		t.Errorf("an added app killed by SIGHUP: %v", st)
+	}
+	c.MustRun(t, "app", "rm", "--app=web", uuid)
+	c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=web", "--", "--sleep=1h")
+	c.MustRun(t, "app", "start", "--app=web", uuid)
+	st = waitState(t, c, uuid, "web", "running")
 	if st["state"] != "running" || st["started_at"] == nil {
 		t.Errorf("status of a started app: %v", st)
 	}
