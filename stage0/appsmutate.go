@@ -14,6 +14,7 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/appc/spec/schema/types"
+	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/flock"
@@ -115,6 +116,8 @@ func (c *Config) runApp(ctx context.Context, m *mutablePod, rel string, a stage1
 	cmd := exec.CommandContext(ctx, path, a.Argv()...)
 	cmd.Dir = m.pod.Path()
 	cmd.Stdout, cmd.Stderr = os.Stderr, &stderr
+	// Interrupted, the entrypoint gets SIGTERM to finish cleanly.
+	cmd.Cancel = func() error { return cmd.Process.Signal(unix.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	err = cmd.Run()
 	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
