@@ -236,3 +236,33 @@ func readDir(path string) ([]os.DirEntry, error) {
 	defer f.Close()
 	return f.ReadDir(-1)
 }
+
+// AppRecord is what the pod recorded about one app in its status
+// directory (docs/stage1-abi.md 4.1): when it started, and its exit code
+// and when that was written. The files are the pod's, read as untrusted.
+type AppRecord struct {
+	Started  time.Time // zero if it never started
+	Finished time.Time // zero while it has no exit status
+	Code     int       // valid when Finished is set
+}
+
+// AppRecord reads app's records in the status directory.
+func (p *Pod) AppRecord(app string) AppRecord {
+	var r AppRecord
+	if fi, err := os.Lstat(p.stage1Data(layout.AppStarted(app))); err == nil && fi.Mode().IsRegular() {
+		r.Started = fi.ModTime()
+	}
+	path := p.stage1Data(layout.AppStatus(app))
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return r
+	}
+	b, err := readSmall(path)
+	if err != nil {
+		return r
+	}
+	if c, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && c >= 0 && c <= 255 {
+		r.Code, r.Finished = c, fi.ModTime()
+	}
+	return r
+}

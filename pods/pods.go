@@ -330,3 +330,19 @@ func (p *Pod) Created() time.Time {
 func (p *Pod) MarkedAt() time.Time {
 	return ctime(p.Path())
 }
+
+// LockApps blocks until it holds the lock that serializes changes to the
+// apps of a running mutable pod (rkt app add, start, stop, rm): an exclusive
+// flock(2) on its appsinfo directory, since the pod directory's own lock is
+// held by the stage1 for as long as the pod runs. Close releases it.
+func (p *Pod) LockApps() (*flock.Lock, error) {
+	l, err := flock.OpenDir(p.AppsInfoDir())
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: apps lock: %w", p.UUID, err)
+	}
+	if err := l.Exclusive(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("pod %s: apps lock: %w", p.UUID, err)
+	}
+	return l, nil
+}

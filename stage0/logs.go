@@ -15,6 +15,7 @@ import (
 	"github.com/rkt-ng/rkt/internal/untrusted"
 	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/pods/layout"
+	"github.com/rkt-ng/rkt/stage1"
 )
 
 // LogOptions are `rkt logs`'s flags.
@@ -71,6 +72,12 @@ func pickApp(p *pods.Pod, app string) (string, error) {
 	}
 	for _, a := range st.Apps {
 		if a.Name == app {
+			return app, nil
+		}
+	}
+	// An app removed from a sandbox (rkt app rm) keeps its log.
+	if _, err := stage1.AppName(app); err == nil {
+		if _, err := os.Lstat(p.AppLogPath(app)); err == nil {
 			return app, nil
 		}
 	}

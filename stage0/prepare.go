@@ -43,6 +43,9 @@ type PrepareConfig struct {
 	DNS DNSFlags
 	// Options go to stage1-options.json.
 	Options stage1.Options
+	// Sandbox makes a mutable pod (rkt app sandbox): it may have no apps,
+	// and its stage1 must have the app-level entrypoints.
+	Sandbox bool
 }
 
 // prepared is a pod being built and what it was built from.
@@ -95,6 +98,11 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 	ep, err := stage1.EntrypointsOf(s1)
 	if err != nil {
 		return nil, err
+	}
+	if pc.Sandbox {
+		if err := ep.Mutable(); err != nil {
+			return nil, fmt.Errorf("stage1 %s: %w", s1.Name, err)
+		}
 	}
 	if !ep.ImagePolicy {
 		if err := refuseImageGrants(pm, grants, s1.Name.String()); err != nil {
@@ -159,10 +167,11 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 		pm, images, err = c.loadPodManifest(ctx, s, pc, images, grants)
 		return pm, images, grants, err
 	}
-	if len(pc.Apps) == 0 {
+	if len(pc.Apps) == 0 && !pc.Sandbox {
 		return nil, nil, nil, errors.New("no image given")
 	}
 	pm = schema.BlankPodManifest()
+	pm.Apps = schema.AppList{}
 	// An empty list, not null: the metadata service serves annotations as
 	// stored, and appc clients compare them with the decoded manifest.
 	pm.Annotations = types.Annotations{}
@@ -384,6 +393,12 @@ func (c *Config) fill(ctx context.Context, s *store.Store, pr *prepared, stage1I
 	}
 	if err := layDown(p, s1tree, p.Stage1RootfsPath(), p.OverlayDir(s1tree.ID), "", pc.NoOverlay, pr.idmap); err != nil {
 		return fmt.Errorf("stage1 rootfs: %w", err)
+	}
+	if pc.Sandbox {
+		// Its apps come later; rkt app takes the apps lock on this directory.
+		if err := os.MkdirAll(p.AppsInfoDir(), 0o755); err != nil {
+			return err
+		}
 	}
 	for _, ra := range pr.manifest.Apps {
 		name := ra.Name.String()

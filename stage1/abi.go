@@ -26,6 +26,12 @@ const (
 	AnnotationGC               = "coreos.com/rkt/stage1/gc"
 	AnnotationStop             = "coreos.com/rkt/stage1/stop"
 	AnnotationInterfaceVersion = "coreos.com/rkt/stage1/interface-version"
+	// The app-level entrypoints of a mutable pod (rkt 1.30's names; see
+	// docs/stage1-abi.md 2.6). A stage1 supports `rkt app` only with all four.
+	AnnotationAppAdd   = "coreos.com/rkt/stage1/app/add"
+	AnnotationAppStart = "coreos.com/rkt/stage1/app/start"
+	AnnotationAppStop  = "coreos.com/rkt/stage1/app/stop"
+	AnnotationAppRm    = "coreos.com/rkt/stage1/app/rm"
 	// AnnotationMDSTokenFile "true" says the stage1 reads the metadata
 	// service token from MDSTokenFile in the pod directory, so stage0 keeps
 	// it off the command line (rkt-ng extension; rkt's stage1s lack it and
@@ -64,10 +70,17 @@ const CleanedFile = layout.Cleaned
 // ErrNoEntrypoint means a stage1 image lacks an entrypoint annotation.
 var ErrNoEntrypoint = errors.New("stage1 image has no entrypoint")
 
+// ErrNoAppEntrypoints means a stage1 image lacks the app-level entrypoints
+// that mutable pods (`rkt app`) need.
+var ErrNoAppEntrypoints = errors.New("stage1 does not support mutable pods (rkt app)")
+
 // Entrypoints are a stage1's programs, relative to its rootfs.
 type Entrypoints struct {
 	Run, Enter, GC, Stop string
-	Version              int
+	// AppAdd, AppStart, AppStop and AppRm are the app-level entrypoints of
+	// a mutable pod; empty when the stage1 lacks them.
+	AppAdd, AppStart, AppStop, AppRm string
+	Version                          int
 	// MDSTokenFile: the stage1 reads the token from MDSTokenFile.
 	MDSTokenFile bool
 	// ImagePolicy: the stage1 enforces the image privilege policy.
@@ -82,7 +95,8 @@ func EntrypointsOf(im *schema.ImageManifest) (Entrypoints, error) {
 		return v
 	}
 	e := Entrypoints{Run: get(AnnotationRun), Enter: get(AnnotationEnter), GC: get(AnnotationGC), Stop: get(AnnotationStop), Version: 1,
-		MDSTokenFile: get(AnnotationMDSTokenFile) == "true", ImagePolicy: get(AnnotationImagePolicy) == "true"}
+		MDSTokenFile: get(AnnotationMDSTokenFile) == "true", ImagePolicy: get(AnnotationImagePolicy) == "true",
+		AppAdd: get(AnnotationAppAdd), AppStart: get(AnnotationAppStart), AppStop: get(AnnotationAppStop), AppRm: get(AnnotationAppRm)}
 	if e.Run == "" {
 		return e, fmt.Errorf("image %s: %w: annotation %s missing", im.Name, ErrNoEntrypoint, AnnotationRun)
 	}
@@ -96,9 +110,31 @@ func EntrypointsOf(im *schema.ImageManifest) (Entrypoints, error) {
 	return e, nil
 }
 
+// Mutable reports whether the stage1 has every app-level entrypoint, and
+// ErrNoAppEntrypoints naming the missing ones otherwise.
+func (e Entrypoints) Mutable() error {
+	var missing []string
+	for _, a := range []struct{ name, val string }{
+		{AnnotationAppAdd, e.AppAdd}, {AnnotationAppStart, e.AppStart},
+		{AnnotationAppStop, e.AppStop}, {AnnotationAppRm, e.AppRm},
+	} {
+		if a.val == "" {
+			missing = append(missing, a.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: annotations %s missing", ErrNoAppEntrypoints, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
 // RunArgs are the arguments stage0 passes to the run entrypoint.
 type RunArgs struct {
-	Debug          bool
+	Debug bool
+	// Mutable (rkt's --mutable, version 1): the pod is a sandbox whose apps
+	// come and go through the app entrypoints; it keeps running with no
+	// app and until it is stopped.
+	Mutable        bool
 	Net            string // --net list as given to rkt
 	Interactive    bool
 	PrivateUsers   string // "UID:COUNT"
@@ -125,6 +161,7 @@ type field struct {
 func (a *RunArgs) fields() []field {
 	return []field{
 		{"debug", 1, &a.Debug, nil},
+		{"mutable", 1, &a.Mutable, nil},
 		{"net", 1, nil, &a.Net},
 		{"interactive", 1, &a.Interactive, nil},
 		{"private-users", 1, nil, &a.PrivateUsers},
@@ -216,6 +253,10 @@ type Options struct {
 	SystemConfig string `json:"systemConfig,omitempty"`
 	// NoOverlay says the rootfs were copied, not mounted.
 	NoOverlay bool `json:"noOverlay,omitempty"`
+	// Mutable says the pod is a sandbox (rkt app sandbox) whose apps are
+	// added and removed while it runs; stage0 refuses app commands on
+	// other pods. The run entrypoint gets --mutable as well.
+	Mutable bool `json:"mutable,omitempty"`
 	// UnappliedIsolators were reported to the user already by stage0.
 	Apps map[string]AppOptions `json:"apps,omitempty"`
 	// SeedVolumes are the empty volumes stage0 made for image mount points
@@ -346,4 +387,53 @@ func AppName(s string) (types.ACName, error) {
 		return "", fmt.Errorf("invalid app name %q: %w", s, err)
 	}
 	return *n, nil
+}
+
+// AppArgs are the arguments of the app-level entrypoints (app/add,
+// app/start, app/stop, app/rm): `[--debug] [--force] --app=NAME UUID`.
+// --force is only for app/stop (SIGKILL at once).
+type AppArgs struct {
+	Debug bool
+	App   string
+	Force bool
+	UUID  string
+}
+
+// Argv renders the arguments.
+func (a AppArgs) Argv() []string {
+	var argv []string
+	if a.Debug {
+		argv = append(argv, "--debug")
+	}
+	if a.Force {
+		argv = append(argv, "--force")
+	}
+	return append(argv, "--app="+a.App, a.UUID)
+}
+
+// ParseAppArgs is the inverse of AppArgs.Argv. It refuses unknown flags, an
+// app name that is not an AC Name and a missing UUID.
+func ParseAppArgs(args []string) (AppArgs, error) {
+	var a AppArgs
+	for i, arg := range args {
+		switch {
+		case arg == "--debug":
+			a.Debug = true
+		case arg == "--force":
+			a.Force = true
+		case strings.HasPrefix(arg, "--app="):
+			a.App = strings.TrimPrefix(arg, "--app=")
+		case !strings.HasPrefix(arg, "--") && i == len(args)-1:
+			a.UUID = arg
+		default:
+			return a, fmt.Errorf("unexpected app entrypoint argument %q", arg)
+		}
+	}
+	if _, err := AppName(a.App); err != nil {
+		return a, err
+	}
+	if a.UUID == "" {
+		return a, errors.New("missing pod UUID")
+	}
+	return a, nil
 }

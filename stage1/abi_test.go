@@ -1,18 +1,20 @@
 package stage1
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/appc/spec/schema"
+	"github.com/appc/spec/schema/types"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 )
 
 func TestRunArgsRoundTrip(t *testing.T) {
-	in := RunArgs{Debug: true, Net: "default,foo:IP=1.2.3.4", MDSToken: "tok", Hostname: "h", DisableSeccomp: true,
+	in := RunArgs{Debug: true, Mutable: true, Net: "default,foo:IP=1.2.3.4", MDSToken: "tok", Hostname: "h", DisableSeccomp: true,
 		DNSConfMode: "resolv=stage0,hosts=default", IPC: "private", UUID: "0f0f0f0f-0000-4000-8000-000000000000"}
 	argv, dropped := in.Argv(InterfaceVersion)
 	if len(dropped) != 0 {
@@ -127,5 +129,62 @@ func TestEntrypointsMDSTokenFile(t *testing.T) {
 				t.Errorf("MDSTokenFile = %v, want %v", ep.MDSTokenFile, tc.want)
 			}
 		})
+	}
+}
+
+func TestEntrypointsMutable(t *testing.T) {
+	all := map[string]string{AnnotationAppAdd: "/app-add", AnnotationAppStart: "/app-start", AnnotationAppStop: "/app-stop", AnnotationAppRm: "/app-rm"}
+	for _, tc := range []struct {
+		name    string
+		without string
+		wantErr bool
+	}{
+		{"all four", "", false},
+		{"no app/add", AnnotationAppAdd, true},
+		{"no app/rm", AnnotationAppRm, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			im := schema.BlankImageManifest()
+			im.Name = "example.com/stage1"
+			im.Annotations.Set(AnnotationRun, "/init")
+			for k, v := range all {
+				if k != tc.without {
+					im.Annotations.Set(types.ACIdentifier(k), v)
+				}
+			}
+			ep, err := EntrypointsOf(im)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = ep.Mutable()
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Mutable() = %v, want error %v", err, tc.wantErr)
+			}
+			if err != nil && (!errors.Is(err, ErrNoAppEntrypoints) || !strings.Contains(err.Error(), tc.without)) {
+				t.Errorf("Mutable() = %v, want ErrNoAppEntrypoints naming %s", err, tc.without)
+			}
+		})
+	}
+}
+
+func TestAppArgs(t *testing.T) {
+	in := AppArgs{Debug: true, Force: true, App: "web", UUID: "0f0f0f0f-0000-4000-8000-000000000000"}
+	out, err := ParseAppArgs(in.Argv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(in, out); diff != "" {
+		t.Errorf("round trip mismatch (-want +got):\n%s", diff)
+	}
+	for _, bad := range [][]string{
+		{"--app=web"},
+		{"--app=Bad_Name", "u"},
+		{"--app=../x", "u"},
+		{"--bogus", "--app=web", "u"},
+		{"u", "--app=web"},
+	} {
+		if _, err := ParseAppArgs(bad); err == nil {
+			t.Errorf("ParseAppArgs(%q) succeeded", bad)
+		}
 	}
 }

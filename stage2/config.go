@@ -24,6 +24,11 @@ type Config struct {
 	Apps        []App         `json:"apps"`
 	StopTimeout time.Duration `json:"stopTimeout"`
 	Debug       bool          `json:"debug,omitempty"`
+	// Mutable makes the pod a sandbox (rkt app): it runs until it is
+	// stopped, with or without apps; an app's exit, even a failure, does
+	// not stop it; apps are added, started, stopped and removed through
+	// the enter socket (AppRequest). Its exit status is 0.
+	Mutable bool `json:"mutable,omitempty"`
 	// InitCgroupProcs are files through which the init joins its cgroup
 	// (writing "0", itself) before it starts any app: the thread that starts
 	// apps is the one that moves (see cgroups.App.JoinFiles).

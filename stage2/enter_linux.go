@@ -35,6 +35,11 @@ type EnterRequest struct {
 	// client's that the command gets as its controlling terminal (never the
 	// caller's own terminal).
 	Terminal bool `json:"terminal,omitempty"`
+	// Op is an app operation of a mutable pod on App (OpStart, OpStop,
+	// OpRm); Start is OpStart's app and Force makes OpStop kill at once.
+	Op    string    `json:"op,omitempty"`
+	Start *AppStart `json:"start,omitempty"`
+	Force bool      `json:"force,omitempty"`
 }
 
 // EnterReply is sent back when the command has exited.
@@ -107,7 +112,7 @@ func (s *supervisor) listenEnter(path string) (func(), error) {
 
 func readEnter(conn int) (*enterReq, error) {
 	buf := make([]byte, maxEnterMsg)
-	oob := make([]byte, unix.CmsgSpace(3*4))
+	oob := make([]byte, unix.CmsgSpace(maxAppFds*4))
 	n, oobn, _, _, err := unix.Recvmsg(conn, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("recvmsg", err)
@@ -126,10 +131,13 @@ func readEnter(conn int) (*enterReq, error) {
 		closeFds(r.fds)
 		return nil, fmt.Errorf("decode enter request: %w", err)
 	}
-	if r.req.Signal != 0 {
+	if r.req.Signal != 0 || (r.req.Op != "" && r.req.Op != OpStart) {
 		closeFds(r.fds)
 		r.fds = nil
 		return r, nil
+	}
+	if r.req.Op == OpStart {
+		return r, nil // the mounter checks its fds
 	}
 	if len(r.fds) != 3 {
 		closeFds(r.fds)
@@ -156,6 +164,10 @@ func replyEnter(conn int, r EnterReply) {
 
 // startEnter launches an enter request inside its app.
 func (s *supervisor) startEnter(r *enterReq) {
+	if r.req.Op != "" {
+		s.appOp(r)
+		return
+	}
 	defer closeFds(r.fds)
 	if r.req.Signal != 0 {
 		s.kill(r)

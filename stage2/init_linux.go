@@ -66,11 +66,20 @@ type supervisor struct {
 	logWaits  []func()                // wait for the log copiers to drain
 	ready     *os.File                // readiness pipe to stage1, or nil
 	first     *failure                // the first app failure, nil while none
+	// stopping is set once the pod was asked to stop (SIGTERM, SIGINT): a
+	// mutable pod ends when its apps are gone.
+	stopping bool
+	// stops are the pending app stops of a mutable pod (OpStop), by app.
+	stops map[string]*appStop
+	// mount and unmount add and remove apps' mounts (WithAppMounts).
+	mount       Mounter
+	unmount     Unmounter
+	notifyStops []func() // notify sockets of added apps
 }
 
 // Init is the body of the stage2 binary as the pod's PID 1. It returns the
 // pod's exit code.
-func Init(log *slog.Logger) int {
+func Init(log *slog.Logger, opts ...Option) int {
 	cfgFile := os.NewFile(initConfigFd, "config")
 	if cfgFile == nil {
 		log.Error("stage2 started without its config fd")
@@ -94,6 +103,10 @@ func Init(log *slog.Logger) int {
 		enterCh: make(chan *enterReq),
 		readyCh: make(chan string),
 		waiting: map[string]bool{},
+		stops:   map[string]*appStop{},
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	if f := os.NewFile(initReadyFd, "ready"); f != nil {
 		if _, err := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0); err == nil {
@@ -119,7 +132,7 @@ func (s *supervisor) run() int {
 	stopping := false
 	var stops []func()
 	defer func() {
-		for _, stop := range stops {
+		for _, stop := range append(stops, s.notifyStops...) {
 			stop()
 		}
 	}()
@@ -171,10 +184,16 @@ func (s *supervisor) run() int {
 	for _, wait := range s.logWaits {
 		wait()
 	}
-	if s.first != nil {
+	if s.first != nil && !s.cfg.Mutable {
 		return s.first.code
 	}
 	return 0
+}
+
+// running reports whether the supervisor loop goes on: while an app runs,
+// and for a mutable pod until it is asked to stop.
+func (s *supervisor) running() bool {
+	return len(s.mains) > 0 || (s.cfg.Mutable && !s.stopping)
 }
 
 // maybeReady declares the pod ready once every app started and every
@@ -376,8 +395,9 @@ func (s *supervisor) onExit(pid int, ws unix.WaitStatus) {
 		atomicfile.Replace(layout.AppStopped(name), nil, 0o644)
 	}
 	s.record(name, code)
+	s.stopped(name, code)
 	stoppedByUs := s.killed[pid] && ws.Signaled() && ws.Signal() == stopSignal(p.app)
-	if code != 0 && !stoppedByUs && s.first == nil {
+	if code != 0 && !stoppedByUs && s.first == nil && !s.cfg.Mutable {
 		s.first = &failure{name, code}
 		s.log.Debug("app failed, stopping the pod", "app", name, "code", code)
 		s.stopAll()
@@ -431,15 +451,18 @@ func (s *supervisor) loop(stopping bool) {
 		timeout = 10 * time.Second
 	}
 	if stopping {
+		s.stopping = true
 		deadline = time.After(timeout)
 	}
-	for len(s.mains) > 0 {
+	for s.running() {
+		appDeadline := s.nextStopDeadline()
 		select {
 		case sig := <-s.sigs:
 			switch sig {
 			case unix.SIGCHLD:
 				s.reapAll(false)
 			case unix.SIGTERM, unix.SIGINT:
+				s.stopping = true
 				s.stopAll()
 				if deadline == nil {
 					deadline = time.After(timeout)
@@ -463,6 +486,8 @@ func (s *supervisor) loop(stopping bool) {
 				unix.Kill(pid, unix.SIGKILL)
 			}
 			deadline = nil
+		case <-appDeadline:
+			s.killOverdue()
 		}
 		if s.first != nil && deadline == nil && len(s.mains) > 0 {
 			deadline = time.After(timeout)

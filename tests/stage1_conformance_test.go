@@ -11,7 +11,7 @@ import (
 // namespace stage1 ($RKT_STAGE1, default bin/stage1-ns.aci), which supports
 // every optional feature.
 func TestStage1ConformanceNS(t *testing.T) {
-	stage1test.Run(t, testutil.Stage1Image(t), stage1test.Options{Enter: true, Networking: true})
+	stage1test.Run(t, testutil.Stage1Image(t), stage1test.Options{Enter: true, Networking: true, MutablePods: true})
 }
 
 // TestStage1ConformanceStub runs the suite against the stub stage1

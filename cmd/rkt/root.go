@@ -80,7 +80,7 @@ func newRootCmd() *cobra.Command {
 		newRunCmd(g), newPrepareCmd(g), newRunPreparedCmd(g),
 		newFetchCmd(g), newTrustCmd(g), newGCCmd(g), newStatusCmd(g), newListCmd(g), newStopCmd(g), newRmCmd(g),
 		newCatManifestCmd(g), newImageCmd(g), newVersionCmd(g), newEnterCmd(g),
-		newExportCmd(g), newConfigCmd(g), newLogsCmd(g), newKillCmd(g),
+		newExportCmd(g), newConfigCmd(g), newLogsCmd(g), newKillCmd(g), newAppCmd(g),
 	)
 	refuseUnknownCommands(root)
 	return root

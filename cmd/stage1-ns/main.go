@@ -1,6 +1,6 @@
 // Command stage1-ns is the namespace stage1. One static binary serves every
 // entrypoint of the stage1 image, chosen by the name it is started as (/init,
-// /gc, /stop, /enter).
+// /gc, /stop, /enter, /app-add, /app-start, /app-stop, /app-rm).
 package main
 
 import (
@@ -36,6 +36,14 @@ func main() {
 		err = ns.GC(args)
 	case "stop":
 		err = ns.Stop(args)
+	case "app-add":
+		err = ns.AppAdd(args, log)
+	case "app-start":
+		err = ns.AppStart(args, log)
+	case "app-stop":
+		err = ns.AppStop(args)
+	case "app-rm":
+		err = ns.AppRm(args)
 	case "enter":
 		var code int
 		if code, err = ns.Enter(args); err == nil {

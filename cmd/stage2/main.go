@@ -4,6 +4,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -49,5 +50,8 @@ func main() {
 			os.Exit(stage2.ExitLaunchFailed)
 		}
 	}
-	os.Exit(stage2.Init(log))
+	// A mutable pod's init mounts the apps added later (rkt app).
+	os.Exit(stage2.Init(log, stage2.WithAppMounts(
+		func(plan json.RawMessage, fds []int) error { return podsetup.MountAddedFds(plan, fds) },
+		podsetup.UnmountAdded)))
 }

@@ -67,6 +67,9 @@ const (
 	Cleaned = "stage1-cleaned"
 	// SharedVolumes holds the pod's kind=empty volumes, one dir each (stage1).
 	SharedVolumes = "sharedVolumes"
+	// MutableArgs holds the run arguments of a mutable pod for its app
+	// entrypoints, as JSON (ns stage1, rkt-ng extension).
+	MutableArgs = "stage1-mutable-args.json"
 )
 
 // Paths inside the stage1 rootfs as the pod sees them (absolute).
@@ -211,6 +214,9 @@ func (d Dir) NetInfo() string { return d.join(NetInfo) }
 // Cleaned is the cleaned marker.
 func (d Dir) Cleaned() string { return d.join(Cleaned) }
 
+// MutableArgs is the ns stage1's record of a mutable pod's run arguments.
+func (d Dir) MutableArgs() string { return d.join(MutableArgs) }
+
 // SharedVolumes is the directory of the pod's empty volumes.
 func (d Dir) SharedVolumes() string { return d.join(SharedVolumes) }
 
@@ -281,7 +287,7 @@ func All() []string {
 		d.OverlayUpper(t, ""), d.OverlayWork(t, ""), d.OverlayUpper(t, a), d.OverlayWork(t, a),
 		d.OverlayMerge(t, a),
 		d.OverlayPrepared(), d.Options(), d.PrivateUsersPrepared(), d.MDSToken(), d.PID(), d.PPID(),
-		d.Subcgroup(), d.NetNS(), d.NetInfo(), d.Cleaned(), d.SharedVolume(v),
+		d.Subcgroup(), d.NetNS(), d.NetInfo(), d.Cleaned(), d.SharedVolume(v), d.MutableArgs(),
 	}
 	inPod := []string{
 		AppRootfs(a), RktDir, StatusDir, AppStatus(a), AppStarted(a), AppStopped(a), AppCreated(a),

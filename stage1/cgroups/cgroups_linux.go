@@ -771,3 +771,22 @@ func rmdir(dir string) error {
 	}
 	return nil
 }
+
+// Remove removes the app's cgroup in every hierarchy once its processes are
+// gone (an app removed from a running mutable pod), retrying EBUSY until ctx
+// is done. A missing cgroup is not an error.
+func (a *App) Remove(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for _, d := range a.p.dirs {
+		dir := filepath.Join(d.dir, a.name)
+		if !exists(dir) {
+			continue
+		}
+		if err := rmdirTree(ctx, dir); err != nil {
+			return fmt.Errorf("remove cgroup of app %s: %w", a.name, err)
+		}
+	}
+	a.p.children = slices.DeleteFunc(a.p.children, func(n string) bool { return n == a.name })
+	return nil
+}

@@ -76,3 +76,19 @@ func isController(c string) bool { return !strings.HasPrefix(c, "name=") }
 // cgroup_threadgroup_rwsem, whose write side costs an RCU grace period
 // (~10 ms on a VM) per batch of moves.
 func (a *App) JoinFiles() []string { return a.p.version().joinFiles(a.name) }
+
+// Mounts returns the mounts that make the app's cgroups writable in the
+// pod's view once the pod runs, for an app added to a running pod: [Pod.Mounts]
+// made the pod's view read-only except the children known then. Each of the
+// app's cgroup directories is bind-mounted over itself and the bind made
+// writable (a bind copies the read-only flag of the mount it comes from).
+// Paths are the pod's, as in Pod.Mounts.
+func (a *App) Mounts() []MountSpec {
+	var ms []MountSpec
+	for _, f := range a.JoinFiles() {
+		d := path.Dir(f)
+		ms = append(ms, MountSpec{Source: d, Target: d, Flags: unix.MS_BIND},
+			MountSpec{Target: d, Flags: unix.MS_REMOUNT | unix.MS_BIND | secureFlags})
+	}
+	return ms
+}

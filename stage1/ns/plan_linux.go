@@ -62,7 +62,7 @@ func (p *pod) execute(pl *plan.Plan) (*podsetup.Config, *stage2.Config, error) {
 		return nil, nil, err
 	}
 	setup := &podsetup.Config{Root: p.root(), Hostname: pl.Hostname, DisablePaths: p.args.DisablePaths, Sysctls: pl.Sysctls}
-	s2 := &stage2.Config{PodUUID: p.args.UUID, StopTimeout: pl.StopTimeout, Debug: p.args.Debug,
+	s2 := &stage2.Config{PodUUID: p.args.UUID, StopTimeout: pl.StopTimeout, Debug: p.args.Debug, Mutable: p.args.Mutable,
 		InitCgroupProcs: p.initProcsFiles()}
 	vols := map[string]plan.Volume{}
 	for _, v := range pl.Volumes {

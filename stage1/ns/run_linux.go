@@ -111,6 +111,11 @@ func run(args []string, log *slog.Logger) (int, error) {
 	if err := p.validate(); err != nil {
 		return 0, err
 	}
+	if p.args.Mutable {
+		if err := p.saveMutableArgs(); err != nil {
+			return 0, err
+		}
+	}
 	// The lock fd came to us without close-on-exec so that it survived
 	// stage0's exec; our children must not hold the lock.
 	if fd, err := strconv.Atoi(os.Getenv(stage1.EnvLockFD)); err == nil {

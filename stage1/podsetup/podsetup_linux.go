@@ -338,6 +338,18 @@ func inRoot(rootfs, path string, file bool) (string, error) {
 }
 
 func mountApp(c *Config, a *App) error {
+	return mountAppWith(c.Root, c.DisablePaths, a, func(i int, b Bind, target string) error {
+		flags := uintptr(unix.MS_BIND)
+		if b.Recursive {
+			flags |= unix.MS_REC
+		}
+		return mount(b.Source, target, "", flags, "")
+	})
+}
+
+// mountAppWith makes app a's mounts below root (the pod's root: its host
+// path before pivot_root, "/" after); bind attaches a's i-th bind at target.
+func mountAppWith(root string, disablePaths bool, a *App, bind func(i int, b Bind, target string) error) error {
 	rootfs := a.Rootfs
 	// The rootfs must be a mount point of its own so that it can be made
 	// read-only and so that nothing below it leaks into the stage1 view.
@@ -355,7 +367,7 @@ func mountApp(c *Config, a *App) error {
 	if err != nil {
 		return err
 	}
-	if err := mount(filepath.Join(c.Root, "sys"), sys, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if err := mount(filepath.Join(root, "sys"), sys, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return err
 	}
 	if err := remountRO(sys); err != nil {
@@ -368,7 +380,7 @@ func mountApp(c *Config, a *App) error {
 	if err != nil {
 		return err
 	}
-	if err := mount(filepath.Join(c.Root, "dev"), dev, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if err := mount(filepath.Join(root, "dev"), dev, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return err
 	}
 	for _, m := range a.Mounts {
@@ -380,16 +392,12 @@ func mountApp(c *Config, a *App) error {
 			return err
 		}
 	}
-	for _, b := range a.Binds {
+	for i, b := range a.Binds {
 		t, err := inRoot(rootfs, b.Target, b.File)
 		if err != nil {
 			return fmt.Errorf("mount target %s: %w", b.Target, err)
 		}
-		flags := uintptr(unix.MS_BIND)
-		if b.Recursive {
-			flags |= unix.MS_REC
-		}
-		if err := mount(b.Source, t, "", flags, ""); err != nil {
+		if err := bind(i, b, t); err != nil {
 			return err
 		}
 		if b.ReadOnly {
@@ -398,8 +406,8 @@ func mountApp(c *Config, a *App) error {
 			}
 		}
 	}
-	if !c.DisablePaths {
-		if err := maskPaths(c.Root, rootfs); err != nil {
+	if !disablePaths {
+		if err := maskPaths(root, rootfs); err != nil {
 			return err
 		}
 	}

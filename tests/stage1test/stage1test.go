@@ -33,6 +33,10 @@ type Options struct {
 	// --net but host (the suite asks for --net=none). A stage1 without it
 	// must refuse such a pod (exit 254), not run it in the host's network.
 	Networking bool
+	// MutablePods: the stage1 has the app entrypoints (app/add, app/start,
+	// app/stop, app/rm) of `rkt app`. Without them `rkt app sandbox` must
+	// fail with one line before any pod exists.
+	MutablePods bool
 }
 
 // Run runs the conformance suite against stage1Image, an ACI path.
@@ -63,6 +67,7 @@ func Run(t *testing.T, stage1Image string, o Options) {
 		{"EmptyVolume", s.testEmptyVolume},
 		{"GC", s.testGC},
 		{"Networking", s.testNetworking},
+		{"MutablePods", s.testMutablePods},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -436,4 +441,77 @@ func randomHex(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// testMutablePods drives a sandbox through the app entrypoints: an app
+// added, started, exiting with its own code (the sandbox stays), another
+// stopped and removed, then the sandbox stopped (exit 0). A stage1 without
+// the entrypoints is refused by stage0 with one line.
+func (s *suite) testMutablePods(t *testing.T) {
+	r := s.ctx(t)
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	sandbox := []string{"--insecure-options=image", "app", "sandbox", "--stage1-path=" + s.stage1, "--net=host", "--uuid-file-save=" + uuidFile}
+	if !s.o.MutablePods {
+		res := r.Run(t, sandbox...)
+		wantExit(t, res, 254)
+		if lines := strings.Split(strings.TrimSpace(res.Stderr), "\n"); !strings.Contains(lines[len(lines)-1], "coreos.com/rkt/stage1/app/add") {
+			t.Errorf("refusal does not name the missing annotation:\n%s", res)
+		}
+		if _, err := os.Stat(uuidFile); err == nil {
+			t.Errorf("a refused sandbox made a pod")
+		}
+		return
+	}
+	p := r.Start(t, sandbox...)
+	deadline := time.Now().Add(60 * time.Second)
+	var uuid string
+	for uuid == "" {
+		if b, err := os.ReadFile(uuidFile); err == nil {
+			uuid = strings.TrimSpace(string(b))
+		} else if p.Exited() || time.Now().After(deadline) {
+			t.Fatalf("sandbox did not start\n%s", p.Wait(t, 10*time.Second))
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	r.MustRun(t, "status", "--wait-ready=60s", uuid)
+	add := func(name string, args ...string) {
+		t.Helper()
+		r.MustRun(t, append([]string{"--insecure-options=image", "app", "add", uuid, s.inspect, "--name=" + name, "--"}, args...)...)
+		r.MustRun(t, "app", "start", "--app="+name, uuid)
+	}
+	waitStatus := func(name string, lines ...string) {
+		t.Helper()
+		for end := time.Now().Add(30 * time.Second); ; {
+			st := r.MustRun(t, "app", "status", "--app="+name, uuid)
+			ok := true
+			for _, l := range lines {
+				ok = ok && strings.Contains("\n"+st.Stdout, "\n"+l+"\n")
+			}
+			if ok {
+				return
+			}
+			if time.Now().After(end) {
+				t.Fatalf("app %s: status lacks %q:\n%s", name, lines, st.Stdout)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	add("exits", "--exit-code=7")
+	waitStatus("exits", "state=exited", "exit_code=7")
+	add("sleeps", "--print-msg=up", "--sleep=1h")
+	waitStatus("sleeps", "state=running")
+	r.MustRun(t, "app", "stop", "--app=sleeps", uuid)
+	waitStatus("sleeps", "state=exited", "exit_code=143")
+	r.MustRun(t, "app", "rm", "--app=sleeps", uuid)
+	if res := r.Run(t, "app", "status", "--app=sleeps", uuid); res.ExitCode != 254 {
+		t.Errorf("status of a removed app: exit %d, want 254\n%s", res.ExitCode, res)
+	}
+	if p.Exited() {
+		t.Fatalf("the sandbox ended with its apps\n%s", p.Wait(t, time.Second))
+	}
+	r.MustRun(t, "stop", uuid)
+	if res := p.Wait(t, 30*time.Second); res.ExitCode != 0 {
+		t.Errorf("sandbox stopped: exit %d, want 0\n%s", res.ExitCode, res)
+	}
 }

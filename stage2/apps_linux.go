@@ -1,0 +1,227 @@
+package stage2
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/pods/layout"
+)
+
+// App operations of a mutable pod (EnterRequest.Op), sent by the stage1's
+// app entrypoints (docs/stage1-abi.md 5.3).
+const (
+	// OpStart mounts and starts a new app (EnterRequest.Start); the request
+	// carries the app's mount trees as fds (the mounter's business).
+	OpStart = "start"
+	// OpStop sends the app its stop signal (SIGKILL with Force, or after
+	// the stop timeout); the reply comes once the app exited, with its code.
+	OpStop = "stop"
+	// OpRm unmounts an app that is not running and forgets it; its log stays.
+	OpRm = "rm"
+)
+
+// maxAppFds bounds the fds of an OpStart request (its rootfs and binds).
+const maxAppFds = 64
+
+// AppStart is the app of an OpStart request.
+type AppStart struct {
+	App App `json:"app"`
+	// Mounts describe the app's mounts for the Mounter, which the init
+	// runs in the pod's mount namespace (stage1/podsetup.MountAdded for the
+	// ns flavor); stage2 does not read them.
+	Mounts json.RawMessage `json:"mounts"`
+}
+
+// Mounter makes the mounts of an added app from the request's fds, and
+// Unmounter undoes them, given the app's root (App.Root). They run in the
+// pod's init, in the pod's mount namespace.
+type (
+	Mounter   func(mounts json.RawMessage, fds []int) error
+	Unmounter func(root string) error
+)
+
+// Option configures Init.
+type Option func(*supervisor)
+
+// WithAppMounts lets a mutable pod start and remove apps (OpStart, OpRm):
+// without it they are refused.
+func WithAppMounts(m Mounter, u Unmounter) Option {
+	return func(s *supervisor) { s.mount, s.unmount = m, u }
+}
+
+// appStop is a pending OpStop: when to SIGKILL, and who waits for the exit.
+type appStop struct {
+	deadline time.Time
+	conns    []int
+}
+
+// appOp runs an app operation of a mutable pod. It replies on r.conn now,
+// or (OpStop) once the app exited.
+func (s *supervisor) appOp(r *enterReq) {
+	defer closeFds(r.fds)
+	fail := func(format string, a ...any) {
+		replyEnter(r.conn, EnterReply{Code: ExitLaunchFailed, Error: fmt.Sprintf(format, a...)})
+	}
+	switch {
+	case !s.cfg.Mutable:
+		fail("pod is not mutable (rkt app sandbox)")
+		return
+	case s.stopping:
+		fail("pod is stopping")
+		return
+	}
+	switch r.req.Op {
+	case OpStart:
+		if err := s.addApp(r.req.Start, r.fds); err != nil {
+			fail("%v", err)
+			return
+		}
+		replyEnter(r.conn, EnterReply{})
+	case OpStop:
+		name := r.req.App
+		if s.app(name) == nil {
+			fail("no app %q in this pod", name)
+			return
+		}
+		pid, running := s.mains[name]
+		if !running {
+			if code, ok := s.codes[name]; ok {
+				replyEnter(r.conn, EnterReply{Code: code}) // exited already
+				return
+			}
+			fail("app %s was never started", name)
+			return
+		}
+		st := s.stops[name]
+		if st == nil {
+			st = &appStop{deadline: time.Now().Add(s.stopTimeout())}
+			s.stops[name] = st
+			s.killed[pid] = true
+			unix.Kill(pid, stopSignal(s.app(name)))
+		}
+		if r.req.Force {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+		st.conns = append(st.conns, r.conn)
+	case OpRm:
+		if err := s.removeApp(r.req.App); err != nil {
+			fail("%v", err)
+			return
+		}
+		replyEnter(r.conn, EnterReply{})
+	default:
+		fail("unknown app operation %q", r.req.Op)
+	}
+}
+
+// addApp mounts a new app and starts it.
+func (s *supervisor) addApp(st *AppStart, fds []int) error {
+	if st == nil {
+		return errors.New("start request has no app")
+	}
+	name := st.App.Name
+	if s.mount == nil {
+		return errors.New("this stage2 cannot add apps")
+	}
+	if s.app(name) != nil {
+		return fmt.Errorf("app %s was started already", name)
+	}
+	if err := s.mount(st.Mounts, fds); err != nil {
+		return fmt.Errorf("app %s: mounts: %w", name, err)
+	}
+	s.cfg.Apps = append(s.cfg.Apps, st.App)
+	s.order = append(s.order, name)
+	app := s.app(name)
+	if app.NotifySocket != "" {
+		stop, err := s.listenNotify(name, app.NotifySocket)
+		if err != nil {
+			s.record(name, ExitLaunchFailed)
+			return fmt.Errorf("app %s: notify socket: %w", name, err)
+		}
+		s.notifyStops = append(s.notifyStops, stop)
+	}
+	if err := s.startApp(app); err != nil {
+		s.record(name, ExitLaunchFailed)
+		return fmt.Errorf("app %s: %w", name, err)
+	}
+	return nil
+}
+
+// removeApp unmounts an app that is not running and forgets it.
+func (s *supervisor) removeApp(name string) error {
+	app := s.app(name)
+	if app == nil {
+		// Added but never started: nothing of it is in the pod.
+		return nil
+	}
+	if _, running := s.mains[name]; running {
+		return fmt.Errorf("app %s is running; stop it first", name)
+	}
+	if s.unmount == nil {
+		return errors.New("this stage2 cannot remove apps")
+	}
+	if err := s.unmount(app.Root); err != nil {
+		return fmt.Errorf("app %s: %w", name, err)
+	}
+	s.cfg.Apps = slices.DeleteFunc(slices.Clone(s.cfg.Apps), func(a App) bool { return a.Name == name })
+	s.order = slices.DeleteFunc(s.order, func(n string) bool { return n == name })
+	delete(s.codes, name)
+	// The app's records go with it (an app of the same name may be added
+	// later); its log stays until the pod is gone.
+	for _, f := range []string{layout.AppStatus(name), layout.AppStarted(name), layout.AppStopped(name)} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("remove app record", "app", name, "err", err)
+		}
+	}
+	return nil
+}
+
+// stopped replies to those waiting for app's OpStop, once it exited.
+func (s *supervisor) stopped(name string, code int) {
+	st := s.stops[name]
+	if st == nil {
+		return
+	}
+	delete(s.stops, name)
+	for _, c := range st.conns {
+		replyEnter(c, EnterReply{Code: code})
+	}
+}
+
+// nextStopDeadline is a timer for the earliest pending OpStop, or nil.
+func (s *supervisor) nextStopDeadline() <-chan time.Time {
+	var first time.Time
+	for _, st := range s.stops {
+		if first.IsZero() || st.deadline.Before(first) {
+			first = st.deadline
+		}
+	}
+	if first.IsZero() {
+		return nil
+	}
+	return time.After(time.Until(first))
+}
+
+// killOverdue sends SIGKILL to apps whose stop timeout passed.
+func (s *supervisor) killOverdue() {
+	now := time.Now()
+	for name, st := range s.stops {
+		if pid, ok := s.mains[name]; ok && !now.Before(st.deadline) {
+			unix.Kill(pid, unix.SIGKILL)
+			st.deadline = now.Add(time.Hour) // killed; wait for its exit
+		}
+	}
+}
+
+func (s *supervisor) stopTimeout() time.Duration {
+	if s.cfg.StopTimeout > 0 {
+		return s.cfg.StopTimeout
+	}
+	return 10 * time.Second
+}
