@@ -1,0 +1,162 @@
+// Package channel is the protocol between the KVM stage1's host side
+// (stage1/kvm) and its agent in the guest (stage1/kvm/agent), spoken over one
+// virtio-serial port named [PortName].
+//
+// A message is a frame: a 4-byte big-endian length n, then n bytes: one type
+// byte and the payload (at most [MaxPayload] bytes). Control messages carry
+// JSON, output messages raw bytes. The conversation:
+//
+//	guest → host  Hello {kernel}          the agent is up (ends the boot timeout)
+//	host → guest  Start {StartRequest}    the pod to run
+//	guest → host  Stdout / Stderr bytes   the pod's output, in order
+//	host → guest  Signal {signal}         forwarded to the pod (SIGTERM stops it gracefully)
+//	guest → host  Exit {code, error}      the pod's exit code; then the guest powers off
+//
+// Nothing in a frame from the guest is trusted by the host: lengths are
+// bounded before anything is allocated, JSON is decoded into fixed structs,
+// and the host only relays output bytes and reads one exit code.
+package channel
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// PortName is the name of the virtio-serial port (virtserialport name=).
+const PortName = "rkt.agent"
+
+// MaxPayload bounds a frame's payload.
+const MaxPayload = 1 << 20
+
+// Type is the type of a message.
+type Type byte
+
+// Message types.
+const (
+	Hello  Type = 'H' // guest → host, JSON HelloMsg
+	Start  Type = 'S' // host → guest, JSON StartRequest
+	Stdout Type = 'O' // guest → host, raw bytes
+	Stderr Type = 'E' // guest → host, raw bytes
+	Signal Type = 'K' // host → guest, JSON SignalMsg
+	Exit   Type = 'X' // guest → host, JSON ExitMsg
+)
+
+func (t Type) String() string {
+	switch t {
+	case Hello:
+		return "hello"
+	case Start:
+		return "start"
+	case Stdout:
+		return "stdout"
+	case Stderr:
+		return "stderr"
+	case Signal:
+		return "signal"
+	case Exit:
+		return "exit"
+	}
+	return fmt.Sprintf("type(%#x)", byte(t))
+}
+
+// HelloMsg is the agent's first message.
+type HelloMsg struct {
+	// Kernel is the guest kernel's release (uname -r).
+	Kernel string `json:"kernel"`
+}
+
+// StartRequest tells the agent what to run.
+type StartRequest struct {
+	// UUID is the pod's UUID.
+	UUID string `json:"uuid"`
+	// Files are the pod directory's files the guest needs (pod manifest,
+	// image manifests, stage1 options), by path relative to the pod
+	// directory (pods/layout names).
+	Files map[string][]byte `json:"files"`
+	// Mounts are the 9p shares to mount, in order.
+	Mounts []Mount `json:"mounts"`
+	// Args are the arguments of the namespace stage1's run entrypoint,
+	// which the agent runs in the guest's pod directory.
+	Args []string `json:"args"`
+	// Hostname is the guest's hostname.
+	Hostname string `json:"hostname,omitempty"`
+}
+
+// Mount is one 9p share.
+type Mount struct {
+	// Tag is the share's mount_tag.
+	Tag string `json:"tag"`
+	// Path is where the guest mounts it: relative to the pod directory
+	// when not absolute.
+	Path     string `json:"path"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+}
+
+// SignalMsg forwards a signal.
+type SignalMsg struct {
+	Signal int `json:"signal"`
+}
+
+// ExitMsg is the pod's end.
+type ExitMsg struct {
+	// Code is the exit code of the pod (rkt run's), 254 if the agent failed.
+	Code int `json:"code"`
+	// Error is the agent's own failure, if any.
+	Error string `json:"error,omitempty"`
+}
+
+// ErrTooLarge is returned by [Read] for a frame above MaxPayload.
+var ErrTooLarge = errors.New("channel: frame too large")
+
+// Write writes one frame.
+func Write(w io.Writer, t Type, payload []byte) error {
+	if len(payload) > MaxPayload {
+		return ErrTooLarge
+	}
+	buf := make([]byte, 5+len(payload))
+	binary.BigEndian.PutUint32(buf, uint32(1+len(payload)))
+	buf[4] = byte(t)
+	copy(buf[5:], payload)
+	_, err := w.Write(buf)
+	return err
+}
+
+// WriteJSON writes one frame with v as JSON.
+func WriteJSON(w io.Writer, t Type, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return Write(w, t, b)
+}
+
+// Read reads one frame. A clean end of stream before a frame is io.EOF.
+func Read(r io.Reader) (Type, []byte, error) {
+	var h [4]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(h[:])
+	if n == 0 {
+		return 0, nil, errors.New("channel: empty frame")
+	}
+	if n-1 > MaxPayload {
+		return 0, nil, ErrTooLarge
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return 0, nil, fmt.Errorf("channel: truncated frame: %w", err)
+	}
+	return Type(buf[0]), buf[1:], nil
+}
+
+// Decode decodes a JSON payload of type t into v.
+func Decode(t Type, payload []byte, v any) error {
+	if err := json.Unmarshal(payload, v); err != nil {
+		return fmt.Errorf("channel: %s message: %w", t, err)
+	}
+	return nil
+}
