@@ -583,4 +583,3 @@ func (t *tail) lastLines(n int) string {
 	}
 	return out
 }
-
