@@ -3,6 +3,8 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/vm"
+	"github.com/rkt-ng/rkt/stage1/cgroups"
 	"github.com/rkt-ng/rkt/tests/testutil"
 )
 
@@ -73,4 +76,164 @@ func TestKVMRun(t *testing.T) {
 	if err != nil || string(b) != "written in the guest" {
 		t.Errorf("host volume after the pod: %q, %v; want %q", b, err, "written in the guest")
 	}
+}
+
+// TestKVMStop stops a running KVM pod with rkt stop: the SIGTERM reaches
+// the app in the guest, which exits 0, and the pod exits 0.
+func TestKVMStop(t *testing.T) {
+	stage1 := requireKVMStage1(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/kvm-stop")
+	p := c.Start(t, "--insecure-options=image", "run", "--stage1-path="+stage1, "--net=none", "--pod-name=kvmstop",
+		aci, "--", "--silent-sigterm", "--print-msg=app up", "--sleep=forever")
+	p.WaitOutput(t, "app up", kvmBootWait)
+	c.MustRun(t, "stop", "kvmstop")
+	r := p.Wait(t, 2*time.Minute)
+	wantExit(t, r, 0)
+	if !strings.Contains(r.Stdout, "got SIGTERM") {
+		t.Errorf("the app in the guest did not get its SIGTERM:\n%s", r)
+	}
+	st := c.MustRun(t, "status", "kvmstop")
+	if !strings.Contains(st.Stdout, "state=exited\n") || !strings.Contains(st.Stdout, "app-kvm-stop=0\n") {
+		t.Errorf("status after rkt stop:\n%s", st)
+	}
+}
+
+// kvmBootWait bounds a TCG boot up to the app's first output on a loaded
+// 2-CPU host.
+const kvmBootWait = 3 * time.Minute
+
+// TestKVMKillAndGC kills rkt run with SIGKILL while the app runs: qemu dies
+// with it, and rkt gc then leaves no pod directory, cgroup or mount (the
+// Ctx's cleanup checks the mounts).
+func TestKVMKillAndGC(t *testing.T) {
+	stage1 := requireKVMStage1(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/kvm-kill")
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	p := c.Start(t, "--insecure-options=image", "run", "--stage1-path="+stage1, "--net=none",
+		"--uuid-file-save="+uuidFile, aci, "--", "--print-msg=app up", "--sleep=forever")
+	p.WaitOutput(t, "app up", kvmBootWait)
+	uuid := waitUUID(t, uuidFile)
+	qemu := qemuOf(t, c.DataDir)
+	if len(qemu) != 1 {
+		t.Fatalf("qemu processes of the pod: %v, want one", qemu)
+	}
+	// qemu runs in the pod's cgroup on the host.
+	cgs := cgroupsNamed(t, "rkt-"+uuid)
+	if len(cgs) == 0 {
+		t.Fatalf("no pod cgroup rkt-%s on the host", uuid)
+	}
+	inPod := false
+	for _, cg := range cgs {
+		b, _ := os.ReadFile(filepath.Join(cg, cgroups.InitLeaf, "cgroup.procs"))
+		inPod = inPod || slices.Contains(strings.Fields(string(b)), strconv.Itoa(qemu[0]))
+	}
+	if !inPod {
+		t.Errorf("qemu %d is not in the pod's cgroups %v", qemu[0], cgs)
+	}
+	if err := p.Signal(unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.Wait(t, time.Minute)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(qemuOf(t, c.DataDir)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("qemu %v still runs 30s after rkt run was killed", qemu)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.MustRun(t, "gc", "--grace-period=0s")
+	if r := c.Run(t, "status", uuid); r.ExitCode == 0 {
+		t.Errorf("the pod survived gc:\n%s", r)
+	}
+	if cgs := cgroupsNamed(t, "rkt-"+uuid); len(cgs) > 0 {
+		t.Errorf("pod cgroups left after gc: %v", cgs)
+	}
+}
+
+// qemuOf returns the PIDs of the qemu processes whose command line names a
+// path in dataDir.
+func qemuOf(t *testing.T, dataDir string) []int {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, f := range procs {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.Contains(string(b), "qemu-system") || !strings.Contains(string(b), dataDir+"/") {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+		out = append(out, pid)
+	}
+	return out
+}
+
+// cgroupsNamed returns the cgroup directories named name, in every
+// hierarchy below /sys/fs/cgroup, at most four levels down.
+func cgroupsNamed(t *testing.T, name string) []string {
+	t.Helper()
+	var out []string
+	for _, pat := range []string{"*", "*/*", "*/*/*", "*/*/*/*"} {
+		m, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", pat, name))
+		out = append(out, m...)
+	}
+	return out
+}
+
+// TestKVMBadInput checks the KVM stage1's refusals: each is one line and
+// exit 254, with nothing left behind (the Ctx's cleanup checks mounts).
+func TestKVMBadInput(t *testing.T) {
+	stage1 := requireKVMStage1(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/kvm-bad")
+	run := func(env []string, args ...string) testutil.Result {
+		t.Helper()
+		cmd := c.Cmd(append([]string{"--insecure-options=image", "run", "--stage1-path=" + stage1}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.Run()
+		code := -1
+		if cmd.ProcessState != nil {
+			code = cmd.ProcessState.ExitCode()
+		}
+		return testutil.Result{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: code}
+	}
+	t.Run("no qemu", func(t *testing.T) {
+		r := run([]string{vm.QEMUEnv + "=/nonexistent/qemu-system-x86_64"}, "--net=none", aci)
+		wantExit(t, r, 254)
+		oneLineError(t, r, vm.QEMUPackage)
+		t.Logf("%s", r.Stderr)
+	})
+	t.Run("network", func(t *testing.T) {
+		r := run(nil, "--net=default", aci)
+		wantExit(t, r, 254)
+		oneLineError(t, r, "--net=default")
+	})
+	t.Run("accelerator", func(t *testing.T) {
+		r := run([]string{vm.AccelEnv + "=hvf"}, "--net=none", aci)
+		wantExit(t, r, 254)
+		oneLineError(t, r, vm.AccelEnv)
+	})
+	t.Run("memory", func(t *testing.T) {
+		r := run(nil, "--net=none", aci, "--memory=64Ti")
+		wantExit(t, r, 254)
+		oneLineError(t, r, "MiB")
+	})
+	// A boot that cannot finish in time: qemu is stopped and the last
+	// lines of the console are printed.
+	t.Run("boot timeout", func(t *testing.T) {
+		r := run([]string{"RKT_STAGE1_KVM_BOOT_TIMEOUT=1ms"}, "--net=none", aci)
+		wantExit(t, r, 254)
+		if !strings.Contains(r.Stderr, "did not boot within 1ms") || !strings.Contains(r.Stderr, "last lines of its console") {
+			t.Errorf("boot timeout:\n%s", r)
+		}
+		if q := qemuOf(t, c.DataDir); len(q) > 0 {
+			t.Errorf("qemu %v still runs after the boot timeout", q)
+		}
+	})
 }

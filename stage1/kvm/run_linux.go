@@ -162,12 +162,12 @@ func (p *pod) machine(qemu string) (*vm.Machine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if accel == vm.AccelTCG && !strings.HasPrefix(why, "$") {
-		fmt.Fprintf(os.Stderr, "rkt: stage1-kvm: warning: the pod runs under emulation (TCG), much slower than KVM: %s\n", why)
-	}
 	mem, cpus, err := p.size()
 	if err != nil {
 		return nil, err
+	}
+	if accel == vm.AccelTCG && !strings.HasPrefix(why, "$") {
+		fmt.Fprintf(os.Stderr, "rkt: stage1-kvm: warning: the pod runs under emulation (TCG), much slower than KVM: %s\n", why)
 	}
 	return &vm.Machine{
 		QEMU: qemu, Kernel: kernel, Initrd: initrd, Accel: accel, MemoryMB: mem, CPUs: cpus,
