@@ -57,16 +57,17 @@ $(BUILD)/stage1-kvm-bin/.built: $(GO_SOURCES) $(KERNEL_DIR)/.fetched
 # The KVM stage1 image: the host entrypoints, the guest kernel and
 # initramfs, and the namespace stage1 and stage2 that the guest runs the pod
 # with (docs/kvm.md).
-bin/stage1-kvm.aci: bin/rkt $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2 $(BUILD)/stage1-kvm-bin/.built stage1/kvm/image/manifest.json
+bin/stage1-kvm.aci: bin/rkt $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2 $(BUILD)/stage1-kvm-bin/.built $(BUILD)/cni-plugins/.built stage1/kvm/image/manifest.json
 	rm -rf $(KVM_DIR) && mkdir -p $(KVM_DIR)/rootfs/opt/stage2 $(KVM_DIR)/rootfs/rkt $(KVM_DIR)/rootfs/etc \
 		$(KVM_DIR)/rootfs/proc $(KVM_DIR)/rootfs/sys $(KVM_DIR)/rootfs/dev $(KVM_DIR)/rootfs/tmp \
-		$(KVM_DIR)/rootfs/kvm $(KVM_DIR)/rootfs/ns
+		$(KVM_DIR)/rootfs/kvm $(KVM_DIR)/rootfs/ns $(KVM_DIR)/rootfs/usr/lib/rkt/plugins/net
 	cp $(BUILD)/stage1-kvm-bin/stage1-kvm $(KVM_DIR)/rootfs/run
 	for e in gc stop enter; do ln $(KVM_DIR)/rootfs/run $(KVM_DIR)/rootfs/$$e; done
 	cp $(BUILD)/stage1-bin/stage2 $(KVM_DIR)/rootfs/stage2
 	cp $(BUILD)/stage1-bin/stage1 $(KVM_DIR)/rootfs/ns/run
 	cp -L $(KERNEL_DIR)/vmlinuz $(KVM_DIR)/rootfs/kvm/vmlinuz
 	cp $(BUILD)/stage1-kvm-bin/initramfs.gz $(KVM_DIR)/rootfs/kvm/initramfs.gz
+	cp $(BUILD)/cni-plugins/* $(KVM_DIR)/rootfs/usr/lib/rkt/plugins/net/
 	sed 's/@VERSION@/$(VERSION)/' stage1/kvm/image/manifest.json > $(KVM_DIR)/manifest
 	bin/rkt image build --overwrite --mtime=0 $(KVM_DIR) $@
 

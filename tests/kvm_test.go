@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -236,4 +238,54 @@ func TestKVMBadInput(t *testing.T) {
 			t.Errorf("qemu %v still runs after the boot timeout", q)
 		}
 	})
+}
+
+// TestKVMNetwork runs a KVM pod on the default network (one boot) beside a
+// namespace pod: the KVM pod's app reaches the namespace pod's server, and
+// the host reaches the KVM pod's server at its pod IP and through --port
+// on 127.0.0.1; rkt status shows the KVM pod's address.
+func TestKVMNetwork(t *testing.T) {
+	stage1 := requireKVMStage1(t)
+	iptablesRestoredAfter(t)
+	c := testutil.NewCtx(t)
+	web := inspectACI(t, "rkt-ng.test/kvmweb", testutil.WithPort("http", "tcp", 8080))
+	client := inspectACI(t, "rkt-ng.test/kvmclient")
+	nsPod, nsUUID := servingPod(t, c, "--net=default", "--hostname=nsweb", web, "--", "--serve-http=:8080")
+	nsIP := netIP(t, statusNetworks(t, c, nsUUID), "default", "ip4")
+
+	port := freePort(t)
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	p := c.Start(t, "--insecure-options=image", "run", "--stage1-path="+stage1, "--uuid-file-save="+uuidFile,
+		"--net=default", "--hostname=kvmweb", fmt.Sprintf("--port=http:%d", port),
+		web, "--", "--serve-http=:8080", "---",
+		client, "--", "--get-http=http://"+nsIP.String()+":8080/", "--sleep=1h")
+	p.WaitOutput(t, "SERVING=", kvmBootWait)
+	uuid := waitUUID(t, uuidFile)
+	t.Cleanup(func() {
+		if !p.Exited() {
+			exec.Command(c.Rkt, c.Args("stop", "--force", uuid)...).Run()
+		}
+	})
+	ip := netIP(t, statusNetworks(t, c, uuid), "default", "ip4")
+	t.Run("guest to namespace pod", func(t *testing.T) {
+		p.WaitOutput(t, "hello from nsweb", time.Minute)
+	})
+	t.Run("host to pod IP", func(t *testing.T) {
+		u := "http://" + ip.String() + ":8080/"
+		body, err := httpGet(t, u)
+		if err != nil || body != "hello from kvmweb" {
+			t.Errorf("GET %s from the host: %q, %v", u, body, err)
+		}
+	})
+	t.Run("port", func(t *testing.T) {
+		u := fmt.Sprintf("http://127.0.0.1:%d/", port)
+		body, err := httpGet(t, u)
+		if err != nil || body != "hello from kvmweb" {
+			t.Errorf("GET %s from the host: %q, %v", u, body, err)
+		}
+	})
+	c.MustRun(t, "stop", uuid)
+	p.Wait(t, 2*time.Minute)
+	c.MustRun(t, "stop", nsUUID)
+	nsPod.Wait(t, 30*time.Second)
 }

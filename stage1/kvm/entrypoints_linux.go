@@ -14,17 +14,19 @@ import (
 
 	"github.com/rkt-ng/rkt/internal/untrusted"
 	"github.com/rkt-ng/rkt/pods/layout"
+	"github.com/rkt-ng/rkt/stage1"
 )
 
 // GC is the gc entrypoint: it releases what a pod held on the host (its
-// cgroup, with qemu if it is still there, and the mounts) using only the
+// cgroup, with qemu if it is still there, its networks with the taps,
+// and the mounts) using only the
 // records in the pod directory (the cwd), so it works after the run
 // entrypoint was killed. It is idempotent.
 func GC(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Bool("debug", false, "")
-	fs.String("local-config", "", "")
+	local := fs.String("local-config", "", "")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("gc: %w", err)
 	}
@@ -35,7 +37,11 @@ func GC(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return cleanup(ctx, dir)
+	opts, err := stage1.ReadOptions(layout.Dir(dir).Options())
+	if err != nil {
+		return err
+	}
+	return cleanup(ctx, dir, *local, opts)
 }
 
 // Stop is the stop entrypoint: SIGTERM to the run entrypoint, which

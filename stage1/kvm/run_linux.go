@@ -20,6 +20,7 @@ import (
 	"github.com/appc/spec/schema"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/cni"
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
 	"github.com/rkt-ng/rkt/internal/vm"
@@ -28,6 +29,7 @@ import (
 	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage1/cgroups"
 	"github.com/rkt-ng/rkt/stage1/kvm/channel"
+	"github.com/rkt-ng/rkt/stage1/podnet"
 )
 
 // ExitFailed is the code of the run entrypoint's own failures: rkt's 254.
@@ -73,6 +75,7 @@ const (
 type pod struct {
 	dir      string
 	args     stage1.RunArgs
+	opts     stage1.Options
 	manifest *schema.PodManifest
 	log      *slog.Logger
 	cg       *cgroups.Pod
@@ -109,6 +112,9 @@ func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 		return 0, err
 	}
 	p := &pod{dir: dir, args: ra, log: log}
+	if p.opts, err = stage1.ReadOptions(p.layout().Options()); err != nil {
+		return 0, err
+	}
 	b, err := os.ReadFile(p.layout().PodManifest())
 	if err != nil {
 		return 0, fmt.Errorf("read pod manifest: %w", err)
@@ -135,11 +141,6 @@ func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 
 // checkArgs refuses what this flavor does not implement, naming it.
 func checkArgs(ra stage1.RunArgs) error {
-	switch ra.Net {
-	case "none":
-	default:
-		return fmt.Errorf("--net=%s: the KVM stage1 has no pod networking yet; use --net=none (docs/kvm.md)", ra.Net)
-	}
 	switch {
 	case ra.PrivateUsers != "":
 		return errors.New("--private-users: not supported by the KVM stage1 (the virtual machine is the isolation boundary)")
@@ -232,18 +233,23 @@ func hostMemMiB() int {
 
 // startRequest is what the agent needs: the pod directory's files, the
 // shares, and the namespace stage1's arguments.
-func (p *pod) startRequest() (*channel.StartRequest, error) {
+func (p *pod) startRequest(info *cni.Info, nics []nic) (*channel.StartRequest, error) {
 	rel := layout.Dir("")
 	req := &channel.StartRequest{UUID: p.args.UUID, Files: map[string][]byte{}, Hostname: p.args.Hostname}
-	files := []string{rel.PodManifest(), rel.Options()}
+	opts, err := p.guestOptions(info)
+	if err != nil {
+		return nil, err
+	}
+	req.Files[rel.Options()] = opts
+	for _, n := range nics {
+		req.Interfaces = append(req.Interfaces, n.iface)
+	}
+	files := []string{rel.PodManifest()}
 	for _, ra := range p.manifest.Apps {
 		files = append(files, rel.AppManifest(ra.Name.String()))
 	}
 	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join(p.dir, f))
-		if errors.Is(err, os.ErrNotExist) && f == rel.Options() {
-			continue
-		}
 		if err != nil {
 			return nil, err
 		}
@@ -254,9 +260,9 @@ func (p *pod) startRequest() (*channel.StartRequest, error) {
 	for i, v := range p.hostVolumes() {
 		req.Mounts = append(req.Mounts, channel.Mount{Tag: volumeTag(i), Path: v.Source, ReadOnly: v.ReadOnly})
 	}
-	// The guest is the pod's host: the pod shares its (only loopback)
-	// network. The metadata service and the host's configuration files do
-	// not exist there.
+	// The guest is the pod's host: the pod shares the guest's network,
+	// which is the pod's. The metadata service and the host's
+	// configuration files do not exist there.
 	ga := p.args
 	ga.Net, ga.MDSToken, ga.LocalConfig = "host", "", ""
 	req.Args, _ = ga.Argv(stage1.InterfaceVersion)
@@ -325,10 +331,6 @@ func (p *pod) shares() ([]string, error) {
 
 // runVM boots the guest, runs the pod in it and returns the pod's exit code.
 func (p *pod) runVM(ctx context.Context, m *vm.Machine) (int, error) {
-	req, err := p.startRequest()
-	if err != nil {
-		return 0, err
-	}
 	shares, err := p.shares()
 	if err != nil {
 		return 0, err
@@ -336,6 +338,22 @@ func (p *pod) runVM(ctx context.Context, m *vm.Machine) (int, error) {
 	if err := p.setupCgroups(); err != nil {
 		return 0, err
 	}
+	nics, info, err := p.setupNetwork(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		for _, n := range nics {
+			if n.tap != nil {
+				n.tap.Close()
+			}
+		}
+	}()
+	req, err := p.startRequest(info, nics)
+	if err != nil {
+		return 0, err
+	}
+	netArgs, taps := netDevices(nics, 4)
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, os.NewSyscallError("socketpair", err)
@@ -347,6 +365,7 @@ func (p *pod) runVM(ctx context.Context, m *vm.Machine) (int, error) {
 		// fd 3: the first of ExtraFiles.
 		"-chardev", "socket,id=agent,fd=3",
 		"-device", "virtserialport,bus=vser.0,chardev=agent,name="+channel.PortName)
+	m.Devices = append(m.Devices, netArgs...)
 	console := newTail(64 << 10)
 	if p.args.Debug {
 		m.Console = io.MultiWriter(console, os.Stderr)
@@ -360,7 +379,7 @@ func (p *pod) runVM(ctx context.Context, m *vm.Machine) (int, error) {
 		guestEnd.Close()
 		return 0, err
 	}
-	cmd.ExtraFiles = []*os.File{guestEnd}
+	cmd.ExtraFiles = append([]*os.File{guestEnd}, taps...)
 	// qemu dies with us. Pdeathsig fires when the creating thread exits:
 	// the run entrypoint's main thread is locked for the process's whole
 	// life (cmd/stage1-kvm).
@@ -522,10 +541,10 @@ func (p *pod) setupCgroups() error {
 // cleanup releases what the pod held on the host: the same work as the gc
 // entrypoint. Every step runs even when an earlier one failed.
 func (p *pod) cleanup() error {
-	return cleanup(context.Background(), p.dir)
+	return cleanup(context.Background(), p.dir, p.args.LocalConfig, p.opts)
 }
 
-func cleanup(ctx context.Context, dir string) error {
+func cleanup(ctx context.Context, dir, localConfig string, opts stage1.Options) error {
 	d := layout.Dir(dir)
 	var cgErr error
 	if b, err := os.ReadFile(d.Subcgroup()); err == nil {
@@ -539,7 +558,9 @@ func cleanup(ctx context.Context, dir string) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		cgErr = err
 	}
-	return errors.Join(cgErr, mountinfo.UnmountAll(d.Stage1()), mountinfo.UnmountAll(d.Overlay()))
+	// The pod's netns goes with its networks, and the taps in it.
+	netErr := podnet.Teardown(ctx, dir, podnet.PluginDirs(localConfig, opts.SystemConfig), podnet.DataDir(opts.DataDir, dir))
+	return errors.Join(cgErr, netErr, mountinfo.UnmountAll(d.Stage1()), mountinfo.UnmountAll(d.Overlay()))
 }
 
 // tail keeps the last bytes written to it.

@@ -268,6 +268,9 @@ func preparePod(req *channel.StartRequest) error {
 			return fmt.Errorf("share %s on %s: %w", m.Tag, target, os.NewSyscallError("mount", err))
 		}
 	}
+	if err := configureNetwork(req.Interfaces); err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
 	if req.Hostname != "" {
 		if err := unix.Sethostname([]byte(req.Hostname)); err != nil {
 			return os.NewSyscallError("sethostname", err)

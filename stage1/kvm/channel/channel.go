@@ -83,6 +83,26 @@ type StartRequest struct {
 	Args []string `json:"args"`
 	// Hostname is the guest's hostname.
 	Hostname string `json:"hostname,omitempty"`
+	// Interfaces are the guest's network interfaces, found by MAC.
+	Interfaces []Interface `json:"interfaces,omitempty"`
+}
+
+// Interface is the configuration of one guest network interface: the
+// addresses and routes the pod's network gave the interface it replaces.
+type Interface struct {
+	MAC string `json:"mac"`
+	MTU int    `json:"mtu,omitempty"`
+	// Addrs are CIDR prefixes ("10.1.0.5/16").
+	Addrs  []string `json:"addrs,omitempty"`
+	Routes []Route  `json:"routes,omitempty"`
+}
+
+// Route is one route through an interface.
+type Route struct {
+	// Dst is a CIDR prefix; "" is the default route of Gw's family.
+	Dst string `json:"dst,omitempty"`
+	// Gw is the gateway; "" makes a link-scope route.
+	Gw string `json:"gw,omitempty"`
 }
 
 // Mount is one 9p share.

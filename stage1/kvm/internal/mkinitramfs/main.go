@@ -24,6 +24,7 @@ var modules = []string{
 	"virtio_console", // the agent's virtio-serial port
 	"9pnet_virtio",   // 9p over virtio
 	"9p",             // the shares
+	"virtio_net",     // the pod's network interfaces
 }
 
 func main() {
