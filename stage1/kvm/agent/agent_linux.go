@@ -20,6 +20,7 @@ package agent
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -194,6 +195,18 @@ func (c *conn) serve() (int, error) {
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("start the pod: %w", err)
 	}
+	mctx, stopMirror := context.WithCancel(context.Background())
+	mirrored := make(chan struct{})
+	go func() {
+		defer close(mirrored)
+		mirror(mctx, layout.Dir(PodDir).InStage1(layout.RktDir), rktShared)
+	}()
+	// The last copy, with the apps' exit statuses, is made before the exit
+	// message goes to the host.
+	defer func() {
+		stopMirror()
+		<-mirrored
+	}()
 	// The reader ends with the machine: after the pod exits nothing more is
 	// read, and the agent powers off.
 	go forwardSignals(r, cmd.Process)
@@ -267,6 +280,9 @@ func preparePod(req *channel.StartRequest) error {
 		if err := unix.Mount(m.Tag, target, "9p", flags, opts); err != nil {
 			return fmt.Errorf("share %s on %s: %w", m.Tag, target, os.NewSyscallError("mount", err))
 		}
+	}
+	if err := localRkt(layout.Dir(PodDir).InStage1(layout.RktDir)); err != nil {
+		return err
 	}
 	if err := configureNetwork(req.Interfaces); err != nil {
 		return fmt.Errorf("network: %w", err)
