@@ -80,17 +80,32 @@ func TestKVMRun(t *testing.T) {
 	}
 }
 
-// TestKVMStop stops a running KVM pod with rkt stop: the SIGTERM reaches
-// the app in the guest, which exits 0, and the pod exits 0.
-func TestKVMStop(t *testing.T) {
+// TestKVMStopEnterKill runs one KVM pod: rkt enter runs a command inside
+// the app in the guest, confined like it (same rootfs, no_new_privs), with
+// its output and exit code; rkt kill --signal reaches the app; and rkt stop
+// stops the pod gracefully: the SIGTERM reaches the app, which exits 0,
+// and the pod exits 0.
+func TestKVMStopEnterKill(t *testing.T) {
 	stage1 := requireKVMStage1(t)
 	c := testutil.NewCtx(t)
-	aci := inspectACI(t, "rkt-ng.test/kvm-stop")
+	aci := inspectACI(t, "rkt-ng.test/kvm-stop", testutil.WithFile("/etc/kvmtest", "in the image\n", 0o644))
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
 	p := c.Start(t, "--insecure-options=image", "run", "--stage1-path="+stage1, "--net=none", "--pod-name=kvmstop",
-		aci, "--", "--silent-sigterm", "--print-msg=app up", "--sleep=forever")
+		"--uuid-file-save="+uuidFile, aci, "--", "--print-signals", "--silent-sigterm", "--print-msg=app up", "--sleep=forever")
 	p.WaitOutput(t, "app up", kvmBootWait)
+	uuid := waitUUID(t, uuidFile)
+
+	r := c.Run(t, "enter", uuid, "/inspect", "--read-file=/etc/kvmtest", "--print-no-new-privs", "--print-env=AC_APP_NAME", "--exit-code=9")
+	wantExit(t, r, 9)
+	if !strings.Contains(r.Stdout, "in the image\n") || field(t, r.Stdout, "NoNewPrivs") != "1" || field(t, r.Stdout, "AC_APP_NAME") != "kvm-stop" {
+		t.Errorf("rkt enter: the command does not run in the app, confined like it:\n%s", r)
+	}
+
+	c.MustRun(t, "kill", "--signal=HUP", uuid)
+	p.WaitOutput(t, "SIGNAL=SIGHUP", time.Minute)
+
 	c.MustRun(t, "stop", "kvmstop")
-	r := p.Wait(t, 2*time.Minute)
+	r = p.Wait(t, 2*time.Minute)
 	wantExit(t, r, 0)
 	if !strings.Contains(r.Stdout, "got SIGTERM") {
 		t.Errorf("the app in the guest did not get its SIGTERM:\n%s", r)
@@ -99,6 +114,8 @@ func TestKVMStop(t *testing.T) {
 	if !strings.Contains(st.Stdout, "state=exited\n") || !strings.Contains(st.Stdout, "app-kvm-stop=0\n") {
 		t.Errorf("status after rkt stop:\n%s", st)
 	}
+	// An exited pod cannot be entered.
+	wantExit(t, c.Run(t, "enter", uuid, "/inspect"), 254)
 }
 
 // kvmBootWait bounds a TCG boot up to the app's first output on a loaded

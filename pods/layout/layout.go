@@ -67,6 +67,9 @@ const (
 	Cleaned = "stage1-cleaned"
 	// SharedVolumes holds the pod's kind=empty volumes, one dir each (stage1).
 	SharedVolumes = "sharedVolumes"
+	// KVMSocket is the KVM stage1's socket for enter and kill: its run
+	// entrypoint relays them to the guest (stage1, KVM flavor only).
+	KVMSocket = "kvm.sock"
 )
 
 // Paths inside the stage1 rootfs as the pod sees them (absolute).
@@ -206,6 +209,9 @@ func (d Dir) NetInfo() string { return d.join(NetInfo) }
 // Cleaned is the cleaned marker.
 func (d Dir) Cleaned() string { return d.join(Cleaned) }
 
+// KVMSocket is the KVM stage1's enter and kill socket.
+func (d Dir) KVMSocket() string { return d.join(KVMSocket) }
+
 // SharedVolumes is the directory of the pod's empty volumes.
 func (d Dir) SharedVolumes() string { return d.join(SharedVolumes) }
 
@@ -276,7 +282,7 @@ func All() []string {
 		d.OverlayUpper(t, ""), d.OverlayWork(t, ""), d.OverlayUpper(t, a), d.OverlayWork(t, a),
 		d.OverlayMerge(t, a),
 		d.OverlayPrepared(), d.Options(), d.PrivateUsersPrepared(), d.MDSToken(), d.PID(), d.PPID(),
-		d.Subcgroup(), d.NetNS(), d.NetInfo(), d.Cleaned(), d.SharedVolume(v),
+		d.Subcgroup(), d.NetNS(), d.NetInfo(), d.Cleaned(), d.SharedVolume(v), d.KVMSocket(),
 	}
 	inPod := []string{
 		AppRootfs(a), RktDir, StatusDir, AppStatus(a), AppStarted(a), AppStopped(a), AppCreated(a),

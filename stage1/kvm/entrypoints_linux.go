@@ -15,6 +15,7 @@ import (
 	"github.com/rkt-ng/rkt/internal/untrusted"
 	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1"
+	"github.com/rkt-ng/rkt/stage1/kvm/channel"
 )
 
 // GC is the gc entrypoint: it releases what a pod held on the host (its
@@ -51,13 +52,19 @@ func Stop(args []string) error {
 	fs := flag.NewFlagSet("stop", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	force := fs.Bool("force", false, "")
+	// rkt-ng extension for `rkt kill`: a signal for the apps' main
+	// processes, which the guest's stage2 sends.
 	sigNum := fs.Int("signal", 0, "")
-	fs.String("app", "", "")
+	app := fs.String("app", "", "")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
 	if *sigNum != 0 {
-		return errors.New("stop: signals for one app (rkt kill) are not implemented by the KVM stage1 yet (docs/kvm.md)")
+		code, err := callExec(channel.ExecRequest{App: *app, Signal: *sigNum}, nil)
+		if err == nil && code != 0 {
+			err = fmt.Errorf("stop: signal %d: exit code %d in the guest", *sigNum, code)
+		}
+		return err
 	}
 	b, err := untrusted.ReadFile(layout.Dir(".").PID(), 64)
 	if err != nil {
@@ -77,8 +84,21 @@ func Stop(args []string) error {
 	return nil
 }
 
-// Enter is the enter entrypoint. rkt enter is not implemented by the KVM
-// stage1 yet (docs/kvm.md).
+// Enter is the enter entrypoint: `enter --pid=N --appname=A -- CMD ARGS`.
+// The run entrypoint relays the command to the guest, where the namespace
+// stage1's enter starts it inside the app with the app's own confinement;
+// this process relays its stdin, stdout and stderr (as streams: there is
+// no terminal in the guest) and returns its exit code.
 func Enter(args []string) (int, error) {
-	return 0, errors.New("enter: rkt enter is not implemented by the KVM stage1 yet (docs/kvm.md)")
+	fs := flag.NewFlagSet("enter", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Int("pid", 0, "")
+	app := fs.String("appname", "", "")
+	if err := fs.Parse(args); err != nil {
+		return 0, fmt.Errorf("enter: %w", err)
+	}
+	if fs.NArg() == 0 {
+		return 0, errors.New("enter: no command given")
+	}
+	return callExec(channel.ExecRequest{App: *app, Args: fs.Args()}, os.Stdin)
 }

@@ -456,6 +456,13 @@ func (p *pod) converse(host *os.File, req *channel.StartRequest, qemuDone <-chan
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR1, unix.SIGUSR2)
 	defer signal.Stop(sigs)
+	guest := &guestWriter{w: host}
+	var execs *execServer
+	defer func() {
+		if execs != nil {
+			execs.close(p.dir)
+		}
+	}()
 	boot := time.NewTimer(bootTimeout)
 	defer boot.Stop()
 	started := false
@@ -473,7 +480,7 @@ func (p *pod) converse(host *os.File, req *channel.StartRequest, qemuDone <-chan
 				pending = append(pending, sig)
 				continue
 			}
-			if err := channel.WriteJSON(host, channel.Signal, channel.SignalMsg{Signal: int(sig.(unix.Signal))}); err != nil {
+			if err := guest.writeJSON(channel.Signal, channel.SignalMsg{Signal: int(sig.(unix.Signal))}); err != nil {
 				return 0, fmt.Errorf("forward %s: %w", sig, err)
 			}
 		case f := <-frames:
@@ -489,17 +496,38 @@ func (p *pod) converse(host *os.File, req *channel.StartRequest, qemuDone <-chan
 				p.log.Debug("guest up", "pod", p.args.UUID, "kernel", h.Kernel)
 				started = true
 				boot.Stop()
-				if err := channel.WriteJSON(host, channel.Start, req); err != nil {
+				if err := guest.writeJSON(channel.Start, req); err != nil {
 					return 0, fmt.Errorf("send start: %w", err)
 				}
 				for _, sig := range pending {
-					channel.WriteJSON(host, channel.Signal, channel.SignalMsg{Signal: int(sig.(unix.Signal))})
+					guest.writeJSON(channel.Signal, channel.SignalMsg{Signal: int(sig.(unix.Signal))})
 				}
 				pending = nil
+				// rkt enter and rkt kill reach the guest from now on.
+				var err error
+				if execs, err = listenExec(p.dir, guest); err != nil {
+					return 0, fmt.Errorf("enter socket: %w", err)
+				}
+				execs.serve()
 			case channel.Stdout:
 				os.Stdout.Write(f.b)
 			case channel.Stderr:
 				os.Stderr.Write(f.b)
+			case channel.ExecOut:
+				if execs == nil {
+					return 0, errors.New("agent channel: exec output without a session")
+				}
+				if err := execs.output(f.b); err != nil {
+					return 0, err
+				}
+			case channel.ExecExit:
+				var x channel.ExecExitMsg
+				if err := channel.Decode(f.t, f.b, &x); err != nil {
+					return 0, err
+				}
+				if execs != nil {
+					execs.end(x)
+				}
 			case channel.Exit:
 				var x channel.ExitMsg
 				if err := channel.Decode(f.t, f.b, &x); err != nil {

@@ -145,21 +145,27 @@ func (c *conn) writeJSON(t channel.Type, v any) error {
 	return channel.WriteJSON(c.port, t, v)
 }
 
-// frameWriter turns writes into frames of one type.
+// frameWriter turns writes into frames of one type, each payload after
+// prefix (an exec session's ID and stream).
 type frameWriter struct {
-	c *conn
-	t channel.Type
+	c      *conn
+	t      channel.Type
+	prefix []byte
 }
 
 func (w frameWriter) Write(p []byte) (int, error) {
-	for off := 0; off < len(p); off += channel.MaxPayload {
-		end := min(off+channel.MaxPayload, len(p))
-		if err := w.c.write(w.t, p[off:end]); err != nil {
+	chunk := channel.MaxPayload - len(w.prefix)
+	for off := 0; off < len(p); off += chunk {
+		end := min(off+chunk, len(p))
+		if err := w.c.write(w.t, append(append([]byte(nil), w.prefix...), p[off:end]...)); err != nil {
 			return off, err
 		}
 	}
 	return len(p), nil
 }
+
+// guestPath is the PATH of the programs the agent runs.
+const guestPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // serve says hello, runs the pod the host asks for and returns its exit code.
 func (c *conn) serve() (int, error) {
@@ -188,9 +194,9 @@ func (c *conn) serve() (int, error) {
 		// cmd/stage1-ns picks its entrypoint by the name it runs as.
 		Args:   append([]string{"run"}, req.Args...),
 		Dir:    PodDir,
-		Env:    []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-		Stdout: frameWriter{c, channel.Stdout},
-		Stderr: frameWriter{c, channel.Stderr},
+		Env:    []string{"PATH=" + guestPath},
+		Stdout: frameWriter{c: c, t: channel.Stdout},
+		Stderr: frameWriter{c: c, t: channel.Stderr},
 	}
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("start the pod: %w", err)
@@ -209,7 +215,7 @@ func (c *conn) serve() (int, error) {
 	}()
 	// The reader ends with the machine: after the pod exits nothing more is
 	// read, and the agent powers off.
-	go forwardSignals(r, cmd.Process)
+	go c.dispatch(r, cmd.Process)
 	err = cmd.Wait()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -224,19 +230,32 @@ func (c *conn) serve() (int, error) {
 	return 0, nil
 }
 
-// forwardSignals relays the host's signal messages to the pod's stage1.
-func forwardSignals(r io.Reader, p *os.Process) {
+// dispatch handles the host's messages while the pod runs: signals for
+// the pod's stage1 and exec sessions.
+func (c *conn) dispatch(r io.Reader, p *os.Process) {
+	e := &execs{c: c, stdin: map[uint32]chan []byte{}}
 	for {
 		t, b, err := channel.Read(r)
 		if err != nil {
 			return
 		}
-		if t != channel.Signal {
-			continue
-		}
-		var m channel.SignalMsg
-		if channel.Decode(t, b, &m) == nil && m.Signal > 0 && m.Signal < 65 {
-			p.Signal(unix.Signal(m.Signal))
+		switch t {
+		case channel.Signal:
+			var m channel.SignalMsg
+			if channel.Decode(t, b, &m) == nil && m.Signal > 0 && m.Signal < 65 {
+				p.Signal(unix.Signal(m.Signal))
+			}
+		case channel.ExecStart:
+			var req channel.ExecRequest
+			if err := channel.Decode(t, b, &req); err != nil {
+				fmt.Fprintf(os.Stderr, "rkt agent: %v\n", err)
+				continue
+			}
+			e.start(req)
+		case channel.ExecIn:
+			if err := e.input(b); err != nil {
+				fmt.Fprintf(os.Stderr, "rkt agent: %v\n", err)
+			}
 		}
 	}
 }

@@ -12,6 +12,19 @@
 //	host → guest  Signal {signal}         forwarded to the pod (SIGTERM stops it gracefully)
 //	guest → host  Exit {code, error}      the pod's exit code; then the guest powers off
 //
+// While the pod runs, the host may open exec sessions, each with its own
+// ID, for rkt enter (a command inside an app, with the app's confinement)
+// and rkt kill (a signal for one app's or every app's main process):
+//
+//	host → guest  ExecStart {ExecRequest} start session ID
+//	host → guest  ExecIn ID+bytes         the command's stdin; no bytes is its end
+//	guest → host  ExecOut ID+stream+bytes its stdout (stream 1) or stderr (stream 2)
+//	guest → host  ExecExit {ExecExitMsg}  its exit code; the session is over
+//
+// On the host, the enter and stop entrypoints reach the run entrypoint over
+// the pod directory's kvm.sock with the same framing: an ExecStart frame,
+// ExecIn frames without ID, and back Stdout, Stderr and Exit frames.
+//
 // Nothing in a frame from the guest is trusted by the host: lengths are
 // bounded before anything is allocated, JSON is decoded into fixed structs,
 // and the host only relays output bytes and reads one exit code.
@@ -42,6 +55,11 @@ const (
 	Stderr Type = 'E' // guest → host, raw bytes
 	Signal Type = 'K' // host → guest, JSON SignalMsg
 	Exit   Type = 'X' // guest → host, JSON ExitMsg
+
+	ExecStart Type = 'A' // host → guest, JSON ExecRequest
+	ExecIn    Type = 'I' // host → guest, ID + raw bytes
+	ExecOut   Type = 'o' // guest → host, ID + stream byte + raw bytes
+	ExecExit  Type = 'x' // guest → host, JSON ExecExitMsg
 )
 
 func (t Type) String() string {
@@ -58,6 +76,14 @@ func (t Type) String() string {
 		return "signal"
 	case Exit:
 		return "exit"
+	case ExecStart:
+		return "exec-start"
+	case ExecIn:
+		return "exec-in"
+	case ExecOut:
+		return "exec-out"
+	case ExecExit:
+		return "exec-exit"
 	}
 	return fmt.Sprintf("type(%#x)", byte(t))
 }
@@ -126,6 +152,47 @@ type ExitMsg struct {
 	Code int `json:"code"`
 	// Error is the agent's own failure, if any.
 	Error string `json:"error,omitempty"`
+}
+
+// ExecRequest starts an exec session.
+type ExecRequest struct {
+	ID uint32 `json:"id"`
+	// App is the app: the one to enter, or the one to signal ("" for
+	// every app).
+	App string `json:"app,omitempty"`
+	// Args is the command to run in the app (rkt enter); empty with Signal.
+	Args []string `json:"args,omitempty"`
+	// Signal is the signal for the apps' main processes (rkt kill).
+	Signal int `json:"signal,omitempty"`
+}
+
+// ExecExitMsg ends an exec session.
+type ExecExitMsg struct {
+	ID    uint32 `json:"id"`
+	Code  int    `json:"code"`
+	Error string `json:"error,omitempty"`
+}
+
+// Streams of ExecOut.
+const (
+	StreamStdout byte = 1
+	StreamStderr byte = 2
+)
+
+// WithID prefixes data with a session ID (ExecIn, ExecOut).
+func WithID(id uint32, data []byte) []byte {
+	b := make([]byte, 4+len(data))
+	binary.BigEndian.PutUint32(b, id)
+	copy(b[4:], data)
+	return b
+}
+
+// SplitID splits a session ID off a payload.
+func SplitID(p []byte) (uint32, []byte, error) {
+	if len(p) < 4 {
+		return 0, nil, errors.New("channel: payload without session ID")
+	}
+	return binary.BigEndian.Uint32(p), p[4:], nil
 }
 
 // ErrTooLarge is returned by [Read] for a frame above MaxPayload.
