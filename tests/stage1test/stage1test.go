@@ -33,6 +33,9 @@ type Options struct {
 	// --net but host (the suite asks for --net=none). A stage1 without it
 	// must refuse such a pod (exit 254), not run it in the host's network.
 	Networking bool
+	// StartTimeout bounds how long a pod may take to start (0: 60s). A
+	// virtual machine emulated without KVM needs more.
+	StartTimeout time.Duration
 }
 
 // Run runs the conformance suite against stage1Image, an ACI path.
@@ -132,7 +135,11 @@ func (r rkt) start(t *testing.T, msg string, args ...string) (*testutil.Process,
 	t.Helper()
 	uuidFile := filepath.Join(t.TempDir(), "uuid")
 	p := r.Start(t, r.runArgs(append([]string{"--uuid-file-save=" + uuidFile}, args...)...)...)
-	p.WaitOutput(t, msg, 60*time.Second)
+	timeout := r.s.o.StartTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	p.WaitOutput(t, msg, timeout)
 	b, err := os.ReadFile(uuidFile)
 	if err != nil {
 		t.Fatalf("pod UUID: %v", err)
