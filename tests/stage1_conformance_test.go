@@ -20,7 +20,7 @@ func TestStage1ConformanceNS(t *testing.T) {
 // start timeout.
 func TestStage1ConformanceKVM(t *testing.T) {
 	stage1 := requireKVMStage1(t)
-	stage1test.Run(t, stage1, stage1test.Options{Enter: true, Networking: true, StartTimeout: kvmBootWait})
+	stage1test.Run(t, stage1, stage1test.Options{Enter: true, Networking: true, StartTimeout: kvmBootWait, VM: true})
 }
 
 // TestStage1ConformanceStub runs the suite against the stub stage1

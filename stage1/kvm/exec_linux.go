@@ -46,9 +46,11 @@ type execServer struct {
 	wg sync.WaitGroup
 }
 
-// listenExec listens on the pod's kvm.sock, mode 0600.
-func listenExec(podDir string, guest *guestWriter) (*execServer, error) {
-	path := layout.Dir(podDir).KVMSocket()
+// listenExec listens on the pod's kvm.sock, mode 0600. The path is
+// relative to the pod directory, the working directory of every
+// entrypoint: an absolute one can exceed sun_path's 108 bytes.
+func listenExec(guest *guestWriter) (*execServer, error) {
+	path := layout.Dir(".").KVMSocket()
 	os.Remove(path)
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -162,9 +164,9 @@ func (s *execServer) end(m channel.ExecExitMsg) {
 
 // close stops accepting, ends every open session with an error and waits
 // for the goroutines.
-func (s *execServer) close(podDir string) {
+func (s *execServer) close() {
 	s.l.Close()
-	os.Remove(layout.Dir(podDir).KVMSocket())
+	os.Remove(layout.Dir(".").KVMSocket())
 	s.mu.Lock()
 	s.closed = true
 	conns := s.sessions

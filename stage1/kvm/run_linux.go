@@ -460,7 +460,7 @@ func (p *pod) converse(host *os.File, req *channel.StartRequest, qemuDone <-chan
 	var execs *execServer
 	defer func() {
 		if execs != nil {
-			execs.close(p.dir)
+			execs.close()
 		}
 	}()
 	boot := time.NewTimer(bootTimeout)
@@ -505,7 +505,7 @@ func (p *pod) converse(host *os.File, req *channel.StartRequest, qemuDone <-chan
 				pending = nil
 				// rkt enter and rkt kill reach the guest from now on.
 				var err error
-				if execs, err = listenExec(p.dir, guest); err != nil {
+				if execs, err = listenExec(guest); err != nil {
 					return 0, fmt.Errorf("enter socket: %w", err)
 				}
 				execs.serve()

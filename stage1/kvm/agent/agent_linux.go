@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,10 @@ const PodDir = "/var/lib/rkt/pod"
 // NSRun is the namespace stage1's run program inside the stage1 rootfs of
 // the KVM stage1 image.
 const NSRun = "/ns/run"
+
+// BootOnlyParam on the kernel command line makes the agent power off as
+// soon as it runs (make bench's bare-boot floor).
+const BootOnlyParam = "rkt.agent=boot-only"
 
 // exitFailed is the code of the agent's own failures (rkt's 254).
 const exitFailed = 254
@@ -84,6 +89,11 @@ func Main() {
 func setup() (*os.File, error) {
 	if err := guest.MountSystem("nsdelegate"); err != nil {
 		return nil, err
+	}
+	// The floor of make bench: a bare boot of the same kernel and
+	// initramfs, powered off as soon as the init runs.
+	if b, err := os.ReadFile("/proc/cmdline"); err == nil && slices.Contains(strings.Fields(string(b)), BootOnlyParam) {
+		guest.PowerOff()
 	}
 	b, err := os.ReadFile(ModulesFile)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
