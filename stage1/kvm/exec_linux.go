@@ -37,11 +37,13 @@ func (g *guestWriter) writeJSON(t channel.Type, v any) error {
 type execServer struct {
 	l     *net.UnixListener
 	guest *guestWriter
-	// mu guards next, sessions and closed.
+	// mu guards next, sessions, conns and closed.
 	mu       sync.Mutex
 	next     uint32
 	sessions map[uint32]*net.UnixConn
-	closed   bool
+	// conns are every accepted connection, with a session or not yet.
+	conns  map[*net.UnixConn]bool
+	closed bool
 	// wg counts the accept and session reader goroutines.
 	wg sync.WaitGroup
 }
@@ -60,7 +62,7 @@ func listenExec(guest *guestWriter) (*execServer, error) {
 		l.Close()
 		return nil, err
 	}
-	return &execServer{l: l, guest: guest, sessions: map[uint32]*net.UnixConn{}}, nil
+	return &execServer{l: l, guest: guest, sessions: map[uint32]*net.UnixConn{}, conns: map[*net.UnixConn]bool{}}, nil
 }
 
 // serve accepts sessions until close.
@@ -73,6 +75,14 @@ func (s *execServer) serve() {
 			if err != nil {
 				return
 			}
+			s.mu.Lock()
+			if s.closed {
+				s.mu.Unlock()
+				c.Close()
+				return
+			}
+			s.conns[c] = true
+			s.mu.Unlock()
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
@@ -160,6 +170,9 @@ func (s *execServer) end(m channel.ExecExitMsg) {
 	}
 	channel.WriteJSON(c, channel.Exit, channel.ExitMsg{Code: m.Code, Error: m.Error})
 	c.Close()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
 }
 
 // close stops accepting, ends every open session with an error and waits
@@ -169,11 +182,15 @@ func (s *execServer) close() {
 	os.Remove(layout.Dir(".").KVMSocket())
 	s.mu.Lock()
 	s.closed = true
-	conns := s.sessions
-	s.sessions = map[uint32]*net.UnixConn{}
+	sessions, conns := s.sessions, s.conns
+	s.sessions, s.conns = map[uint32]*net.UnixConn{}, map[*net.UnixConn]bool{}
 	s.mu.Unlock()
-	for _, c := range conns {
+	for _, c := range sessions {
 		channel.WriteJSON(c, channel.Exit, channel.ExitMsg{Code: ExitFailed, Error: "the pod exited"})
+	}
+	// Closing every connection ends the session readers, also those
+	// still waiting for their request.
+	for c := range conns {
 		c.Close()
 	}
 	s.wg.Wait()
