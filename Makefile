@@ -1,5 +1,5 @@
-# rkt-ng build. `make` builds bin/rkt and the namespace stage1 image
-# bin/stage1-ns.aci; `make test` runs every test; `make demo` runs the whole
+# rkt-ng build. `make` builds bin/rkt and the stage1 images bin/stage1-ns.aci
+# (namespaces) and bin/stage1-kvm.aci (a virtual machine per pod); `make test` runs every test; `make demo` runs the whole
 # signed-image path end to end; `make bench` prints the performance table.
 
 PREFIX      ?= /usr/local
@@ -9,6 +9,8 @@ GO          ?= go
 GOFLAGS_BIN := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 BUILD       := build
 STAGE1_DIR  := $(BUILD)/stage1-ns
+KVM_DIR     := $(BUILD)/stage1-kvm
+KERNEL_DIR  := $(BUILD)/kernel
 export CGO_ENABLED := 0
 # The stage1 manifest's arch label names the build host in appc's words
 # (spec/types.md): rkt refuses images of another arch at fetch and run.
@@ -18,7 +20,7 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*' 2>/dev/null) go
 
 .PHONY: all deps test demo bench install clean fuzz soak
 
-all: bin/rkt bin/stage1-ns.aci
+all: bin/rkt bin/stage1-ns.aci bin/stage1-kvm.aci
 
 bin/rkt: $(GO_SOURCES)
 	$(GO) build $(GOFLAGS_BIN) -o $@ ./cmd/rkt
@@ -41,6 +43,36 @@ bin/stage1-ns.aci: bin/rkt $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2
 	cp $(BUILD)/cni-plugins/* $(STAGE1_DIR)/rootfs/usr/lib/rkt/plugins/net/
 	sed 's/@VERSION@/$(VERSION)/; s/@ARCH@/$(APPC_ARCH)/' stage1/ns/image/manifest.json > $(STAGE1_DIR)/manifest
 	bin/rkt image build --overwrite --mtime=0 $(STAGE1_DIR) $@
+
+# The KVM stage1's guest kernel: Debian's linux-image-amd64 package,
+# downloaded and unpacked into build/kernel, not installed on the host.
+$(KERNEL_DIR)/.fetched: scripts/fetch-kernel.sh
+	sh scripts/fetch-kernel.sh $(KERNEL_DIR)
+	touch $@
+
+$(BUILD)/stage1-kvm-bin/.built: $(GO_SOURCES) $(KERNEL_DIR)/.fetched
+	$(GO) build $(GOFLAGS_BIN) -o $(BUILD)/stage1-kvm-bin/stage1-kvm ./cmd/stage1-kvm
+	$(GO) build $(GOFLAGS_BIN) -o $(BUILD)/stage1-kvm-bin/agent ./cmd/stage1-kvm-agent
+	$(GO) run ./stage1/kvm/internal/mkinitramfs -agent $(BUILD)/stage1-kvm-bin/agent \
+		-moddir $(KERNEL_DIR)/modules -o $(BUILD)/stage1-kvm-bin/initramfs.gz
+	touch $@
+
+# The KVM stage1 image: the host entrypoints, the guest kernel and
+# initramfs, and the namespace stage1 and stage2 that the guest runs the pod
+# with (docs/kvm.md).
+bin/stage1-kvm.aci: bin/rkt $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2 $(BUILD)/stage1-kvm-bin/.built $(BUILD)/cni-plugins/.built stage1/kvm/image/manifest.json
+	rm -rf $(KVM_DIR) && mkdir -p $(KVM_DIR)/rootfs/opt/stage2 $(KVM_DIR)/rootfs/rkt $(KVM_DIR)/rootfs/etc \
+		$(KVM_DIR)/rootfs/proc $(KVM_DIR)/rootfs/sys $(KVM_DIR)/rootfs/dev $(KVM_DIR)/rootfs/tmp \
+		$(KVM_DIR)/rootfs/kvm $(KVM_DIR)/rootfs/ns $(KVM_DIR)/rootfs/usr/lib/rkt/plugins/net
+	cp $(BUILD)/stage1-kvm-bin/stage1-kvm $(KVM_DIR)/rootfs/run
+	for e in gc stop enter; do ln $(KVM_DIR)/rootfs/run $(KVM_DIR)/rootfs/$$e; done
+	cp $(BUILD)/stage1-bin/stage2 $(KVM_DIR)/rootfs/stage2
+	cp $(BUILD)/stage1-bin/stage1 $(KVM_DIR)/rootfs/ns/run
+	cp -L $(KERNEL_DIR)/vmlinuz $(KVM_DIR)/rootfs/kvm/vmlinuz
+	cp $(BUILD)/stage1-kvm-bin/initramfs.gz $(KVM_DIR)/rootfs/kvm/initramfs.gz
+	cp $(BUILD)/cni-plugins/* $(KVM_DIR)/rootfs/usr/lib/rkt/plugins/net/
+	sed 's/@VERSION@/$(VERSION)/' stage1/kvm/image/manifest.json > $(KVM_DIR)/manifest
+	bin/rkt image build --overwrite --mtime=0 $(KVM_DIR) $@
 
 # deps installs what the tests and the demo need on a fresh Debian 12.
 deps:
@@ -70,6 +102,7 @@ soak: deps all
 install: all
 	install -D -m 0755 bin/rkt $(DESTDIR)$(PREFIX)/bin/rkt
 	install -D -m 0644 bin/stage1-ns.aci $(DESTDIR)$(PREFIX)/lib/rkt/stage1-images/stage1-ns.aci
+	install -D -m 0644 bin/stage1-kvm.aci $(DESTDIR)$(PREFIX)/lib/rkt/stage1-images/stage1-kvm.aci
 	install -d $(DESTDIR)$(PREFIX)/lib/rkt/plugins/net
 	install -m 0755 $(BUILD)/cni-plugins/* $(DESTDIR)$(PREFIX)/lib/rkt/plugins/net/
 

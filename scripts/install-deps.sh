@@ -2,10 +2,12 @@
 # Installs what rkt-ng's build, tests and demo need on Debian 12, as root.
 # Packages already present are not touched, so this is quick on a warm machine.
 set -eu
-pkgs="busybox-static gnupg iptables iproute2 runc crun bzip2 xz-utils ca-certificates"
+pkgs="busybox-static gnupg iptables iproute2 runc crun bzip2 xz-utils ca-certificates kmod"
 # The cgroup v2 functional test (tests/vm_cgroupv2_test.go) boots a kernel
 # under qemu: qemu itself, and a kernel image when /boot has none (a
-# container or a micro-VM often boots a kernel that is not in /boot).
+# container or a micro-VM often boots a kernel that is not in /boot). The KVM
+# stage1 needs qemu too; its guest kernel is downloaded at build time
+# (scripts/fetch-kernel.sh, which needs apt-get, dpkg-deb and kmod's depmod).
 vmpkgs="qemu-system-x86"
 ls /boot/vmlinuz-* >/dev/null 2>&1 || vmpkgs="$vmpkgs linux-image-cloud-amd64"
 missing=""

@@ -16,8 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rkt-ng/rkt/internal/vm"
 	"github.com/rkt-ng/rkt/tests/testutil"
-	"github.com/rkt-ng/rkt/tests/vm"
+	vmtest "github.com/rkt-ng/rkt/tests/vm"
 )
 
 // vmTimeout bounds the whole machine with KVM: build of the initramfs
@@ -40,9 +41,9 @@ func TestCgroupV2InVM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a virtual machine; run without -short")
 	}
-	qemu, err := exec.LookPath("qemu-system-x86_64")
+	qemu, err := vm.FindQEMU()
 	if err != nil {
-		t.Skipf("requires qemu-system-x86_64 (%v); run: apt-get install --no-install-recommends qemu-system-x86 (or sh scripts/install-deps.sh)", err)
+		t.Skipf("requires qemu (%v); run: apt-get install --no-install-recommends qemu-system-x86 (or sh scripts/install-deps.sh)", err)
 	}
 	kernel, err := vm.FindKernel()
 	if errors.Is(err, vm.ErrNoKernel) {
@@ -51,7 +52,10 @@ func TestCgroupV2InVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	accel, why := vm.ChooseAccel(kernel)
+	accel, why, err := vm.ChooseAccel(kernel)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("kernel %s, accelerator %s (%s)", kernel.Image, accel, why)
 
 	dir := t.TempDir()
@@ -74,7 +78,7 @@ func TestCgroupV2InVM(t *testing.T) {
 		{Path: "/bin/sh", Symlink: "busybox"},
 		{Path: "/bin/sleep", Symlink: "busybox"},
 	}
-	cfg := vm.Config{CgroupOptions: "nsdelegate"}
+	cfg := vmtest.Config{CgroupOptions: "nsdelegate"}
 	// overlayfs is a module in Debian's kernels: load it (and what it needs)
 	// from the initramfs.
 	if kernel.ConfigValue("CONFIG_OVERLAY_FS") != "y" {
@@ -95,7 +99,7 @@ func TestCgroupV2InVM(t *testing.T) {
 		}
 	}
 	rkt := func(args ...string) []string { return append([]string{"/bin/rkt"}, args...) }
-	cfg.Steps = []vm.Step{
+	cfg.Steps = []vmtest.Step{
 		{Name: "limits", Argv: rkt("--insecure-options=image", "run", "--net=host",
 			"--memory=64Mi", "--cpu=250m", "--cpu-shares=512", "/inspect.aci", "--",
 			"--print-memorylimit", "--print-cpuquota", "--print-cpushares", "--print-file=/proc/self/cgroup",
@@ -119,7 +123,7 @@ func TestCgroupV2InVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files = append(files, vm.File{Path: vm.ConfigPath, Data: cj, Mode: 0o644})
+	files = append(files, vm.File{Path: vmtest.ConfigPath, Data: cj, Mode: 0o644})
 	initrd := filepath.Join(dir, "initramfs.cpio.gz")
 	if err := vm.WriteInitramfs(initrd, files); err != nil {
 		t.Fatalf("write initramfs: %v", err)
@@ -146,26 +150,26 @@ func TestCgroupV2InVM(t *testing.T) {
 	start := time.Now()
 	out, runErr := m.Run(ctx)
 	t.Logf("virtual machine ran %s", time.Since(start).Round(time.Millisecond))
-	results, perr := vm.ParseSerial(out)
-	if runErr != nil || perr != nil || len(results) == 0 || results[len(results)-1].Kind != vm.KindDone {
+	results, perr := vmtest.ParseSerial(out)
+	if runErr != nil || perr != nil || len(results) == 0 || results[len(results)-1].Kind != vmtest.KindDone {
 		t.Fatalf("virtual machine did not finish its steps (run: %v, parse: %v); console:\n%s", runErr, perr, tail(out, 16<<10))
 	}
-	steps := map[string]vm.Result{}
+	steps := map[string]vmtest.Result{}
 	var cgroupsLeft []string
 	for _, r := range results {
 		switch r.Kind {
-		case vm.KindSetup:
+		case vmtest.KindSetup:
 			t.Logf("machine set up %dms after boot", r.BootMillis)
 			checkVMSetup(t, r.Info)
-		case vm.KindStep:
+		case vmtest.KindStep:
 			t.Logf("step %s: exit %d in %dms (at %dms)\n--- stdout:\n%s--- stderr:\n%s", r.Name, r.Exit, r.Millis, r.BootMillis, r.Stdout, r.Stderr)
 			steps[r.Name] = r
-		case vm.KindCgroups:
+		case vmtest.KindCgroups:
 			cgroupsLeft = r.Cgroups
 			if !strings.Contains(r.Info["cgroup_mounts"], "nsdelegate") {
 				t.Errorf("nsdelegate lost from the cgroup2 hierarchy after the steps:\n%s", r.Info["cgroup_mounts"])
 			}
-		case vm.KindError:
+		case vmtest.KindError:
 			t.Fatalf("init failed: %s", r.Error)
 		}
 	}

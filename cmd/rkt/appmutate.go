@@ -38,7 +38,7 @@ func newAppAddCmd(g *globalFlags) *cobra.Command {
 			if err := fs.Parse(rest[1:]); err != nil {
 				return &usageError{err}
 			}
-			apps, err := parseApps(fs.Args(), stage0.AppSpec{})
+			apps, err := parseApps(fs.Args(), stage0.AppSpec{}, nil)
 			if err != nil {
 				return err
 			}

@@ -70,6 +70,9 @@ const (
 	// MutableArgs holds the run arguments of a mutable pod for its app
 	// entrypoints, as JSON (ns stage1, rkt-ng extension).
 	MutableArgs = "stage1-mutable-args.json"
+	// KVMSocket is the KVM stage1's socket for enter and kill: its run
+	// entrypoint relays them to the guest (stage1, KVM flavor only).
+	KVMSocket = "kvm.sock"
 )
 
 // Paths inside the stage1 rootfs as the pod sees them (absolute).
@@ -216,6 +219,8 @@ func (d Dir) Cleaned() string { return d.join(Cleaned) }
 
 // MutableArgs is the ns stage1's record of a mutable pod's run arguments.
 func (d Dir) MutableArgs() string { return d.join(MutableArgs) }
+// KVMSocket is the KVM stage1's enter and kill socket.
+func (d Dir) KVMSocket() string { return d.join(KVMSocket) }
 
 // SharedVolumes is the directory of the pod's empty volumes.
 func (d Dir) SharedVolumes() string { return d.join(SharedVolumes) }
@@ -287,7 +292,7 @@ func All() []string {
 		d.OverlayUpper(t, ""), d.OverlayWork(t, ""), d.OverlayUpper(t, a), d.OverlayWork(t, a),
 		d.OverlayMerge(t, a),
 		d.OverlayPrepared(), d.Options(), d.PrivateUsersPrepared(), d.MDSToken(), d.PID(), d.PPID(),
-		d.Subcgroup(), d.NetNS(), d.NetInfo(), d.Cleaned(), d.SharedVolume(v), d.MutableArgs(),
+		d.Subcgroup(), d.NetNS(), d.NetInfo(), d.Cleaned(), d.SharedVolume(v), d.MutableArgs(), d.KVMSocket(),
 	}
 	inPod := []string{
 		AppRootfs(a), RktDir, StatusDir, AppStatus(a), AppStarted(a), AppStopped(a), AppCreated(a),

@@ -109,7 +109,7 @@ var notLayout = map[string]bool{"manifest": true, "rootfs": true, "run": true}
 var allowed = map[string]map[string]string{
 	"stage1/abi.go":          {"mds-token": "the v1 run flag --mds-token, not the file"},
 	"stage0/stage1.go":       {"rkt": "the host's lib/rkt/stage1-images"},
-	"stage1/ns/net_linux.go": {"rkt": "usr/lib/rkt/plugins/net of the stage1 image"},
+	"stage1/podnet/podnet_linux.go": {"rkt": "usr/lib/rkt/plugins/net of the stage1 image"},
 	"stage1/ns/run_linux.go": {"stage2": "the ns flavor's own /stage2 program, not part of the ABI"},
 }
 

@@ -21,6 +21,7 @@ var groups = []group{
 	{"log", benchLog},
 	{"pods", benchPods},
 	{"remote", benchRemote},
+	{"kvm", benchKVM},
 }
 
 // benchStart: warm `rkt run` of a /bin/true image already in the store,

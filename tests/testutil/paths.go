@@ -184,3 +184,10 @@ func goBuild(dir, pkg, name string, extra ...string) (string, error) {
 	}
 	return out, nil
 }
+
+// KVMStage1Image returns the KVM stage1 image: $RKT_STAGE1_KVM, or
+// <repo>/bin/stage1-kvm.aci.
+func KVMStage1Image(t testing.TB) string {
+	t.Helper()
+	return builtFile(t, "RKT_STAGE1_KVM", "bin/stage1-kvm.aci")
+}

@@ -16,9 +16,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -29,102 +27,19 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/vm/guest"
 	"github.com/rkt-ng/rkt/tests/vm"
 )
 
-// stageEnv marks the init re-executed in the new root.
-const stageEnv = "RKTVM_STAGE=2"
-
-const newRoot = "/newroot"
-
 func main() {
-	if !strings.Contains(strings.Join(os.Environ(), "\n"), stageEnv) {
-		if err := switchRoot(); err != nil {
-			fmt.Fprintf(os.Stderr, "init: switch root: %v\n", err)
-			powerOff()
-		}
+	if err := guest.SwitchRoot(); err != nil {
+		fmt.Fprintf(os.Stderr, "init: switch root: %v\n", err)
+		guest.PowerOff()
 	}
 	if err := run(); err != nil {
 		report(vm.Result{Kind: vm.KindError, Exit: -1, Error: err.Error()})
 	}
-	powerOff()
-}
-
-// switchRoot copies the initramfs into a tmpfs, moves that over / and
-// re-executes the init there (what switch_root(8) does).
-func switchRoot() error {
-	if err := os.MkdirAll(newRoot, 0o755); err != nil {
-		return err
-	}
-	if err := unix.Mount("tmpfs", newRoot, "tmpfs", 0, "mode=755"); err != nil {
-		return os.NewSyscallError("mount tmpfs", err)
-	}
-	err := filepath.WalkDir("/", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == newRoot {
-			return fs.SkipDir
-		}
-		if p == "/" {
-			return nil
-		}
-		dst := filepath.Join(newRoot, p)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return os.Mkdir(dst, info.Mode().Perm())
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, dst)
-		case d.Type().IsRegular():
-			if err := copyFile(p, dst, info.Mode().Perm()); err != nil {
-				return err
-			}
-			// Free the initramfs copy as we go: it stays hidden anyway.
-			return os.Remove(p)
-		}
-		return nil // device nodes: /dev is a devtmpfs in the new root
-	})
-	if err != nil {
-		return err
-	}
-	if err := os.Chdir(newRoot); err != nil {
-		return err
-	}
-	if err := unix.Mount(newRoot, "/", "", unix.MS_MOVE, ""); err != nil {
-		return os.NewSyscallError("mount move", err)
-	}
-	if err := unix.Chroot("."); err != nil {
-		return os.NewSyscallError("chroot", err)
-	}
-	if err := os.Chdir("/"); err != nil {
-		return err
-	}
-	return unix.Exec("/init", os.Args, append(os.Environ(), stageEnv))
-}
-
-func copyFile(src, dst string, perm fs.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	guest.PowerOff()
 }
 
 func run() error {
@@ -157,45 +72,16 @@ func run() error {
 	return nil
 }
 
-type mount struct {
-	source, target, fstype string
-	flags                  uintptr
-	data                   string
-}
-
 func setup(cfg *vm.Config) (map[string]string, error) {
-	const nosuidNodevNoexec = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-	mounts := []mount{
-		{"proc", "/proc", "proc", nosuidNodevNoexec, ""},
-		{"sysfs", "/sys", "sysfs", nosuidNodevNoexec, ""},
-		{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=755"},
-		{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620"},
-		{"tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
-		{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=755"},
-		{"tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
-		{"cgroup2", "/sys/fs/cgroup", "cgroup2", nosuidNodevNoexec, cfg.CgroupOptions},
-	}
-	for _, m := range mounts {
-		if err := os.MkdirAll(m.target, 0o755); err != nil {
-			return nil, err
-		}
-		if err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data); err != nil {
-			return nil, fmt.Errorf("mount %s on %s (%s): %w", m.fstype, m.target, m.data, err)
-		}
-	}
-	// As systemd does: mounts are shared by default on a booted host.
-	if err := unix.Mount("", "/", "", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
-		return nil, os.NewSyscallError("mount make-rshared /", err)
-	}
-	if err := reopenConsole(); err != nil {
+	if err := guest.MountSystem(cfg.CgroupOptions); err != nil {
 		return nil, err
 	}
 	for _, m := range cfg.Modules {
-		if err := loadModule(m); err != nil {
+		if err := guest.LoadModule(m); err != nil {
 			return nil, err
 		}
 	}
-	if err := linkUp("lo"); err != nil {
+	if err := guest.LinkUp("lo"); err != nil {
 		return nil, err
 	}
 	if err := unix.Sethostname([]byte("rktvm")); err != nil {
@@ -242,55 +128,6 @@ func cgroupMounts() (string, error) {
 		}
 	}
 	return strings.Join(cg, "\n"), nil
-}
-
-// reopenConsole makes /dev/console of the devtmpfs the init's stdio, in
-// case the kernel found no console node in the initramfs.
-func reopenConsole() error {
-	fd, err := unix.Open("/dev/console", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return os.NewSyscallError("open /dev/console", err)
-	}
-	defer unix.Close(fd)
-	for _, to := range []int{0, 1, 2} {
-		if err := unix.Dup3(fd, to, 0); err != nil {
-			return os.NewSyscallError("dup3", err)
-		}
-	}
-	return nil
-}
-
-func loadModule(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	err = unix.FinitModule(int(f.Fd()), "", 0)
-	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("load module %s: %w", p, os.NewSyscallError("finit_module", err))
-	}
-	return nil
-}
-
-func linkUp(name string) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return os.NewSyscallError("socket", err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("link %s: %w", name, os.NewSyscallError("SIOCGIFFLAGS", err))
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("link %s: %w", name, os.NewSyscallError("SIOCSIFFLAGS", err))
-	}
-	return nil
 }
 
 func runStep(s vm.Step) vm.Result {
@@ -364,14 +201,4 @@ func report(r vm.Result) {
 		b, _ = json.Marshal(vm.Result{Kind: vm.KindError, Error: err.Error()})
 	}
 	os.Stdout.Write(append(append([]byte("\n"+vm.Marker), b...), '\n'))
-}
-
-func powerOff() {
-	unix.Sync()
-	// reboot(2) needs no CAP beyond what PID 1 has; if it fails, exiting
-	// PID 1 panics the kernel, which ends qemu too (panic=-1, -no-reboot).
-	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
-		fmt.Fprintf(os.Stderr, "init: reboot: %v\n", err)
-	}
-	os.Exit(1)
 }

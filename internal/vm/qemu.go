@@ -238,34 +238,133 @@ type Machine struct {
 	Cmdline string
 	// Accel is the qemu accelerator: "kvm" (the default) or "tcg".
 	Accel string
-	// Console, if set, gets a live copy of the serial console.
+	// Console, if set, gets a live copy of the serial console (qemu's
+	// stdout and stderr).
 	Console io.Writer
+	// Devices are more qemu arguments: devices and their backends.
+	Devices []string
 }
 
-// AccelEnv overrides the accelerator [ChooseAccel] picks ("kvm" or "tcg").
-const AccelEnv = "RKT_VM_ACCEL"
+// AccelEnv forces the accelerator [ChooseAccel] picks: "kvm" or "tcg".
+const AccelEnv = "RKT_STAGE1_KVM_ACCEL"
+
+// Accelerators.
+const (
+	AccelKVM = "kvm"
+	AccelTCG = "tcg"
+)
 
 // ChooseAccel returns the accelerator to boot k with, and why: "kvm" when
 // /dev/kvm can be opened and is real hardware virtualization, else "tcg"
-// (qemu's emulator: slower, same guest). $RKT_VM_ACCEL overrides the choice.
+// (qemu's emulator: slower, same guest). $RKT_STAGE1_KVM_ACCEL overrides the
+// choice; any other value than kvm or tcg is an error.
 //
 // /dev/kvm provided by kvm_pvm (PVM, the pagetable-based nested
 // virtualization of some cloud sandboxes, used where the CPU has no VMX/SVM)
 // only runs guest kernels built for it (CONFIG_PVM_GUEST): a distribution
 // kernel hangs right after decompression, so it gets tcg.
-func ChooseAccel(k *Kernel) (accel, why string) {
-	if a := os.Getenv(AccelEnv); a != "" {
-		return a, "$" + AccelEnv
+func ChooseAccel(k *Kernel) (accel, why string, err error) {
+	switch a := os.Getenv(AccelEnv); a {
+	case AccelKVM, AccelTCG:
+		return a, "$" + AccelEnv, nil
+	case "":
+	default:
+		return "", "", fmt.Errorf("$%s=%q: want %s or %s", AccelEnv, a, AccelKVM, AccelTCG)
 	}
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
-		return "tcg", fmt.Sprintf("/dev/kvm unusable (%v)", err)
+		return AccelTCG, fmt.Sprintf("/dev/kvm unusable (%v)", err), nil
 	}
 	f.Close()
-	if fileExists("/sys/module/kvm_pvm") && k.ConfigValue("CONFIG_PVM_GUEST") != "y" {
-		return "tcg", "/dev/kvm is kvm_pvm (PVM), which only boots CONFIG_PVM_GUEST kernels, and " + k.Image + " is not one"
+	if pvmLoaded() && k.ConfigValue("CONFIG_PVM_GUEST") != "y" {
+		return AccelTCG, "/dev/kvm is kvm_pvm (PVM), which only boots CONFIG_PVM_GUEST kernels, and " + k.Image + " is not one", nil
 	}
-	return "kvm", "/dev/kvm"
+	return AccelKVM, "/dev/kvm", nil
+}
+
+// pvmLoaded says whether the kvm_pvm module provides /dev/kvm.
+func pvmLoaded() bool {
+	if fileExists("/sys/module/kvm_pvm") {
+		return true
+	}
+	b, err := os.ReadFile("/proc/modules")
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, "kvm_pvm ") {
+			return true
+		}
+	}
+	return false
+}
+
+// QEMUEnv names the qemu binary to use instead of qemu-system-x86_64 on PATH.
+const QEMUEnv = "RKT_STAGE1_KVM_QEMU"
+
+// QEMUPackage is the Debian package that provides qemu-system-x86_64.
+const QEMUPackage = "qemu-system-x86"
+
+// ErrNoQEMU is returned by [FindQEMU] when there is no qemu.
+var ErrNoQEMU = errors.New("qemu-system-x86_64 not found")
+
+// FindQEMU returns $RKT_STAGE1_KVM_QEMU, or qemu-system-x86_64 on PATH.
+func FindQEMU() (string, error) {
+	if q := os.Getenv(QEMUEnv); q != "" {
+		if _, err := exec.LookPath(q); err != nil {
+			return "", fmt.Errorf("%w: $%s=%s: %w (install package %s)", ErrNoQEMU, QEMUEnv, q, err, QEMUPackage)
+		}
+		return q, nil
+	}
+	q, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		return "", fmt.Errorf("%w on PATH: install package %s", ErrNoQEMU, QEMUPackage)
+	}
+	return q, nil
+}
+
+// Args returns qemu's arguments for the machine: no default devices, the
+// serial console on stdio, the extra devices last.
+func (m *Machine) Args() ([]string, error) {
+	mem, cpus := m.MemoryMB, m.CPUs
+	if mem == 0 {
+		mem = 1024
+	}
+	if cpus == 0 {
+		cpus = 2
+	}
+	var accel []string
+	switch m.Accel {
+	case "", AccelKVM:
+		accel = []string{"-accel", "kvm", "-cpu", "host"}
+	case AccelTCG:
+		accel = []string{"-accel", "tcg,thread=multi", "-cpu", "max"}
+	default:
+		return nil, fmt.Errorf("qemu: unknown accelerator %q (want kvm or tcg)", m.Accel)
+	}
+	args := append(accel, "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
+		// No default devices (VGA, NIC with its option ROM, ...), no
+		// monitor: the serial port is the console.
+		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
+		// A guest reboot (or kernel panic with panic=-1) ends qemu.
+		"-no-reboot",
+		"-kernel", m.Kernel, "-initrd", m.Initrd, "-append", m.Cmdline)
+	return append(args, m.Devices...), nil
+}
+
+// Command returns the qemu command for the machine, with the console on
+// Console. A cancelled ctx sends qemu SIGTERM, then SIGKILL after 5s.
+func (m *Machine) Command(ctx context.Context) (*exec.Cmd, error) {
+	args, err := m.Args()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, m.QEMU, args...)
+	cmd.Stdout = m.Console
+	cmd.Stderr = m.Console
+	cmd.Cancel = func() error { return cmd.Process.Signal(unix.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
+	return cmd, nil
 }
 
 // syncBuffer is a bytes.Buffer safe for the writer goroutine of exec.Cmd and
@@ -288,43 +387,21 @@ func (s *syncBuffer) Bytes() []byte {
 	return bytes.Clone(s.b.Bytes())
 }
 
-// Run boots the machine with KVM, the serial console on qemu's stdout, and
-// waits for it to power off. It returns the console output, also when it
-// fails: when ctx ends first, qemu is stopped and the error wraps ctx's.
+// Run boots the machine and waits for it to power off. It returns the
+// console output, also when it fails: when ctx ends first, qemu is stopped
+// and the error wraps ctx's.
 func (m *Machine) Run(ctx context.Context) ([]byte, error) {
-	mem, cpus := m.MemoryMB, m.CPUs
-	if mem == 0 {
-		mem = 1024
-	}
-	if cpus == 0 {
-		cpus = 2
-	}
-	accel := []string{"-accel", "kvm", "-cpu", "host"}
-	switch m.Accel {
-	case "", "kvm":
-	case "tcg":
-		accel = []string{"-accel", "tcg,thread=multi", "-cpu", "max"}
-	default:
-		return nil, fmt.Errorf("qemu: unknown accelerator %q (want kvm or tcg)", m.Accel)
-	}
-	args := append(accel, "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
-		// No default devices (VGA, NIC with its option ROM, ...), no
-		// monitor: the serial port is the only I/O.
-		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
-		// A guest reboot (or kernel panic with panic=-1) ends qemu.
-		"-no-reboot",
-		"-kernel", m.Kernel, "-initrd", m.Initrd, "-append", m.Cmdline)
-	cmd := exec.CommandContext(ctx, m.QEMU, args...)
 	var out syncBuffer
-	var w io.Writer = &out
+	mm := *m
+	mm.Console = &out
 	if m.Console != nil {
-		w = io.MultiWriter(&out, m.Console)
+		mm.Console = io.MultiWriter(&out, m.Console)
 	}
-	cmd.Stdout = w
-	cmd.Stderr = w
-	cmd.Cancel = func() error { return cmd.Process.Signal(unix.SIGTERM) }
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	cmd, err := mm.Command(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = cmd.Run()
 	if ctx.Err() != nil {
 		return out.Bytes(), fmt.Errorf("qemu: %w", context.Cause(ctx))
 	}
