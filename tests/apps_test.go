@@ -2,9 +2,11 @@ package tests
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -409,4 +411,75 @@ func TestAppAddConcurrent(t *testing.T) {
 	}
 	c.MustRun(t, "app", "start", "--app=twin", uuid)
 	waitState(t, c, uuid, "twin", "running")
+}
+
+// TestAppSandboxNotify: a sandbox tells its supervisor it is ready
+// (READY=1, MAINPID, with no app), shows in rkt list, and on SIGTERM stops
+// its added apps gracefully, exits 0 and leaves no process of the pod.
+func TestAppSandboxNotify(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	sockPath := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	cmd := c.Cmd("app", "sandbox", "--net=host", "--uuid-file-save="+uuidFile)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sockPath)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	exited := false
+	defer func() {
+		if !exited {
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+	buf := make([]byte, 4096)
+	n, _, err := conn.ReadFromUnix(buf)
+	if err != nil {
+		t.Fatalf("no readiness message: %v\n%s", err, out.String())
+	}
+	if msg := string(buf[:n]); !strings.Contains(msg, "READY=1") || !strings.Contains(msg, "MAINPID="+strconv.Itoa(cmd.Process.Pid)) {
+		t.Errorf("readiness message %q, want READY=1 and MAINPID=%d", msg, cmd.Process.Pid)
+	}
+	b, err := os.ReadFile(uuidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uuid := string(b)
+	if r := c.MustRun(t, "list", "--full", "--no-legend"); !strings.Contains(r.Stdout, uuid) || !strings.Contains(r.Stdout, "running") {
+		t.Errorf("rkt list does not show the running sandbox:\n%s", r)
+	}
+	aci := inspectACI(t, "rkt-ng.test/app-notify")
+	c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=svc", "--", "--silent-sigterm", "--print-msg=svc-up", "--sleep=1h")
+	c.MustRun(t, "app", "start", "--app=svc", uuid)
+	waitLog(t, c, uuid, "svc", "svc-up")
+	kids := descendants(cmd.Process.Pid)
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err = <-done:
+		exited = true
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the sandbox did not exit after SIGTERM\n%s", out.String())
+	}
+	if err != nil {
+		t.Errorf("sandbox after SIGTERM: %v\n%s", err, out.String())
+	}
+	if r := c.MustRun(t, "logs", "--app=svc", uuid); !strings.Contains(r.Stdout, "got SIGTERM") {
+		t.Errorf("the added app did not get SIGTERM:\n%s", r)
+	}
+	for _, k := range kids {
+		if syscall.Kill(k, 0) == nil && !isZombie(k) {
+			t.Errorf("pod process %d survived", k)
+		}
+	}
 }
