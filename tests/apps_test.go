@@ -170,6 +170,20 @@ func TestAppAddStart(t *testing.T) {
 	// An image that fails verification is refused.
 	r = c.Run(t, "app", "add", uuid, aci, "--name=unsigned")
 	wantExit(t, r, 254)
+	// An image asking for more than the default confinement is refused by
+	// the stage1's app/add; the pod is as it was (manifest, mounts).
+	hostile := inspectACI(t, "rkt-ng.test/app-hostile",
+		testutil.WithIsolator("os/linux/capabilities-retain-set", `{"set":["CAP_SYS_ADMIN"]}`))
+	mountsBefore := len(podMounts(t, uuid))
+	r = c.Run(t, "--insecure-options=image", "app", "add", uuid, hostile, "--name=hostile")
+	wantExit(t, r, 254)
+	oneLineError(t, r, "hostile", "CAP_SYS_ADMIN")
+	if r := c.Run(t, "app", "status", "--app=hostile", uuid); r.ExitCode != 254 {
+		t.Errorf("a refused app is in the pod:\n%s", r)
+	}
+	if n := len(podMounts(t, uuid)); n != mountsBefore {
+		t.Errorf("a refused app left mounts: %d, before %d", n, mountsBefore)
+	}
 	// Starting an unknown app.
 	r = c.Run(t, "app", "start", "--app=nope", uuid)
 	wantExit(t, r, 254)
