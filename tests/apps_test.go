@@ -425,6 +425,28 @@ func TestAppAddConcurrent(t *testing.T) {
 	}
 	c.MustRun(t, "app", "start", "--app=twin", uuid)
 	waitState(t, c, uuid, "twin", "running")
+
+	// app rm racing app start: whichever takes the lock first, the app
+	// ends up gone, with nothing of it left mounted.
+	c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=racer", "--", "--sleep=1h")
+	start, rm := make(chan testutil.Result, 1), make(chan testutil.Result, 1)
+	go func() { start <- c.Run(t, "app", "start", "--app=racer", uuid) }()
+	go func() { rm <- c.Run(t, "app", "rm", "--app=racer", uuid) }()
+	rs, rr := <-start, <-rm
+	wantExit(t, rr, 0)
+	if rs.ExitCode != 0 {
+		wantExit(t, rs, 254)
+		oneLineError(t, rs, "racer", "no such app")
+	}
+	if r := c.Run(t, "app", "status", "--app=racer", uuid); r.ExitCode != 254 {
+		t.Errorf("app racer still in the pod:\n%s", r)
+	}
+	for _, m := range podMounts(t, uuid) {
+		if strings.Contains(m, "/opt/stage2/racer") {
+			t.Errorf("mount left: %s", m)
+		}
+	}
+	waitState(t, c, uuid, "twin", "running")
 }
 
 // TestAppSandboxNotify: a sandbox tells its supervisor it is ready
