@@ -88,7 +88,7 @@ func TestAppSandbox(t *testing.T) {
 	}
 
 	// What a sandbox cannot honour is refused before a pod exists.
-	for _, flag := range []string{"--port=http:8080", "--private-users"} {
+	for _, flag := range []string{"--port=http:8080", "--private-users", "--interactive"} {
 		r := c.Run(t, "app", "sandbox", "--net=none", flag)
 		wantExit(t, r, 254)
 		oneLineError(t, r, strings.SplitN(flag, "=", 2)[0])
