@@ -82,3 +82,35 @@ func TestAppRecordHostile(t *testing.T) {
 		})
 	}
 }
+
+// FuzzAppRecord: whatever the pod writes as an app's status record,
+// AppRecord neither fails nor reports a code outside 0..255.
+func FuzzAppRecord(f *testing.F) {
+	for _, s := range []string{"0", "3", "143", "254", "-1", "256", " 7\n", "", "x", "99999999999999999999"} {
+		f.Add([]byte(s))
+	}
+	d, err := OpenDir(f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	p, err := d.Create("")
+	if err != nil {
+		f.Fatal(err)
+	}
+	status := layout.Dir(p.Path()).InStage1(layout.StatusDir)
+	if err := os.MkdirAll(status, 0o755); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 8192 {
+			data = data[:8192]
+		}
+		if err := os.WriteFile(filepath.Join(status, "app"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := p.AppRecord("app")
+		if !r.Finished.IsZero() && (r.Code < 0 || r.Code > 255) {
+			t.Errorf("AppRecord(%q) code %d", data, r.Code)
+		}
+	})
+}

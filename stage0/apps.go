@@ -49,6 +49,9 @@ func (c *Config) AppSandbox(ctx context.Context, pc PrepareConfig, ro RunOptions
 		// A port forward names an app's port, and a sandbox has no app yet.
 		return errors.New("app sandbox: --port is not supported for sandboxes (the apps declaring the ports come later)")
 	}
+	if ro.Args.Interactive {
+		return errors.New("app sandbox: --interactive is not supported for sandboxes (their apps log; use rkt enter --app)")
+	}
 	if pc.PrivateUsers {
 		// Apps added later would need their rootfs shifted or idmapped
 		// into the running pod's user namespace.

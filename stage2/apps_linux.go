@@ -26,8 +26,9 @@ const (
 	OpRm = "rm"
 )
 
-// maxAppFds bounds the fds of an OpStart request (its rootfs and binds).
-const maxAppFds = 64
+// MaxAppFds bounds the fds of an OpStart request (its rootfs and binds):
+// more would be cut off by the receiver's control buffer.
+const MaxAppFds = 64
 
 // AppStart is the app of an OpStart request.
 type AppStart struct {

@@ -112,7 +112,7 @@ func (s *supervisor) listenEnter(path string) (func(), error) {
 
 func readEnter(conn int) (*enterReq, error) {
 	buf := make([]byte, maxEnterMsg)
-	oob := make([]byte, unix.CmsgSpace(maxAppFds*4))
+	oob := make([]byte, unix.CmsgSpace(MaxAppFds*4))
 	n, oobn, _, _, err := unix.Recvmsg(conn, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("recvmsg", err)

@@ -2,9 +2,11 @@ package tests
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -86,7 +88,7 @@ func TestAppSandbox(t *testing.T) {
 	}
 
 	// What a sandbox cannot honour is refused before a pod exists.
-	for _, flag := range []string{"--port=http:8080", "--private-users"} {
+	for _, flag := range []string{"--port=http:8080", "--private-users", "--interactive"} {
 		r := c.Run(t, "app", "sandbox", "--net=none", flag)
 		wantExit(t, r, 254)
 		oneLineError(t, r, strings.SplitN(flag, "=", 2)[0])
@@ -168,6 +170,20 @@ func TestAppAddStart(t *testing.T) {
 	// An image that fails verification is refused.
 	r = c.Run(t, "app", "add", uuid, aci, "--name=unsigned")
 	wantExit(t, r, 254)
+	// An image asking for more than the default confinement is refused by
+	// the stage1's app/add; the pod is as it was (manifest, mounts).
+	hostile := inspectACI(t, "rkt-ng.test/app-hostile",
+		testutil.WithIsolator("os/linux/capabilities-retain-set", `{"set":["CAP_SYS_ADMIN"]}`))
+	mountsBefore := len(podMounts(t, uuid))
+	r = c.Run(t, "--insecure-options=image", "app", "add", uuid, hostile, "--name=hostile")
+	wantExit(t, r, 254)
+	oneLineError(t, r, "hostile", "CAP_SYS_ADMIN")
+	if r := c.Run(t, "app", "status", "--app=hostile", uuid); r.ExitCode != 254 {
+		t.Errorf("a refused app is in the pod:\n%s", r)
+	}
+	if n := len(podMounts(t, uuid)); n != mountsBefore {
+		t.Errorf("a refused app left mounts: %d, before %d", n, mountsBefore)
+	}
 	// Starting an unknown app.
 	r = c.Run(t, "app", "start", "--app=nope", uuid)
 	wantExit(t, r, 254)
@@ -409,4 +425,97 @@ func TestAppAddConcurrent(t *testing.T) {
 	}
 	c.MustRun(t, "app", "start", "--app=twin", uuid)
 	waitState(t, c, uuid, "twin", "running")
+
+	// app rm racing app start: whichever takes the lock first, the app
+	// ends up gone, with nothing of it left mounted.
+	c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=racer", "--", "--sleep=1h")
+	start, rm := make(chan testutil.Result, 1), make(chan testutil.Result, 1)
+	go func() { start <- c.Run(t, "app", "start", "--app=racer", uuid) }()
+	go func() { rm <- c.Run(t, "app", "rm", "--app=racer", uuid) }()
+	rs, rr := <-start, <-rm
+	wantExit(t, rr, 0)
+	if rs.ExitCode != 0 {
+		wantExit(t, rs, 254)
+		oneLineError(t, rs, "racer", "no such app")
+	}
+	if r := c.Run(t, "app", "status", "--app=racer", uuid); r.ExitCode != 254 {
+		t.Errorf("app racer still in the pod:\n%s", r)
+	}
+	for _, m := range podMounts(t, uuid) {
+		if strings.Contains(m, "/opt/stage2/racer") {
+			t.Errorf("mount left: %s", m)
+		}
+	}
+	waitState(t, c, uuid, "twin", "running")
+}
+
+// TestAppSandboxNotify: a sandbox tells its supervisor it is ready
+// (READY=1, MAINPID, with no app), shows in rkt list, and on SIGTERM stops
+// its added apps gracefully, exits 0 and leaves no process of the pod.
+func TestAppSandboxNotify(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	sockPath := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	uuidFile := filepath.Join(t.TempDir(), "uuid")
+	cmd := c.Cmd("app", "sandbox", "--net=host", "--uuid-file-save="+uuidFile)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sockPath)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	exited := false
+	defer func() {
+		if !exited {
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+	buf := make([]byte, 4096)
+	n, _, err := conn.ReadFromUnix(buf)
+	if err != nil {
+		t.Fatalf("no readiness message: %v\n%s", err, out.String())
+	}
+	if msg := string(buf[:n]); !strings.Contains(msg, "READY=1") || !strings.Contains(msg, "MAINPID="+strconv.Itoa(cmd.Process.Pid)) {
+		t.Errorf("readiness message %q, want READY=1 and MAINPID=%d", msg, cmd.Process.Pid)
+	}
+	b, err := os.ReadFile(uuidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uuid := string(b)
+	if r := c.MustRun(t, "list", "--full", "--no-legend"); !strings.Contains(r.Stdout, uuid) || !strings.Contains(r.Stdout, "running") {
+		t.Errorf("rkt list does not show the running sandbox:\n%s", r)
+	}
+	aci := inspectACI(t, "rkt-ng.test/app-notify")
+	c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=svc", "--", "--silent-sigterm", "--print-msg=svc-up", "--sleep=1h")
+	c.MustRun(t, "app", "start", "--app=svc", uuid)
+	waitLog(t, c, uuid, "svc", "svc-up")
+	kids := descendants(cmd.Process.Pid)
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err = <-done:
+		exited = true
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the sandbox did not exit after SIGTERM\n%s", out.String())
+	}
+	if err != nil {
+		t.Errorf("sandbox after SIGTERM: %v\n%s", err, out.String())
+	}
+	if r := c.MustRun(t, "logs", "--app=svc", uuid); !strings.Contains(r.Stdout, "got SIGTERM") {
+		t.Errorf("the added app did not get SIGTERM:\n%s", r)
+	}
+	for _, k := range kids {
+		if syscall.Kill(k, 0) == nil && !isZombie(k) {
+			t.Errorf("pod process %d survived", k)
+		}
+	}
 }

@@ -130,6 +130,9 @@ func AppStart(args []string, log *slog.Logger) (retErr error) {
 	if err != nil {
 		return fmt.Errorf("app %s: %w", name, err)
 	}
+	if len(binds)+1 > stage2.MaxAppFds {
+		return fmt.Errorf("app %s: %d mounts, at most %d for an app added to a running pod", name, len(binds), stage2.MaxAppFds-1)
+	}
 	app := a.Stage2
 	var cgMounts []podsetup.Mount
 	if p.cg != nil {
