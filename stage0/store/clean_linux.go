@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/rkt-ng/rkt/internal/flock"
 )
 
@@ -82,10 +80,22 @@ func (s *Store) cleanLayerTemp() error {
 	return errors.Join(errs...)
 }
 
-// cleanImportTemp removes the aci-* files in cas/tmp whose import died: an
-// ACI import holds an exclusive flock on its temporary file until it is moved
-// into place or removed.
+// cleanImportTemp removes the aci-* files in cas/tmp when no ACI import is
+// running: every import holds the imports lock (shared) while it has one,
+// so when the exclusive lock can be taken they were all left by killed
+// imports. Otherwise they wait for a later gc.
 func (s *Store) cleanImportTemp() error {
+	l, err := flock.Open(filepath.Join(s.dir, "locks", importsLock))
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if err := l.TryExclusive(); err != nil {
+		if errors.Is(err, flock.ErrLocked) {
+			return nil
+		}
+		return err
+	}
 	dir := filepath.Join(s.dir, "tmp")
 	ents, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -98,22 +108,9 @@ func (s *Store) cleanImportTemp() error {
 		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), importTempPrefix) {
 			continue
 		}
-		p := filepath.Join(dir, e.Name())
-		f, err := os.Open(p)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // moved into place or removed meanwhile
-		}
-		if err != nil {
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
-			continue
 		}
-		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			// Removed while locked: a new import never reuses the name.
-			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, err)
-			}
-		}
-		f.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/appc/spec/schema"
 	"github.com/ulikunitz/xz"
-	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/internal/untar"
@@ -110,8 +109,12 @@ func (s *Store) ImportACI(ctx context.Context, r io.Reader) (Image, error) {
 	return img, nil
 }
 
-// importTempPrefix starts the names of ImportACI's temporaries in cas/tmp.
-const importTempPrefix = "aci-"
+// importTempPrefix starts the names of ImportACI's temporaries in cas/tmp;
+// importsLock is the lock every running ImportACI holds shared.
+const (
+	importTempPrefix = "aci-"
+	importsLock      = "imports"
+)
 
 func (s *Store) importACI(ctx context.Context, r io.Reader) (_ Image, err error) {
 	zr, err := decompress(bufio.NewReaderSize(ctxReader{ctx, r}, 1<<20))
@@ -119,18 +122,19 @@ func (s *Store) importACI(ctx context.Context, r io.Reader) (_ Image, err error)
 		return Image{}, err
 	}
 	dr := &sizeLimit{r: zr, limit: s.maxSize}
+	// Held (shared) while this import has a temporary, so that CleanTemp
+	// removes the temporaries only when no import is running: then every
+	// one was left by a killed import.
+	il, err := s.lock(ctx, importsLock, false)
+	if err != nil {
+		return Image{}, err
+	}
+	defer il.Close()
 	tmp, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), importTempPrefix+"*")
 	if err != nil {
 		return Image{}, err
 	}
 	tmpName := tmp.Name()
-	// Locked while this import lives, so that CleanTemp can tell a
-	// temporary left by a killed import from one being written.
-	if err := unix.Flock(int(tmp.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		tmp.Close()
-		os.Remove(tmpName)
-		return Image{}, os.NewSyscallError("flock", err)
-	}
 	defer func() {
 		if tmp != nil {
 			tmp.Close()
@@ -185,7 +189,6 @@ func (s *Store) importACI(ctx context.Context, r io.Reader) (_ Image, err error)
 		return Image{}, err
 	}
 	tmpName = ""
-	// The temporary's flock (see CleanTemp) goes with it.
 	if err := tmp.Close(); err != nil {
 		return Image{}, err
 	}
