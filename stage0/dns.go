@@ -17,6 +17,11 @@ type DNSFlags struct {
 	HostsEntries         []string
 }
 
+// given reports whether any of the flags was given.
+func (f DNSFlags) given() bool {
+	return len(f.DNS) > 0 || len(f.Search) > 0 || len(f.Options) > 0 || f.Domain != "" || len(f.HostsEntries) > 0
+}
+
 // apply checks f with rkt 1.30's rules (rkt/run.go parseDNSFlags) and
 // writes it to o. --dns takes IP addresses or one of the magic values "host"
 // (the host's resolv.conf) and "none" (ignore the networks' DNS, keep the

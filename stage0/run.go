@@ -2,6 +2,7 @@ package stage0
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -21,6 +22,10 @@ type RunOptions struct {
 	UUIDFileSave string
 	// MDSRegister has the stage1 serve the metadata service with a fresh token.
 	MDSRegister bool
+	// DNS, for `rkt run-prepared`, replaces the DNS and hosts settings the
+	// pod was prepared with when any of its flags is given (rkt took them
+	// at run-prepared, not at prepare).
+	DNS DNSFlags
 }
 
 // Run prepares a pod and execs its stage1. On success it does not return:
@@ -47,6 +52,11 @@ func (c *Config) Run(ctx context.Context, pc PrepareConfig, ro RunOptions) error
 
 // RunPrepared runs a pod made by `rkt prepare`.
 func (c *Config) RunPrepared(ctx context.Context, ref string, ro RunOptions) error {
+	// Checked before the pod is touched.
+	var dns stage1.Options
+	if err := ro.DNS.apply(&dns); err != nil {
+		return fmt.Errorf("dns flags: %w", err)
+	}
 	p, err := c.pod(ref)
 	if err != nil {
 		return err
@@ -57,11 +67,32 @@ func (c *Config) RunPrepared(ctx context.Context, ref string, ro RunOptions) err
 	if err := p.TakeLock(); err != nil {
 		return err
 	}
+	if ro.DNS.given() {
+		if err := setDNS(p, dns); err != nil {
+			p.Close()
+			return err
+		}
+	}
 	if err := p.ToRun(); err != nil {
 		p.Close()
 		return err
 	}
 	return c.execStage1(p, ro)
+}
+
+// setDNS replaces the DNS and hosts settings in a locked prepared pod's
+// stage1-options.json.
+func setDNS(p *pods.Pod, dns stage1.Options) error {
+	o, err := stage1.ReadOptions(p.OptionsPath())
+	if err != nil {
+		return err
+	}
+	o.DNS, o.DNSSearch, o.DNSOptions, o.DNSDomain, o.HostsEntries = dns.DNS, dns.DNSSearch, dns.DNSOptions, dns.DNSDomain, dns.HostsEntries
+	b, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Replace(p.OptionsPath(), b, 0o644)
 }
 
 // execStage1 replaces this process with the stage1 run entrypoint, handing

@@ -52,14 +52,23 @@ func (p *podFlags) register(fs *pflag.FlagSet, run bool) {
 	fs.BoolVar(&p.mdsRegister, "mds-register", true, "serve the appc metadata service to the pod")
 	fs.BoolVar(&p.privateUsers, "private-users", false, "run the pod in a user namespace")
 	fs.StringArrayVar(&p.ports, "port", nil, "forward a host port to a named app port: NAME:[HOSTIP:]HOSTPORT")
+	p.registerDNS(fs)
+	if run {
+		p.registerRun(fs)
+	}
+}
+
+// registerDNS adds the DNS and hosts flags (run, prepare, run-prepared).
+func (p *podFlags) registerDNS(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&p.dns, "dns", nil, "name servers for the pod (IP, host or none)")
 	fs.StringSliceVar(&p.dnsSearch, "dns-search", nil, "DNS search domains")
 	fs.StringSliceVar(&p.dnsOpt, "dns-opt", nil, "DNS resolver options")
 	fs.StringVar(&p.dnsDomain, "dns-domain", "", "DNS local domain")
 	fs.StringArrayVar(&p.hostsEntries, "hosts-entry", nil, "extra /etc/hosts entry IP=NAME, or host to use the host's file")
-	if run {
-		p.registerRun(fs)
-	}
+}
+
+func (p *podFlags) dnsFlags() stage0.DNSFlags {
+	return stage0.DNSFlags{DNS: p.dns, Search: p.dnsSearch, Options: p.dnsOpt, Domain: p.dnsDomain, HostsEntries: p.hostsEntries}
 }
 
 // registerRun adds the flags that only matter when the pod starts.
@@ -79,7 +88,7 @@ func (p *podFlags) prepareConfig(apps []stage0.AppSpec) stage0.PrepareConfig {
 		Env:          stage0.EnvSources{Inherit: p.inheritEnv, File: p.setEnvFile, Set: p.setEnv},
 		PullPolicy:   p.pullPolicy,
 		Ports:        p.ports,
-		DNS:          stage0.DNSFlags{DNS: p.dns, Search: p.dnsSearch, Options: p.dnsOpt, Domain: p.dnsDomain, HostsEntries: p.hostsEntries},
+		DNS:          p.dnsFlags(),
 		Options:      stage1.Options{StopTimeout: stage1.Duration(p.stopTimeout)},
 	}
 }

@@ -71,10 +71,12 @@ func newRunPreparedCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			ro := pf.runOptions(c)
+			ro.DNS = pf.dnsFlags()
 			return c.RunPrepared(cmd.Context(), args[0], ro)
 		},
 	}
 	pf.registerRun(cmd.Flags())
+	pf.registerDNS(cmd.Flags())
 	cmd.Flags().BoolVar(&pf.mdsRegister, "mds-register", true, "serve the appc metadata service to the pod")
 	return cmd
 }
