@@ -217,3 +217,15 @@ func TestTail(t *testing.T) {
 		t.Errorf("lastLines(10) = %q: kept more than 16 bytes or a control character", got)
 	}
 }
+
+func TestMachineNoKernel(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(layout.Dir(dir).Stage1Rootfs(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := &pod{dir: dir, manifest: podManifest(t, "")}
+	_, err := p.machine("/usr/bin/qemu-system-x86_64")
+	if err == nil || !strings.Contains(err.Error(), "no guest kernel in the stage1 image") || strings.Contains(err.Error(), dir) {
+		t.Errorf("machine() without a kernel: %v; want one line naming the image's missing kernel, not the host path", err)
+	}
+}

@@ -215,7 +215,7 @@ func (c *conn) serve() (int, error) {
 	mirrored := make(chan struct{})
 	go func() {
 		defer close(mirrored)
-		mirror(mctx, layout.Dir(PodDir).InStage1(layout.RktDir), rktShared)
+		mirror(mctx, rktLocal, rktShared)
 	}()
 	// The last copy, with the apps' exit statuses, is made before the exit
 	// message goes to the host.

@@ -12,13 +12,18 @@ import (
 )
 
 // rktShared is where the agent keeps the 9p view of the stage1 rootfs's
-// /rkt, which the guest's own /rkt (a tmpfs) hides.
-const rktShared = "/run/rkt-shared"
+// /rkt, which the guest's own /rkt (a tmpfs) hides, and rktLocal that
+// tmpfs. Both are outside the pod directory: the namespace stage1 unmounts
+// everything below its stage1/ when the pod exits, before the last copy.
+const (
+	rktShared = "/run/rkt-shared"
+	rktLocal  = "/run/rkt-local"
+)
 
 // mirrorEvery is how often the guest's /rkt is copied to the host's.
 const mirrorEvery = 250 * time.Millisecond
 
-// localRkt puts a tmpfs on the stage1 rootfs's /rkt in the guest, keeping
+// localRkt puts a tmpfs (rktLocal) on the stage1 rootfs's /rkt in the guest, keeping
 // the 9p directory it hides at rktShared. Unix sockets cannot be bound on
 // a 9p mount (bind(2) fails with ENXIO), and stage2 binds its enter socket
 // and the apps' sd_notify sockets below /rkt; the statuses and logs that
@@ -38,8 +43,14 @@ func localRkt(rkt string) error {
 	if err := unix.Mount("", rktShared, "", unix.MS_PRIVATE, ""); err != nil {
 		return os.NewSyscallError("mount make-private", err)
 	}
-	if err := unix.Mount("tmpfs", rkt, "tmpfs", unix.MS_NODEV|unix.MS_NOSUID, "mode=755"); err != nil {
+	if err := os.MkdirAll(rktLocal, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", rktLocal, "tmpfs", unix.MS_NODEV|unix.MS_NOSUID, "mode=755"); err != nil {
 		return os.NewSyscallError("mount tmpfs /rkt", err)
+	}
+	if err := unix.Mount(rktLocal, rkt, "", unix.MS_BIND, ""); err != nil {
+		return os.NewSyscallError("mount bind tmpfs on /rkt", err)
 	}
 	return nil
 }
