@@ -37,6 +37,7 @@ func hostUntouched(t *testing.T, dir string) {
 func TestHostileImageSymlinks(t *testing.T) {
 	testutil.RequireRoot(t)
 	c := testutil.NewCtx(t)
+	srcDir := t.TempDir() // a host volume's source, written through by the app
 	for _, tc := range []struct {
 		name string
 		link string // the image path that is a symlink to the host dir
@@ -48,6 +49,8 @@ func TestHostileImageSymlinks(t *testing.T) {
 		{name: "resolv-conf", link: "/etc/resolv.conf", args: []string{"--dns=192.0.2.53"}, want: "192.0.2.53"},
 		{name: "mount-target", link: "/data", args: []string{"--volume=data,kind=empty"},
 			app: []string{"--mount=volume=data,target=/data"}},
+		{name: "host-volume-target", link: "/hv", args: []string{"--volume=hv,kind=host,source=" + srcDir},
+			app: []string{"--mount=volume=hv,target=/hv"}},
 		{name: "implicit-volume", link: "/vol"},
 		{name: "dev", link: "/dev"},
 	} {
@@ -85,6 +88,12 @@ func TestHostileImageSymlinks(t *testing.T) {
 				t.Errorf("neither ran nor refused with one line: %s", r)
 			}
 			hostUntouched(t, hostDir)
+			if tc.name == "host-volume-target" && r.ExitCode == 0 {
+				// The volume was mounted at the in-root target.
+				if _, err := os.Stat(filepath.Join(srcDir, "escaped-by-app")); err != nil {
+					t.Errorf("the app's write through /hv did not reach the volume: %v", err)
+				}
+			}
 			c.MustRun(t, "gc", "--grace-period=0s")
 			hostUntouched(t, hostDir)
 		})
