@@ -105,6 +105,9 @@ func TestCrashAtEachStage(t *testing.T) {
 	ociRef := reg.Ref("test/crash:1")
 
 	c.MustRun(t, "--insecure-options=image", "fetch", aci)
+	// The OCI image's ID, for `image rm`; it is not part of the baseline.
+	ociID := fetchOCI(t, c, ociRef)
+	c.MustRun(t, "image", "rm", ociID)
 	wantExit(t, runInsecure(t, c, "--net=default", aci, "--", "--print-msg=baseline"), 0)
 	c.MustRun(t, "gc", "--grace-period=0s")
 	base := dataSnapshot(t, c)
@@ -136,6 +139,9 @@ func TestCrashAtEachStage(t *testing.T) {
 			before: func(t *testing.T) {
 				c.MustRun(t, "image", "render", "--rootfs-only", "rkt-ng.test/crash", filepath.Join(t.TempDir(), "r"))
 			}},
+		{name: "image rm: layers listed", point: "layer-gc-candidates", args: []string{"image", "rm", ociID},
+			before: func(t *testing.T) { fetchOCI(t, c, ociRef) },
+			after:  func(t *testing.T) { refetchAndRemove(t, c, ociRef, "--read-file=/oci-crash") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.before != nil {

@@ -64,8 +64,11 @@ func TestStoreStress(t *testing.T) {
 	loop("gc", "gc", "--grace-period=0s")
 	loop("image gc", "image", "gc", "--grace-period=24h")
 	loop("list", "list", "--no-legend")
-	loop("fetch ACI", "--insecure-options=image", "fetch", aci)
-	loop("fetch OCI", "--insecure-options=image", "fetch", ociRef)
+	// Two fetchers of each image, racing each other and the runs.
+	for range 2 {
+		loop("fetch ACI", "--insecure-options=image", "fetch", aci)
+		loop("fetch OCI", "--insecure-options=image", "fetch", ociRef)
+	}
 
 	dir := t.TempDir()
 	for round := range rounds {

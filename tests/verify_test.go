@@ -132,3 +132,36 @@ func TestImageVerify(t *testing.T) {
 		t.Errorf("verify after the refetch: %s", res)
 	}
 }
+
+// TestImageVerifyRepairKeepsPodEntries: --repair does not remove a corrupt
+// tree that a pod records (its overlay may be mounted on it); it says so and
+// exits 254, and gc collects the tree with the pod.
+func TestImageVerifyRepairKeepsPodEntries(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/verify-pod", testutil.WithFile("/data.txt", "original", 0o644))
+	id := strings.TrimSpace(c.MustRun(t, "--insecure-options=image", "fetch", aci).Stdout)
+	uuid := strings.TrimSpace(c.MustRun(t, "prepare", "--quiet", id).Stdout)
+	files := globAll(t, c, "cas/tree/deps-*/rootfs/data.txt")
+	if len(files) != 1 {
+		t.Fatalf("rendered trees with data.txt: %v", files)
+	}
+	if err := os.WriteFile(files[0], []byte("CHANGED"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := c.Run(t, "image", "verify", "--repair", id)
+	wantExit(t, res, 254)
+	oneLineError(t, res, "corrupt store entries: 1")
+	if !strings.Contains(res.Stdout, "not removed tree deps-sha512-") || !strings.Contains(res.Stdout, "in use") {
+		t.Errorf("verify --repair of a pod's tree:\n%s", res)
+	}
+	if _, err := os.Stat(files[0]); err != nil {
+		t.Errorf("the pod's tree was removed: %v", err)
+	}
+	c.MustRun(t, "rm", uuid)
+	c.MustRun(t, "gc", "--grace-period=0s")
+	if trees := globAll(t, c, "cas/tree/*"); len(trees) != 0 {
+		t.Errorf("gc left trees %v", trees)
+	}
+	c.MustRun(t, "image", "verify")
+}

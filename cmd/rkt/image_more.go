@@ -13,7 +13,7 @@ func newImageGCCmd(g *globalFlags) *cobra.Command {
 	var o images.GCOptions
 	cmd := &cobra.Command{
 		Use:   "gc",
-		Short: "Remove unused rendered trees and images not used within the grace period",
+		Short: "Remove unused rendered trees and OCI layers, and images not used within the grace period",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.config()

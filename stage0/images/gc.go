@@ -163,7 +163,9 @@ type GCOptions struct {
 // GC removes the trees no pod uses, then the images not used within
 // the grace period. An image that any existing pod directory uses, as an app
 // or as its stage1, is never removed, whatever its age: the pod may be
-// running, prepared, or exited and not yet collected by `rkt gc`.
+// running, prepared, or exited and not yet collected by `rkt gc`; the
+// pods' records are read again under the image's exclusive lock. Last, the
+// OCI layers that no remaining image lists are removed (store.CollectLayers).
 func (c *Config) GC(ctx context.Context, o GCOptions, out io.Writer) error {
 	s, err := c.Store()
 	if err != nil {
