@@ -61,8 +61,6 @@ const (
 	overheadMiB = 256
 	// defaultAppMiB is counted for an app without a memory limit.
 	defaultAppMiB = 128
-	// exitWait bounds the wait for qemu after the pod's exit message.
-	exitWait = 30 * time.Second
 )
 
 // Share tags of the 9p shares.
@@ -410,12 +408,11 @@ func (p *pod) runVM(ctx context.Context, m *vm.Machine) (int, error) {
 		<-qemuDone
 		return 0, err
 	}
-	select {
-	case <-qemuDone:
-	case <-time.After(exitWait):
-		cancel()
-		<-qemuDone
-	}
+	// The agent synced the guest before its exit message, and 9p writes
+	// reach the host before they return: nothing is left to wait for in
+	// the guest's power-off.
+	cancel()
+	<-qemuDone
 	return code, nil
 }
 
