@@ -253,6 +253,20 @@ func (p *pod) startRequest(info *cni.Info, nics []nic) (*channel.StartRequest, e
 		}
 		req.Files[f] = b
 	}
+	// The metadata service runs in the guest, beside the pod, on the
+	// guest's loopback (the namespace stage1 serves it there): it gets the
+	// pod's token, mode 0600 like on the host, and a key of its own, so
+	// signatures verify within the pod only.
+	tok, err := stage1.ReadMDSToken(p.dir)
+	if err != nil {
+		return nil, fmt.Errorf("metadata service token: %w", err)
+	}
+	if tok == "" && p.args.MDSToken != "" {
+		tok = p.args.MDSToken
+	}
+	if tok != "" {
+		req.Files[rel.MDSToken()] = []byte(tok)
+	}
 	req.Mounts = append(req.Mounts, channel.Mount{Tag: tagRootfs, Path: rel.Stage1Rootfs()},
 		channel.Mount{Tag: tagVolumes, Path: rel.SharedVolumes()})
 	for i, v := range p.hostVolumes() {
