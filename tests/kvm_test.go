@@ -213,7 +213,8 @@ func cgroupsNamed(t *testing.T, name string) []string {
 }
 
 // TestKVMBadInput checks the KVM stage1's refusals: each is one line and
-// exit 254, with nothing left behind (the Ctx's cleanup checks mounts).
+// exit 254, with nothing left behind (the Ctx's cleanup checks mounts), and
+// no virtual machine booted.
 func TestKVMBadInput(t *testing.T) {
 	stage1 := requireKVMStage1(t)
 	c := testutil.NewCtx(t)
@@ -238,9 +239,9 @@ func TestKVMBadInput(t *testing.T) {
 		t.Logf("%s", r.Stderr)
 	})
 	t.Run("network", func(t *testing.T) {
-		r := run(nil, "--net=default", aci)
+		r := run(nil, "--net=nosuchnet", aci)
 		wantExit(t, r, 254)
-		oneLineError(t, r, "--net=default")
+		oneLineError(t, r, "nosuchnet")
 	})
 	t.Run("accelerator", func(t *testing.T) {
 		r := run([]string{vm.AccelEnv + "=hvf"}, "--net=none", aci)
