@@ -107,10 +107,10 @@ var notLayout = map[string]bool{"manifest": true, "rootfs": true, "run": true}
 // allowed are literals of other packages that equal a layout name and are
 // something else, by file (slash-separated, relative to the module root).
 var allowed = map[string]map[string]string{
-	"stage1/abi.go":          {"mds-token": "the v1 run flag --mds-token, not the file"},
-	"stage0/stage1.go":       {"rkt": "the host's lib/rkt/stage1-images"},
+	"stage1/abi.go":                 {"mds-token": "the v1 run flag --mds-token, not the file"},
+	"stage0/stage1.go":              {"rkt": "the host's lib/rkt/stage1-images"},
 	"stage1/podnet/podnet_linux.go": {"rkt": "usr/lib/rkt/plugins/net of the stage1 image"},
-	"stage1/ns/run_linux.go": {"stage2": "the ns flavor's own /stage2 program, not part of the ABI"},
+	"stage1/ns/run_linux.go":        {"stage2": "the ns flavor's own /stage2 program, not part of the ABI"},
 }
 
 // fileCalls are calls whose string arguments are paths: a layout name

@@ -61,8 +61,6 @@ const (
 	overheadMiB = 256
 	// defaultAppMiB is counted for an app without a memory limit.
 	defaultAppMiB = 128
-	// exitWait bounds the wait for qemu after the pod's exit message.
-	exitWait = 30 * time.Second
 )
 
 // Share tags of the 9p shares.
@@ -255,6 +253,20 @@ func (p *pod) startRequest(info *cni.Info, nics []nic) (*channel.StartRequest, e
 		}
 		req.Files[f] = b
 	}
+	// The metadata service runs in the guest, beside the pod, on the
+	// guest's loopback (the namespace stage1 serves it there): it gets the
+	// pod's token, mode 0600 like on the host, and a key of its own, so
+	// signatures verify within the pod only.
+	tok, err := stage1.ReadMDSToken(p.dir)
+	if err != nil {
+		return nil, fmt.Errorf("metadata service token: %w", err)
+	}
+	if tok == "" && p.args.MDSToken != "" {
+		tok = p.args.MDSToken
+	}
+	if tok != "" {
+		req.Files[rel.MDSToken()] = []byte(tok)
+	}
 	req.Mounts = append(req.Mounts, channel.Mount{Tag: tagRootfs, Path: rel.Stage1Rootfs()},
 		channel.Mount{Tag: tagVolumes, Path: rel.SharedVolumes()})
 	for i, v := range p.hostVolumes() {
@@ -410,12 +422,11 @@ func (p *pod) runVM(ctx context.Context, m *vm.Machine) (int, error) {
 		<-qemuDone
 		return 0, err
 	}
-	select {
-	case <-qemuDone:
-	case <-time.After(exitWait):
-		cancel()
-		<-qemuDone
-	}
+	// The agent synced the guest before its exit message, and 9p writes
+	// reach the host before they return: nothing is left to wait for in
+	// the guest's power-off.
+	cancel()
+	<-qemuDone
 	return code, nil
 }
 

@@ -97,8 +97,11 @@ func TestStartRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	rel := layout.Dir("")
-	if diff := cmp.Diff([]string{rel.AppManifest("a0"), rel.PodManifest(), rel.Options()}, keys(req.Files)); diff != "" {
+	if diff := cmp.Diff([]string{rel.AppManifest("a0"), rel.MDSToken(), rel.PodManifest(), rel.Options()}, keys(req.Files)); diff != "" {
 		t.Errorf("files mismatch (-want +got):\n%s", diff)
+	}
+	if string(req.Files[rel.MDSToken()]) != "secret" {
+		t.Errorf("guest token %q, want the pod's", req.Files[rel.MDSToken()])
 	}
 	if string(req.Files[rel.Options()]) != `{"stopTimeout":"5s"}` {
 		t.Errorf("guest options %s: want the host's without host paths", req.Files[rel.Options()])
