@@ -224,7 +224,11 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 	if err := checkMounts(pm); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := addPorts(pm, pc.Ports); err != nil {
+	addP := addPorts
+	if pc.Sandbox {
+		addP = addSandboxPorts
+	}
+	if err := addP(pm, pc.Ports); err != nil {
 		return nil, nil, nil, err
 	}
 	return pm, images, grants, nil

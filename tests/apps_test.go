@@ -2,7 +2,9 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -88,10 +90,26 @@ func TestAppSandbox(t *testing.T) {
 	}
 
 	// What a sandbox cannot honour is refused before a pod exists.
-	for _, flag := range []string{"--port=http:8080", "--private-users", "--interactive"} {
+	before := len(podDirs(t, c))
+	for _, flag := range []string{"--private-users", "--interactive"} {
 		r := c.Run(t, "app", "sandbox", "--net=none", flag)
 		wantExit(t, r, 254)
 		oneLineError(t, r, strings.SplitN(flag, "=", 2)[0])
+	}
+	// Its --port names pod ports (rkt's sandbox format), not app ports.
+	for flag, want := range map[string]string{
+		"--port=http:8080":                                                 "NAME:PROTOCOL:PODPORT:HOSTIP:HOSTPORT",
+		"--port=http:sctp:8080:0.0.0.0:8081":                               "sctp",
+		"--port=http:tcp:8080:nohost:8081":                                 "nohost",
+		"--port=http:tcp:8080:0.0.0.0:99999":                               "99999",
+		"--port=http:tcp:8080:0.0.0.0:8081 --port=web:tcp:80:0.0.0.0:8081": "twice",
+	} {
+		r := c.Run(t, append([]string{"app", "sandbox", "--net=none"}, strings.Fields(flag)...)...)
+		wantExit(t, r, 254)
+		oneLineError(t, r, "--port", want)
+	}
+	if pods := podDirs(t, c); len(pods) != before {
+		t.Errorf("refused sandboxes left pods: %v", pods)
 	}
 
 	// A pod of rkt run is not a sandbox.
@@ -387,6 +405,44 @@ func TestAppSandboxNetAndGC(t *testing.T) {
 		if m, _ := filepath.Glob(pat); len(m) > 0 {
 			t.Errorf("cgroups left: %v", m)
 		}
+	}
+}
+
+// TestAppSandboxPort: rkt app sandbox --port=NAME:PROTOCOL:PODPORT:HOSTIP:HOSTPORT
+// forwards a host port to a pod port before any app exists; a server in an
+// app added later answers on it from the host, on a host address and on
+// 127.0.0.1, and the forward is gone after the sandbox.
+func TestAppSandboxPort(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireCommand(t, "iptables")
+	iptablesRestoredAfter(t)
+	hostIP := hostIPv4(t)
+	c := testutil.NewCtx(t)
+	port := freePort(t)
+	p, uuid := startSandbox(t, c, "--net=default", "--hostname=sbport", fmt.Sprintf("--port=web:tcp:8080:0.0.0.0:%d", port))
+	defer func() {
+		c.Run(t, "stop", uuid)
+		p.Wait(t, 30*time.Second)
+	}()
+	// The image declares no port: the forward names the pod port.
+	aci := inspectACI(t, "rkt-ng.test/app-port")
+	c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=server", "--", "--serve-http=:8080")
+	c.MustRun(t, "app", "start", "--app=server", uuid)
+	waitLog(t, c, uuid, "server", "SERVING=")
+	for _, u := range []string{fmt.Sprintf("http://%s:%d/", hostIP, port), fmt.Sprintf("http://127.0.0.1:%d/", port)} {
+		body, err := httpGet(t, u)
+		if err != nil || body != "hello from sbport" {
+			t.Errorf("GET %s from the host: %q, %v", u, body, err)
+		}
+	}
+	c.MustRun(t, "stop", uuid)
+	if r := p.Wait(t, 30*time.Second); r.ExitCode != 0 {
+		t.Errorf("sandbox stop: exit %d\n%s", r.ExitCode, r)
+	}
+	cl := &http.Client{Timeout: 2 * time.Second}
+	if resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
+		resp.Body.Close()
+		t.Errorf("host port %d still answers after the sandbox stopped", port)
 	}
 }
 

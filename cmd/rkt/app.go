@@ -35,6 +35,9 @@ func newAppSandboxCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	pf.register(cmd.Flags(), true)
+	// A sandbox has no app whose port a forward could name: rkt's
+	// sandbox format names the pod port itself.
+	cmd.Flags().Lookup("port").Usage = "forward a host port to a pod port: NAME:PROTOCOL:PODPORT:HOSTIP:HOSTPORT (HOSTIP 0.0.0.0 for all)"
 	return cmd
 }
 
