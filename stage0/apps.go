@@ -52,6 +52,9 @@ func (c *Config) AppSandbox(ctx context.Context, pc PrepareConfig, ro RunOptions
 	if err := addSandboxPorts(&schema.PodManifest{}, pc.Ports); err != nil {
 		return err
 	}
+	if err := podAnnotations(&schema.PodManifest{}, pc); err != nil {
+		return err
+	}
 	if ro.Args.Interactive {
 		return errors.New("app sandbox: --interactive is not supported for sandboxes (their apps log; use rkt enter --app)")
 	}

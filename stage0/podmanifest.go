@@ -3,9 +3,11 @@ package stage0
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -390,6 +392,25 @@ func ParsePort(s string) (types.ExposedPort, error) {
 	}
 	ep.HostPort = uint(port)
 	return ep, nil
+}
+
+// podAnnotations sets the pod's own annotations, user annotations and
+// user labels, in key order.
+func podAnnotations(pm *schema.PodManifest, pc PrepareConfig) error {
+	for _, k := range slices.Sorted(maps.Keys(pc.Annotations)) {
+		n, err := types.NewACIdentifier(k)
+		if err != nil {
+			return fmt.Errorf("--annotation %s: %w", k, err)
+		}
+		pm.Annotations.Set(*n, pc.Annotations[k])
+	}
+	if len(pc.UserAnnotations) > 0 {
+		pm.UserAnnotations = types.UserAnnotations(maps.Clone(pc.UserAnnotations))
+	}
+	if len(pc.UserLabels) > 0 {
+		pm.UserLabels = types.UserLabels(maps.Clone(pc.UserLabels))
+	}
+	return nil
 }
 
 // ParseSandboxPort parses the --port of rkt app sandbox, rkt 1.30's

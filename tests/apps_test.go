@@ -446,6 +446,68 @@ func TestAppSandboxPort(t *testing.T) {
 	}
 }
 
+// TestAppSandboxMetadata: apps added to a sandbox get the metadata service
+// as apps of rkt run do (AC_METADATA_URL; their own app and image served
+// under apps/NAME/), and the sandbox's --annotation are the pod's
+// annotations; a removed app's answers are gone. Bad pod annotations are
+// refused with one line.
+func TestAppSandboxMetadata(t *testing.T) {
+	testutil.RequireRoot(t)
+	aci := testutil.NewACI(t, "rkt-ng.test/app-mds", testutil.WithBusybox("sh", "wget", "echo", "test"),
+		testutil.WithAnnotation("example.com/who", "image"))
+	id := testutil.ImageID(t, aci)
+	script := `u="$AC_METADATA_URL/acMetadata/v1"
+test -n "$AC_METADATA_URL" || echo "no metadata url"
+echo "uuid=$(wget -q -O - $u/pod/uuid)"
+echo "id=$(wget -q -O - $u/apps/$AC_APP_NAME/image/id)"
+echo "who=$(wget -q -O - $u/apps/$AC_APP_NAME/annotations/example.com/who)"
+echo "podann=$(wget -q -O - $u/pod/annotations/example.com/pod)"
+if wget -q -O - $u/apps/first/image/id >/dev/null 2>&1; then echo "first=served"; else echo "first=gone"; fi
+echo done`
+	for _, net := range []string{"none", "host"} {
+		t.Run(net, func(t *testing.T) {
+			c := testutil.NewCtx(t)
+			p, uuid := startSandbox(t, c, "--net="+net, "--annotation=example.com/pod=from-sandbox", "--user-label=tier=web")
+			defer func() {
+				c.Run(t, "stop", uuid)
+				p.Wait(t, 30*time.Second)
+			}()
+			check := func(app string, want ...string) {
+				t.Helper()
+				c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name="+app,
+					"--annotation=example.com/who="+app, "--exec=/bin/sh", "--", "-c", script)
+				c.MustRun(t, "app", "start", "--app="+app, uuid)
+				out := waitLog(t, c, uuid, app, "done")
+				for _, w := range append([]string{"uuid=" + uuid, "id=" + id, "who=" + app, "podann=from-sandbox"}, want...) {
+					if !strings.Contains(out, w) {
+						t.Errorf("app %s: metadata answers lack %q:\n%s", app, w, out)
+					}
+				}
+				if strings.Contains(out, "no metadata url") {
+					t.Errorf("app %s has no AC_METADATA_URL", app)
+				}
+			}
+			check("first", "first=served")
+			c.MustRun(t, "app", "rm", "--app=first", uuid)
+			check("second", "first=gone")
+		})
+	}
+
+	c := testutil.NewCtx(t)
+	for flag, want := range map[string]string{
+		"--annotation=Bad Name=1": "Bad Name",
+		"--annotation=novalue":    "NAME=VALUE",
+		"--user-label==v":         "NAME=VALUE",
+	} {
+		r := c.Run(t, "app", "sandbox", "--net=none", flag)
+		wantExit(t, r, 254)
+		oneLineError(t, r, strings.SplitN(flag, "=", 2)[0], want)
+	}
+	if pods := podDirs(t, c); len(pods) != 0 {
+		t.Errorf("refused sandboxes left pods: %v", pods)
+	}
+}
+
 // TestAppAddConcurrent: two app add of one name on one sandbox at once: the
 // apps lock serializes them, one wins, the other gets one clear line.
 func TestAppAddConcurrent(t *testing.T) {
