@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/appc/spec/schema"
@@ -51,6 +52,10 @@ func (c *Config) AppSandbox(ctx context.Context, pc PrepareConfig, ro RunOptions
 	// checked before anything is fetched.
 	if err := addSandboxPorts(&schema.PodManifest{}, pc.Ports); err != nil {
 		return err
+	}
+	if n := strings.TrimSpace(ro.Args.Net); len(pc.Ports) > 0 && (n == "host" || n == "none") {
+		// The pod would start without its forwards (host) or fail (none).
+		return fmt.Errorf("--port needs a network; --net=%s has none to forward to", n)
 	}
 	if err := podAnnotations(&schema.PodManifest{}, pc); err != nil {
 		return err

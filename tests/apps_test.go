@@ -103,6 +103,8 @@ func TestAppSandbox(t *testing.T) {
 		"--port=http:tcp:8080:nohost:8081":                                 "nohost",
 		"--port=http:tcp:8080:0.0.0.0:99999":                               "99999",
 		"--port=http:tcp:8080:0.0.0.0:8081 --port=web:tcp:80:0.0.0.0:8081": "twice",
+		"--port=http:tcp:8080:0.0.0.0:8081 --net=host":                     "--net=host",
+		"--port=http:tcp:8080:0.0.0.0:8081 --net=none":                     "--net=none",
 	} {
 		r := c.Run(t, append([]string{"app", "sandbox", "--net=none"}, strings.Fields(flag)...)...)
 		wantExit(t, r, 254)
