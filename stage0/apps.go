@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/appc/spec/schema"
 
 	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/stage1"
@@ -45,9 +48,17 @@ func (c *Config) AppSandbox(ctx context.Context, pc PrepareConfig, ro RunOptions
 	if len(pc.Apps) > 0 || pc.PodManifest != "" {
 		return errors.New("app sandbox: a sandbox starts with no apps; add them with rkt app add")
 	}
-	if len(pc.Ports) > 0 {
-		// A port forward names an app's port, and a sandbox has no app yet.
-		return errors.New("app sandbox: --port is not supported for sandboxes (the apps declaring the ports come later)")
+	// Its ports name pod ports, not app ports (rkt's sandbox format):
+	// checked before anything is fetched.
+	if err := addSandboxPorts(&schema.PodManifest{}, pc.Ports); err != nil {
+		return err
+	}
+	if n := strings.TrimSpace(ro.Args.Net); len(pc.Ports) > 0 && (n == "host" || n == "none") {
+		// The pod would start without its forwards (host) or fail (none).
+		return fmt.Errorf("--port needs a network; --net=%s has none to forward to", n)
+	}
+	if err := podAnnotations(&schema.PodManifest{}, pc); err != nil {
+		return err
 	}
 	if ro.Args.Interactive {
 		return errors.New("app sandbox: --interactive is not supported for sandboxes (their apps log; use rkt enter --app)")

@@ -3,9 +3,11 @@ package stage0
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -390,6 +392,84 @@ func ParsePort(s string) (types.ExposedPort, error) {
 	}
 	ep.HostPort = uint(port)
 	return ep, nil
+}
+
+// podAnnotations sets the pod's own annotations, user annotations and
+// user labels, in key order.
+func podAnnotations(pm *schema.PodManifest, pc PrepareConfig) error {
+	for _, k := range slices.Sorted(maps.Keys(pc.Annotations)) {
+		n, err := types.NewACIdentifier(k)
+		if err != nil {
+			return fmt.Errorf("--annotation %s: %w", k, err)
+		}
+		pm.Annotations.Set(*n, pc.Annotations[k])
+	}
+	if len(pc.UserAnnotations) > 0 {
+		pm.UserAnnotations = types.UserAnnotations(maps.Clone(pc.UserAnnotations))
+	}
+	if len(pc.UserLabels) > 0 {
+		pm.UserLabels = types.UserLabels(maps.Clone(pc.UserLabels))
+	}
+	return nil
+}
+
+// ParseSandboxPort parses the --port of rkt app sandbox, rkt 1.30's
+// NAME:PROTOCOL:PODPORT:HOSTIP:HOSTPORT (e.g. http:tcp:8080:0.0.0.0:80). A
+// sandbox starts with no app, so the forward names the pod port itself
+// (the exposed port's podPort) instead of an app's port; HOSTIP 0.0.0.0
+// (or ::) means every host address.
+func ParseSandboxPort(s string) (types.ExposedPort, error) {
+	var ep types.ExposedPort
+	parts := strings.Split(s, ":")
+	if len(parts) != 5 {
+		return ep, fmt.Errorf("--port %q: want NAME:PROTOCOL:PODPORT:HOSTIP:HOSTPORT", s)
+	}
+	n, err := types.NewACName(parts[0])
+	if err != nil {
+		return ep, fmt.Errorf("--port %q: %w", s, err)
+	}
+	proto := parts[1]
+	if proto != "tcp" && proto != "udp" {
+		return ep, fmt.Errorf("--port %q: protocol %q is not tcp or udp", s, proto)
+	}
+	podPort, err := strconv.ParseUint(parts[2], 10, 16)
+	if err != nil || podPort == 0 {
+		return ep, fmt.Errorf("--port %q: invalid pod port %q", s, parts[2])
+	}
+	ip := net.ParseIP(parts[3])
+	if ip == nil {
+		return ep, fmt.Errorf("--port %q: invalid host IP %q", s, parts[3])
+	}
+	if !ip.IsUnspecified() {
+		ep.HostIP = ip
+	}
+	hostPort, err := strconv.ParseUint(parts[4], 10, 16)
+	if err != nil || hostPort == 0 {
+		return ep, fmt.Errorf("--port %q: invalid host port %q", s, parts[4])
+	}
+	ep.Name = *n
+	ep.HostPort = uint(hostPort)
+	ep.PodPort = &types.Port{Name: *n, Protocol: proto, Port: uint(podPort), Count: 1}
+	return ep, nil
+}
+
+// addSandboxPorts adds the --port forwards of rkt app sandbox to the pod
+// manifest; a host port is forwarded once.
+func addSandboxPorts(pm *schema.PodManifest, specs []string) error {
+	seen := map[string]bool{}
+	for _, s := range specs {
+		ep, err := ParseSandboxPort(s)
+		if err != nil {
+			return err
+		}
+		key := fmt.Sprintf("%s/%s:%d", ep.PodPort.Protocol, ep.HostIP, ep.HostPort)
+		if seen[key] {
+			return fmt.Errorf("--port %s: host port %s/%d forwarded twice", s, ep.PodPort.Protocol, ep.HostPort)
+		}
+		seen[key] = true
+		pm.Ports = append(pm.Ports, ep)
+	}
+	return nil
 }
 
 // addPorts adds --port forwards to the pod manifest, checking that an app

@@ -1,6 +1,7 @@
 package stage0
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/appc/spec/schema"
@@ -72,5 +73,50 @@ func TestParseMountTarget(t *testing.T) {
 		if err != nil || m.Target != tc.want {
 			t.Errorf("ParseMount(%q) = %q, %v; want target %q", tc.in, m.Target, err, tc.want)
 		}
+	}
+}
+
+func TestParseSandboxPort(t *testing.T) {
+	ep, err := ParseSandboxPort("http:tcp:8080:0.0.0.0:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.Name.String() != "http" || ep.HostPort != 80 || ep.HostIP != nil || ep.PodPort == nil ||
+		ep.PodPort.Protocol != "tcp" || ep.PodPort.Port != 8080 || ep.PodPort.Name.String() != "http" {
+		t.Errorf("http:tcp:8080:0.0.0.0:80 = %+v (pod port %+v)", ep, ep.PodPort)
+	}
+	ep, err = ParseSandboxPort("dns:udp:53:127.0.0.1:5353")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep.HostIP.String() != "127.0.0.1" || ep.PodPort.Protocol != "udp" || ep.HostPort != 5353 {
+		t.Errorf("dns:udp:53:127.0.0.1:5353 = %+v", ep)
+	}
+	for in, want := range map[string]string{
+		"http:8080":                     "NAME:PROTOCOL:PODPORT:HOSTIP:HOSTPORT",
+		"http:tcp:8080:0.0.0.0":         "NAME:PROTOCOL:PODPORT:HOSTIP:HOSTPORT",
+		"http:tcp:8080:0.0.0.0:80:1":    "NAME:PROTOCOL:PODPORT:HOSTIP:HOSTPORT",
+		"Bad_Name:tcp:8080:0.0.0.0:80":  "Bad_Name",
+		"http:sctp:8080:0.0.0.0:80":     `protocol "sctp"`,
+		"http:tcp:0:0.0.0.0:80":         `pod port "0"`,
+		"http:tcp:70000:0.0.0.0:80":     `pod port "70000"`,
+		"http:tcp:8080:localhost:80":    `host IP "localhost"`,
+		"http:tcp:8080:0.0.0.0:65536":   `host port "65536"`,
+		"http:tcp:8080:0.0.0.0:x":       `host port "x"`,
+		"http:tcp:8080:0.0.0.0:-1":      `host port "-1"`,
+		"http:tcp:8080:10.0.0.1:0":      `host port "0"`,
+		"http:tcp:8080:0.0.0.0:80\nfoo": `host port`,
+	} {
+		_, err := ParseSandboxPort(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseSandboxPort(%q) = %v, want an error with %q", in, err, want)
+		}
+	}
+	pm := &schema.PodManifest{}
+	if err := addSandboxPorts(pm, []string{"a:tcp:80:0.0.0.0:8080", "b:udp:80:0.0.0.0:8080", "c:tcp:81:127.0.0.1:8080"}); err != nil || len(pm.Ports) != 3 {
+		t.Errorf("distinct forwards: %v, %d ports", err, len(pm.Ports))
+	}
+	if err := addSandboxPorts(&schema.PodManifest{}, []string{"a:tcp:80:0.0.0.0:8080", "b:tcp:81:0.0.0.0:8080"}); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("one host port twice: %v", err)
 	}
 }

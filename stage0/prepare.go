@@ -46,6 +46,9 @@ type PrepareConfig struct {
 	// Sandbox makes a mutable pod (rkt app sandbox): it may have no apps,
 	// and its stage1 must have the app-level entrypoints.
 	Sandbox bool
+	// Annotations, UserAnnotations and UserLabels are the pod's own
+	// (rkt app sandbox --annotation, --user-annotation, --user-label).
+	Annotations, UserAnnotations, UserLabels map[string]string
 }
 
 // prepared is a pod being built and what it was built from.
@@ -175,6 +178,9 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 	// An empty list, not null: the metadata service serves annotations as
 	// stored, and appc clients compare them with the decoded manifest.
 	pm.Annotations = types.Annotations{}
+	if err := podAnnotations(pm, pc); err != nil {
+		return nil, nil, nil, err
+	}
 	vols := map[types.ACName]types.Volume{}
 	for _, vs := range pc.Volumes {
 		v, err := ParseVolume(vs)
@@ -224,7 +230,11 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 	if err := checkMounts(pm); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := addPorts(pm, pc.Ports); err != nil {
+	addP := addPorts
+	if pc.Sandbox {
+		addP = addSandboxPorts
+	}
+	if err := addP(pm, pc.Ports); err != nil {
 		return nil, nil, nil, err
 	}
 	return pm, images, grants, nil

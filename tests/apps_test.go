@@ -2,7 +2,9 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -88,10 +90,28 @@ func TestAppSandbox(t *testing.T) {
 	}
 
 	// What a sandbox cannot honour is refused before a pod exists.
-	for _, flag := range []string{"--port=http:8080", "--private-users", "--interactive"} {
+	before := len(podDirs(t, c))
+	for _, flag := range []string{"--private-users", "--interactive"} {
 		r := c.Run(t, "app", "sandbox", "--net=none", flag)
 		wantExit(t, r, 254)
 		oneLineError(t, r, strings.SplitN(flag, "=", 2)[0])
+	}
+	// Its --port names pod ports (rkt's sandbox format), not app ports.
+	for flag, want := range map[string]string{
+		"--port=http:8080":                                                 "NAME:PROTOCOL:PODPORT:HOSTIP:HOSTPORT",
+		"--port=http:sctp:8080:0.0.0.0:8081":                               "sctp",
+		"--port=http:tcp:8080:nohost:8081":                                 "nohost",
+		"--port=http:tcp:8080:0.0.0.0:99999":                               "99999",
+		"--port=http:tcp:8080:0.0.0.0:8081 --port=web:tcp:80:0.0.0.0:8081": "twice",
+		"--port=http:tcp:8080:0.0.0.0:8081 --net=host":                     "--net=host",
+		"--port=http:tcp:8080:0.0.0.0:8081 --net=none":                     "--net=none",
+	} {
+		r := c.Run(t, append([]string{"app", "sandbox", "--net=none"}, strings.Fields(flag)...)...)
+		wantExit(t, r, 254)
+		oneLineError(t, r, "--port", want)
+	}
+	if pods := podDirs(t, c); len(pods) != before {
+		t.Errorf("refused sandboxes left pods: %v", pods)
 	}
 
 	// A pod of rkt run is not a sandbox.
@@ -387,6 +407,106 @@ func TestAppSandboxNetAndGC(t *testing.T) {
 		if m, _ := filepath.Glob(pat); len(m) > 0 {
 			t.Errorf("cgroups left: %v", m)
 		}
+	}
+}
+
+// TestAppSandboxPort: rkt app sandbox --port=NAME:PROTOCOL:PODPORT:HOSTIP:HOSTPORT
+// forwards a host port to a pod port before any app exists; a server in an
+// app added later answers on it from the host, on a host address and on
+// 127.0.0.1, and the forward is gone after the sandbox.
+func TestAppSandboxPort(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireCommand(t, "iptables")
+	iptablesRestoredAfter(t)
+	hostIP := hostIPv4(t)
+	c := testutil.NewCtx(t)
+	port := freePort(t)
+	p, uuid := startSandbox(t, c, "--net=default", "--hostname=sbport", fmt.Sprintf("--port=web:tcp:8080:0.0.0.0:%d", port))
+	defer func() {
+		c.Run(t, "stop", uuid)
+		p.Wait(t, 30*time.Second)
+	}()
+	// The image declares no port: the forward names the pod port.
+	aci := inspectACI(t, "rkt-ng.test/app-port")
+	c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=server", "--", "--serve-http=:8080")
+	c.MustRun(t, "app", "start", "--app=server", uuid)
+	waitLog(t, c, uuid, "server", "SERVING=")
+	for _, u := range []string{fmt.Sprintf("http://%s:%d/", hostIP, port), fmt.Sprintf("http://127.0.0.1:%d/", port)} {
+		body, err := httpGet(t, u)
+		if err != nil || body != "hello from sbport" {
+			t.Errorf("GET %s from the host: %q, %v", u, body, err)
+		}
+	}
+	c.MustRun(t, "stop", uuid)
+	if r := p.Wait(t, 30*time.Second); r.ExitCode != 0 {
+		t.Errorf("sandbox stop: exit %d\n%s", r.ExitCode, r)
+	}
+	cl := &http.Client{Timeout: 2 * time.Second}
+	if resp, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
+		resp.Body.Close()
+		t.Errorf("host port %d still answers after the sandbox stopped", port)
+	}
+}
+
+// TestAppSandboxMetadata: apps added to a sandbox get the metadata service
+// as apps of rkt run do (AC_METADATA_URL; their own app and image served
+// under apps/NAME/), and the sandbox's --annotation are the pod's
+// annotations; a removed app's answers are gone. Bad pod annotations are
+// refused with one line.
+func TestAppSandboxMetadata(t *testing.T) {
+	testutil.RequireRoot(t)
+	aci := testutil.NewACI(t, "rkt-ng.test/app-mds", testutil.WithBusybox("sh", "wget", "echo", "test"),
+		testutil.WithAnnotation("example.com/who", "image"))
+	id := testutil.ImageID(t, aci)
+	script := `u="$AC_METADATA_URL/acMetadata/v1"
+test -n "$AC_METADATA_URL" || echo "no metadata url"
+echo "uuid=$(wget -q -O - $u/pod/uuid)"
+echo "id=$(wget -q -O - $u/apps/$AC_APP_NAME/image/id)"
+echo "who=$(wget -q -O - $u/apps/$AC_APP_NAME/annotations/example.com/who)"
+echo "podann=$(wget -q -O - $u/pod/annotations/example.com/pod)"
+if wget -q -O - $u/apps/first/image/id >/dev/null 2>&1; then echo "first=served"; else echo "first=gone"; fi
+echo done`
+	for _, net := range []string{"none", "host"} {
+		t.Run(net, func(t *testing.T) {
+			c := testutil.NewCtx(t)
+			p, uuid := startSandbox(t, c, "--net="+net, "--annotation=example.com/pod=from-sandbox", "--user-label=tier=web")
+			defer func() {
+				c.Run(t, "stop", uuid)
+				p.Wait(t, 30*time.Second)
+			}()
+			check := func(app string, want ...string) {
+				t.Helper()
+				c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name="+app,
+					"--annotation=example.com/who="+app, "--exec=/bin/sh", "--", "-c", script)
+				c.MustRun(t, "app", "start", "--app="+app, uuid)
+				out := waitLog(t, c, uuid, app, "done")
+				for _, w := range append([]string{"uuid=" + uuid, "id=" + id, "who=" + app, "podann=from-sandbox"}, want...) {
+					if !strings.Contains(out, w) {
+						t.Errorf("app %s: metadata answers lack %q:\n%s", app, w, out)
+					}
+				}
+				if strings.Contains(out, "no metadata url") {
+					t.Errorf("app %s has no AC_METADATA_URL", app)
+				}
+			}
+			check("first", "first=served")
+			c.MustRun(t, "app", "rm", "--app=first", uuid)
+			check("second", "first=gone")
+		})
+	}
+
+	c := testutil.NewCtx(t)
+	for flag, want := range map[string]string{
+		"--annotation=Bad Name=1": "Bad Name",
+		"--annotation=novalue":    "NAME=VALUE",
+		"--user-label==v":         "NAME=VALUE",
+	} {
+		r := c.Run(t, "app", "sandbox", "--net=none", flag)
+		wantExit(t, r, 254)
+		oneLineError(t, r, strings.SplitN(flag, "=", 2)[0], want)
+	}
+	if pods := podDirs(t, c); len(pods) != 0 {
+		t.Errorf("refused sandboxes left pods: %v", pods)
 	}
 }
 

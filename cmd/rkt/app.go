@@ -22,19 +22,37 @@ func newAppCmd(g *globalFlags) *cobra.Command {
 
 func newAppSandboxCmd(g *globalFlags) *cobra.Command {
 	var pf podFlags
+	var annotations, userAnnotations, userLabels []string
 	cmd := &cobra.Command{
 		Use:   "sandbox [--pod flags]",
 		Short: "Run a pod with no apps that stays until stopped",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			pc := pf.prepareConfig(nil)
+			var err error
+			if pc.Annotations, err = kvMap("annotation", annotations); err != nil {
+				return err
+			}
+			if pc.UserAnnotations, err = kvMap("user-annotation", userAnnotations); err != nil {
+				return err
+			}
+			if pc.UserLabels, err = kvMap("user-label", userLabels); err != nil {
+				return err
+			}
 			c, err := g.config()
 			if err != nil {
 				return err
 			}
-			return c.AppSandbox(cmd.Context(), pf.prepareConfig(nil), pf.runOptions(c))
+			return c.AppSandbox(cmd.Context(), pc, pf.runOptions(c))
 		},
 	}
 	pf.register(cmd.Flags(), true)
+	cmd.Flags().StringArrayVar(&annotations, "annotation", nil, "set a pod annotation (NAME=VALUE)")
+	cmd.Flags().StringArrayVar(&userAnnotations, "user-annotation", nil, "set a pod user annotation (NAME=VALUE)")
+	cmd.Flags().StringArrayVar(&userLabels, "user-label", nil, "set a pod user label (NAME=VALUE)")
+	// A sandbox has no app whose port a forward could name: rkt's
+	// sandbox format names the pod port itself.
+	cmd.Flags().Lookup("port").Usage = "forward a host port to a pod port: NAME:PROTOCOL:PODPORT:HOSTIP:HOSTPORT (HOSTIP 0.0.0.0 for all)"
 	return cmd
 }
 

@@ -23,13 +23,22 @@ import (
 	"github.com/rkt-ng/rkt/stage2"
 )
 
-// saveMutableArgs records a mutable pod's run arguments for its app
-// entrypoints (they plan apps as run does). The metadata service token is
-// left out: added apps get no metadata service.
-func (p *pod) saveMutableArgs() error {
-	a := p.args
-	a.MDSToken = ""
-	b, err := json.Marshal(a)
+// mutableRecord is stage1-mutable-args.json: a mutable pod's run arguments
+// (the RunArgs fields, without the metadata token) and the metadata
+// service URL for added apps (it carries the token; the file is root's,
+// mode 0600, in the pod directory, like the token file).
+type mutableRecord struct {
+	stage1.RunArgs
+	MDSURL string `json:",omitempty"`
+}
+
+// saveMutableArgs records a mutable pod's run arguments and metadata
+// service URL ("" without one) for its app entrypoints: they plan apps as
+// run does, and give each AC_METADATA_URL.
+func (p *pod) saveMutableArgs(mdsURL string) error {
+	r := mutableRecord{RunArgs: p.args, MDSURL: mdsURL}
+	r.MDSToken = ""
+	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
@@ -54,10 +63,11 @@ func loadApp(args []string, log *slog.Logger) (*pod, *schema.RuntimeApp, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	var ra stage1.RunArgs
-	if err := json.Unmarshal(b, &ra); err != nil {
+	var rec mutableRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, nil, fmt.Errorf("mutable pod arguments: %w", err)
 	}
+	ra := rec.RunArgs
 	if ra.UUID != aa.UUID {
 		return nil, nil, fmt.Errorf("pod directory is pod %s, not %s", ra.UUID, aa.UUID)
 	}
@@ -70,6 +80,7 @@ func loadApp(args []string, log *slog.Logger) (*pod, *schema.RuntimeApp, error) 
 	if err := p.validate(); err != nil {
 		return nil, nil, err
 	}
+	p.mdsURL = rec.MDSURL
 	for i := range p.manifest.Apps {
 		if p.manifest.Apps[i].Name.String() == aa.App {
 			return p, &p.manifest.Apps[i], nil
@@ -100,6 +111,9 @@ func AppStart(args []string, log *slog.Logger) (retErr error) {
 	in := plan.Input{
 		Manifest: onlyApp(p.manifest, ra), Images: p.images, Options: p.opts, Args: p.args,
 		Users: rootfsUsers{p},
+	}
+	if p.mdsURL != "" {
+		in.ExtraEnv = []string{"AC_METADATA_URL=" + p.mdsURL}
 	}
 	if info, err := cni.LoadInfo(p.layout().NetInfo()); err == nil {
 		d := info.DNS()

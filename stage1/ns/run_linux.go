@@ -43,6 +43,9 @@ type pod struct {
 	// listeners are the socket-activated listeners by app, and their names.
 	listeners   map[string][]*os.File
 	listenNames map[string][]string
+	// mdsURL is AC_METADATA_URL for apps added to a mutable pod (app
+	// entrypoints; "" without a metadata service).
+	mdsURL string
 }
 
 // layout is the pod directory's layout (pods/layout).
@@ -111,11 +114,6 @@ func run(args []string, log *slog.Logger) (int, error) {
 	if err := p.validate(); err != nil {
 		return 0, err
 	}
-	if p.args.Mutable {
-		if err := p.saveMutableArgs(); err != nil {
-			return 0, err
-		}
-	}
 	// The lock fd came to us without close-on-exec so that it survived
 	// stage0's exec; our children must not hold the lock.
 	if fd, err := strconv.Atoi(os.Getenv(stage1.EnvLockFD)); err == nil {
@@ -148,12 +146,19 @@ func (p *pod) runPod() (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer stopMDS()
 	p.log.Debug("metadata service ready", "pod", p.args.UUID)
+	if p.args.Mutable {
+		// The app entrypoints find the pod through this record: it is
+		// complete (with the metadata service) before the pod is ready.
+		if err := p.saveMutableArgs(mdsURL); err != nil {
+			return 0, err
+		}
+	}
 	if p.listeners, p.listenNames, err = p.listenSockets(nsPath); err != nil {
 		return 0, err
 	}
 	defer closeAll(p.listeners)
-	defer stopMDS()
 	var extraEnv []string
 	if mdsURL != "" {
 		extraEnv = append(extraEnv, "AC_METADATA_URL="+mdsURL)

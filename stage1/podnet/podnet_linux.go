@@ -136,10 +136,20 @@ func Setup(ctx context.Context, c Config) (string, *cni.Info, error) {
 }
 
 // PortMappings resolves the pod manifest's exposed ports against the apps'
-// declared ports.
+// declared ports; an exposed port with a full podPort (protocol and port)
+// is forwarded to that pod port as given, as rkt did.
 func PortMappings(m *schema.PodManifest) ([]cni.PortMapping, error) {
 	var out []cni.PortMapping
 	for _, ep := range m.Ports {
+		if pp := ep.PodPort; pp != nil && pp.Protocol != "" {
+			// A forward to a pod port, naming no app (rkt app sandbox).
+			pm := cni.PortMapping{Name: ep.Name.String(), Protocol: pp.Protocol, HostPort: int(ep.HostPort), PodPort: int(pp.Port)}
+			if ep.HostIP != nil && !ep.HostIP.IsUnspecified() {
+				pm.HostIP = ep.HostIP.String()
+			}
+			out = append(out, pm)
+			continue
+		}
 		found := false
 		for _, ra := range m.Apps {
 			if ra.App == nil {
