@@ -1,0 +1,250 @@
+package deb
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrNoLists means the host's apt has no package lists to resolve from.
+var ErrNoLists = errors.New("apt has no package lists (run apt-get update)")
+
+// listsGlob matches the Packages index files apt keeps once `apt-get
+// update` ran.
+var listsGlob = "/var/lib/apt/lists/*_Packages*"
+
+// Package is one Debian binary package at one version.
+type Package struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Arch    string `json:"arch"`
+}
+
+// String is the package as apt takes it: name:arch=version.
+func (p Package) String() string { return p.Name + ":" + p.Arch + "=" + p.Version }
+
+var (
+	nameRe    = `[a-z0-9][a-z0-9+.-]+`
+	versionRe = `[A-Za-z0-9.+~:-]+`
+	specRe    = regexp.MustCompile(`^` + nameRe + `(:[a-z0-9-]+)?(=` + versionRe + `)?$`)
+	recordRe  = regexp.MustCompile(`^(` + nameRe + `):([a-z0-9-]+)=(` + versionRe + `)$`)
+	// instRe matches a line of `apt-get -s install`:
+	// Inst libc6 (2.36-9+deb12u14 Debian:12.15/oldstable [amd64])
+	instRe = regexp.MustCompile(`^Inst (` + nameRe + `)(?::[a-z0-9-]+)? (?:\[[^]]*\] )?\((` + versionRe + `) .*\[([a-z0-9-]+)\]\)`)
+)
+
+// CheckSpec checks a package request PKG[:ARCH][=VERSION].
+func CheckSpec(spec string) error {
+	if !specRe.MatchString(spec) {
+		return fmt.Errorf("package %q: want NAME[:ARCH][=VERSION] with a Debian package name", spec)
+	}
+	return nil
+}
+
+// apt runs the host's apt-get and apt-cache against the host's package
+// lists, sources and keys but with a private, empty dpkg status in dir:
+// the host's installed packages are neither consulted nor changed, and
+// apt's binary caches are kept in memory so that the host's are left alone.
+type apt struct {
+	dir string
+}
+
+func newApt(dir string) (*apt, error) {
+	if m, _ := filepath.Glob(listsGlob); len(m) == 0 {
+		return nil, ErrNoLists
+	}
+	if err := os.WriteFile(filepath.Join(dir, "status"), nil, 0o644); err != nil {
+		return nil, err
+	}
+	return &apt{dir: dir}, nil
+}
+
+func (a *apt) command(ctx context.Context, tool string, args ...string) *exec.Cmd {
+	base := []string{"-q",
+		"-o", "Dir::State::status=" + filepath.Join(a.dir, "status"),
+		"-o", "Dir::Cache::pkgcache=",
+		"-o", "Dir::Cache::srcpkgcache=",
+		"-o", "APT::Install-Recommends=false",
+		"-o", "APT::Install-Suggests=false",
+	}
+	cmd := exec.CommandContext(ctx, tool, append(base, args...)...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive")
+	cmd.Cancel = func() error { return cmd.Process.Signal(unix.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
+}
+
+// run runs cmd and returns its stdout; on failure the error carries apt's
+// first "E:" line.
+func run(cmd *exec.Cmd) ([]byte, error) {
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if msg, ok := strings.CutPrefix(l, "E: "); ok {
+				return nil, errors.New(msg)
+			}
+		}
+		if s := strings.TrimSpace(stderr.String()); s != "" {
+			return nil, fmt.Errorf("%s: %w: %s", filepath.Base(cmd.Path), err, firstLine(s))
+		}
+		return nil, fmt.Errorf("%s: %w", filepath.Base(cmd.Path), err)
+	}
+	return stdout.Bytes(), nil
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// resolve returns specs and everything they depend on (no recommends), as
+// apt would install them into an empty system, in apt's install order.
+func (a *apt) resolve(ctx context.Context, specs []string) ([]Package, error) {
+	for _, s := range specs {
+		if err := CheckSpec(s); err != nil {
+			return nil, err
+		}
+	}
+	out, err := run(a.command(ctx, "apt-get", append([]string{"--simulate", "install"}, specs...)...))
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", strings.Join(specs, " "), err)
+	}
+	var pkgs []Package
+	for _, l := range strings.Split(string(out), "\n") {
+		if m := instRe.FindStringSubmatch(l); m != nil {
+			pkgs = append(pkgs, Package{Name: m[1], Version: m[2], Arch: m[3]})
+		}
+	}
+	if len(pkgs) == 0 {
+		return nil, fmt.Errorf("resolve %s: apt selected no package", strings.Join(specs, " "))
+	}
+	return pkgs, nil
+}
+
+// download fetches pkgs into dir with `apt-get download`, which checks
+// each file against the signed Release of its archive, and returns the
+// paths of the files in the order of pkgs.
+func (a *apt) download(ctx context.Context, pkgs []Package, dir string) ([]string, error) {
+	if os.Geteuid() == 0 {
+		// apt fetches as its sandbox user, which must be able to write dir.
+		if u, err := user.Lookup("_apt"); err == nil {
+			uid, _ := strconv.Atoi(u.Uid)
+			if err := os.Chown(dir, uid, -1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	args := []string{"download"}
+	for _, p := range pkgs {
+		args = append(args, p.String())
+	}
+	cmd := a.command(ctx, "apt-get", args...)
+	cmd.Dir = dir
+	if _, err := run(cmd); err != nil {
+		return nil, fmt.Errorf("download packages: %w", err)
+	}
+	paths := make([]string, len(pkgs))
+	for i, p := range pkgs {
+		// apt names a file name_version_arch.deb, with ':' escaped.
+		f := filepath.Join(dir, p.Name+"_"+strings.ReplaceAll(p.Version, ":", "%3a")+"_"+p.Arch+".deb")
+		fi, err := os.Lstat(f)
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("download %s: apt wrote no file %s", p, filepath.Base(f))
+		}
+		paths[i] = f
+	}
+	return paths, nil
+}
+
+// Candidate is the version apt would install now, and whether an archive
+// whose suite names "security" offers it.
+type Candidate struct {
+	Version  string
+	Security bool
+}
+
+// policy returns the candidate of each of pkgs that apt knows, keyed by
+// the package's name:arch.
+func (a *apt) policy(ctx context.Context, pkgs []Package) (map[string]Candidate, error) {
+	args := []string{"policy"}
+	for _, p := range pkgs {
+		args = append(args, p.Name+":"+p.Arch)
+	}
+	out, err := run(a.command(ctx, "apt-cache", args...))
+	if err != nil {
+		return nil, fmt.Errorf("apt-cache policy: %w", err)
+	}
+	return parsePolicy(string(out), nativeArch(pkgs)), nil
+}
+
+// nativeArch guesses the architecture apt-cache policy leaves out of its
+// headers: the first one that is not "all".
+func nativeArch(pkgs []Package) string {
+	for _, p := range pkgs {
+		if p.Arch != "all" {
+			return p.Arch
+		}
+	}
+	return ""
+}
+
+var policyVersionRe = regexp.MustCompile(`^ (?:\*\*\*| {3}) (\S+) -?\d+$`)
+
+// parsePolicy reads `apt-cache policy` output. A header "name:" is a
+// package of the native architecture (or "all"); "name:arch:" is explicit.
+// Origins of the candidate are the lines under its entry in the version
+// table: "500 http://deb.debian.org/debian-security bookworm-security/main
+// amd64 Packages".
+func parsePolicy(out, native string) map[string]Candidate {
+	res := map[string]Candidate{}
+	var names []string
+	var cand Candidate
+	inCand := false
+	flush := func() {
+		for _, n := range names {
+			res[n] = cand
+		}
+	}
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case l == "":
+		case l[0] != ' ' && strings.HasSuffix(l, ":"):
+			flush()
+			n := strings.TrimSuffix(l, ":")
+			names = []string{n}
+			if !strings.Contains(n, ":") {
+				names = []string{n + ":" + native, n + ":all"}
+			}
+			cand, inCand = Candidate{}, false
+		case strings.HasPrefix(l, "  Candidate: "):
+			cand.Version = strings.TrimPrefix(l, "  Candidate: ")
+			if cand.Version == "(none)" {
+				cand.Version = ""
+			}
+		case policyVersionRe.MatchString(l):
+			inCand = policyVersionRe.FindStringSubmatch(l)[1] == cand.Version
+		case inCand && strings.HasPrefix(l, "        "):
+			f := strings.Fields(l)
+			if len(f) >= 3 {
+				suite, _, _ := strings.Cut(f[2], "/")
+				if strings.Contains(strings.ToLower(suite), "security") {
+					cand.Security = true
+				}
+			}
+		}
+	}
+	flush()
+	return res
+}
