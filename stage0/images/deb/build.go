@@ -195,7 +195,12 @@ func writeStatus(rootfs string, pkgs []Package) error {
 
 func sortedPackages(pkgs []Package) []Package {
 	s := append([]Package(nil), pkgs...)
-	sort.Slice(s, func(i, j int) bool { return s[i].String() < s[j].String() })
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].Name != s[j].Name {
+			return s[i].Name < s[j].Name
+		}
+		return s[i].String() < s[j].String()
+	})
 	return s
 }
 
