@@ -121,11 +121,11 @@ func newImageBuildCmd(g *globalFlags) *cobra.Command {
 	var mtime int64
 	var d *debFlags
 	cmd := &cobra.Command{
-		Use:   "build DIR OUT.aci | build --from-deb PKG[=VERSION]... OUT.aci",
+		Use:   "build DIR OUT.aci | build --from-deb PKG[=VERSION]... OUT.aci | build --from-deb --rebuild IMAGE OUT.aci",
 		Short: "Build an ACI from a directory holding manifest and rootfs/, or from Debian packages",
-		Args:  minArgs(2),
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := d.check(cmd); err != nil {
+			if err := d.check(cmd, args); err != nil {
 				return err
 			}
 			var mt *time.Time

@@ -7,15 +7,18 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/appc/spec/schema"
 	"github.com/spf13/cobra"
 
 	"github.com/rkt-ng/rkt/manifests"
+	"github.com/rkt-ng/rkt/stage0"
 	"github.com/rkt-ng/rkt/stage0/images/deb"
 )
 
 // debFlags are the flags of `rkt image build --from-deb`.
 type debFlags struct {
 	fromDeb bool
+	rebuild string
 	o       deb.BuildOptions
 }
 
@@ -23,6 +26,7 @@ func addDebFlags(cmd *cobra.Command) *debFlags {
 	d := &debFlags{}
 	f := cmd.Flags()
 	f.BoolVar(&d.fromDeb, "from-deb", false, "build from Debian packages: args are PKG[=VERSION]... OUT.aci")
+	f.StringVar(&d.rebuild, "rebuild", "", "with --from-deb: rebuild IMAGE (store name or ID, or FILE.aci) from its packages at their newest versions; args are OUT.aci")
 	f.StringArrayVar(&d.o.Exec, "exec", nil, "with --from-deb: one argument of the app's command line (repeat: --exec /bin/busybox --exec sh)")
 	f.StringVar(&d.o.Name, "name", "", "with --from-deb: image name (default debian.org/FIRST-PACKAGE)")
 	f.StringVar(&d.o.Version, "image-version", "", "with --from-deb: version label (default: first package's version and a digest of the package set)")
@@ -34,15 +38,27 @@ func addDebFlags(cmd *cobra.Command) *debFlags {
 	return d
 }
 
-// check refuses deb-only flags without --from-deb.
-func (d *debFlags) check(cmd *cobra.Command) error {
-	if d.fromDeb {
-		return nil
-	}
-	for _, n := range []string{"exec", "name", "image-version", "user", "group", "working-dir", "env", "port"} {
-		if cmd.Flags().Changed(n) {
+// check refuses deb-only flags without --from-deb, and manifest flags
+// with --rebuild (the rebuilt image keeps its manifest).
+func (d *debFlags) check(cmd *cobra.Command, args []string) error {
+	for _, n := range []string{"rebuild", "exec", "name", "image-version", "user", "group", "working-dir", "env", "port"} {
+		if !d.fromDeb && cmd.Flags().Changed(n) {
 			return &usageError{fmt.Errorf("--%s needs --from-deb", n)}
 		}
+	}
+	if d.rebuild == "" {
+		if d.fromDeb && len(args) < 2 {
+			return &usageError{fmt.Errorf("want PKG[=VERSION]... OUT.aci")}
+		}
+		return nil
+	}
+	for _, n := range []string{"exec", "name", "user", "group", "working-dir", "env", "port"} {
+		if cmd.Flags().Changed(n) {
+			return &usageError{fmt.Errorf("--%s: --rebuild keeps the image's manifest", n)}
+		}
+	}
+	if len(args) != 1 {
+		return &usageError{fmt.Errorf("--rebuild: want only OUT.aci as argument")}
 	}
 	return nil
 }
@@ -53,7 +69,18 @@ func (d *debFlags) build(cmd *cobra.Command, g *globalFlags, args []string, mt *
 		return err
 	}
 	o := d.o
-	o.Packages, o.ModTime, o.Overwrite, o.Log = args[:len(args)-1], mt, overwrite, c.Log
+	o.Packages = args[:len(args)-1]
+	if d.rebuild != "" {
+		im, err := readManifest(c, d.rebuild)
+		if err != nil {
+			return err
+		}
+		if o, err = deb.RebuildOptions(im); err != nil {
+			return fmt.Errorf("--rebuild %s: %w", d.rebuild, err)
+		}
+		o.Version = d.o.Version
+	}
+	o.ModTime, o.Overwrite, o.Log = mt, overwrite, c.Log
 	out := args[len(args)-1]
 	if !strings.HasSuffix(out, ".aci") {
 		return &usageError{fmt.Errorf("last argument %q: want the output file OUT.aci", out)}
@@ -87,21 +114,11 @@ func newImageOutdatedCmd(g *globalFlags) *cobra.Command {
 				}
 			}
 			for _, ref := range args {
-				img := deb.Image{Ref: ref}
-				if strings.HasSuffix(ref, ".aci") {
-					f, err := os.Open(ref)
-					if err != nil {
-						return err
-					}
-					img.Manifest, err = manifests.ReadACIManifest(f)
-					f.Close()
-					if err != nil {
-						return fmt.Errorf("%s: %w", ref, err)
-					}
-				} else if img.Manifest, err = c.Images().Manifest(ref); err != nil {
+				im, err := readManifest(c, ref)
+				if err != nil {
 					return err
 				}
-				imgs = append(imgs, img)
+				imgs = append(imgs, deb.Image{Ref: ref, Manifest: im})
 			}
 			reps, err := deb.CheckImages(cmd.Context(), imgs, all)
 			if err != nil {
@@ -124,4 +141,22 @@ func newImageOutdatedCmd(g *globalFlags) *cobra.Command {
 			return deb.Due(reps)
 		},
 	}
+}
+
+// readManifest reads the manifest of an .aci file, or of a store image by
+// name or ID.
+func readManifest(c *stage0.Config, ref string) (*schema.ImageManifest, error) {
+	if !strings.HasSuffix(ref, ".aci") {
+		return c.Images().Manifest(ref)
+	}
+	f, err := os.Open(ref)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	im, err := manifests.ReadACIManifest(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	return im, nil
 }

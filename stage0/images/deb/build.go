@@ -51,6 +51,29 @@ type BuildOptions struct {
 	Overwrite bool
 	// Log gets progress; nil discards it.
 	Log *slog.Logger
+	// Base, if set, is the manifest of the image being rebuilt: the new
+	// manifest is a copy with the new record and version label, and Name,
+	// Exec and the other app options are not used.
+	Base *schema.ImageManifest
+}
+
+// RebuildOptions returns the options that rebuild the image of manifest
+// base: the packages it was requested with, without version pins, so
+// that apt picks the newest.
+func RebuildOptions(base *schema.ImageManifest) (BuildOptions, error) {
+	req, ok := base.Annotations.Get(RequestAnnotation)
+	if _, err := Recorded(base); err != nil || !ok || strings.TrimSpace(req) == "" {
+		return BuildOptions{}, ErrNoRecord
+	}
+	o := BuildOptions{Base: base}
+	for _, s := range strings.Fields(req) {
+		name, _, _ := strings.Cut(s, "=")
+		if err := CheckSpec(name); err != nil {
+			return BuildOptions{}, fmt.Errorf("annotation %s: %w", RequestAnnotation, err)
+		}
+		o.Packages = append(o.Packages, name)
+	}
+	return o, nil
 }
 
 // Build resolves o.Packages with the host's apt, downloads the resolved
@@ -209,6 +232,9 @@ func sortedPackages(pkgs []Package) []Package {
 func (o BuildOptions) manifest(pkgs []Package) (*schema.ImageManifest, error) {
 	first, _, _ := strings.Cut(o.Packages[0], "=")
 	first, _, _ = strings.Cut(first, ":")
+	if o.Base != nil {
+		return o.rebuiltManifest(first, pkgs)
+	}
 	name := o.Name
 	if name == "" {
 		name = "debian.org/" + strings.ReplaceAll(first, "+", "-")
@@ -306,4 +332,38 @@ func defaultVersion(first string, pkgs []Package) string {
 		return d
 	}
 	return v + "-" + d
+}
+
+// rebuiltManifest is a copy of o.Base with the record of pkgs and a new
+// version label.
+func (o BuildOptions) rebuiltManifest(first string, pkgs []Package) (*schema.ImageManifest, error) {
+	b, err := o.Base.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	im, err := manifests.DecodeImage(b)
+	if err != nil {
+		return nil, err
+	}
+	if pkgs == nil {
+		return im, nil
+	}
+	version := o.Version
+	if version == "" {
+		version = defaultVersion(first, pkgs)
+	}
+	var labels types.Labels
+	for _, l := range im.Labels {
+		if l.Name != "version" {
+			labels = append(labels, l)
+		}
+	}
+	im.Labels = append(labels, types.Label{Name: "version", Value: version})
+	sort.Slice(im.Labels, func(i, j int) bool { return im.Labels[i].Name < im.Labels[j].Name })
+	im.Annotations.Set(RecordAnnotation, EncodeRecord(pkgs))
+	im.Annotations.Set(RequestAnnotation, strings.Join(o.Packages, " "))
+	if b, err = im.MarshalJSON(); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	return manifests.DecodeImage(b)
 }
