@@ -207,3 +207,56 @@ func TestImageBuildFromDebBadInput(t *testing.T) {
 		t.Errorf("--exec without --from-deb: %s", r)
 	}
 }
+
+// TestImageRebuildFromDeb rebuilds an image whose record is old: the new
+// image keeps the manifest (name, app, labels but version), records the
+// current versions and is no longer outdated.
+func TestImageRebuildFromDeb(t *testing.T) {
+	requireAptLists(t)
+	c := testutil.NewCtx(t)
+	arch := debArch()
+	old := testutil.NewACI(t, "example.com/bb", testutil.WithExec("/bin/busybox", "echo", "rebuilt"),
+		testutil.WithLabel("version", "1"), testutil.WithLabel("channel", "stable"),
+		testutil.WithAnnotation("rkt-ng.io/deb-packages", "busybox-static:"+arch+"=1:0.1-1"),
+		testutil.WithAnnotation("rkt-ng.io/deb-request", "busybox-static=1:0.1-1"))
+	c.MustRun(t, "--insecure-options=image", "fetch", old)
+	out := filepath.Join(t.TempDir(), "new.aci")
+	c.MustRun(t, "image", "build", "--from-deb", "--rebuild", "example.com/bb", "--mtime", "0", out)
+	_, m := aciEntries(t, out)
+	if m["name"] != "example.com/bb" {
+		t.Errorf("name %v", m["name"])
+	}
+	labels := map[string]any{}
+	for _, l := range m["labels"].([]any) {
+		l := l.(map[string]any)
+		labels[l["name"].(string)] = l["value"]
+	}
+	bb, _ := aptCandidate(t, "busybox-static")
+	if labels["channel"] != "stable" || labels["version"] == "1" || !strings.HasPrefix(labels["version"].(string), bb+"-") {
+		t.Errorf("labels %v, want channel kept and version %s-DIGEST", labels, bb)
+	}
+	var record, request string
+	for _, a := range m["annotations"].([]any) {
+		a := a.(map[string]any)
+		switch a["name"] {
+		case "rkt-ng.io/deb-packages":
+			record = a["value"].(string)
+		case "rkt-ng.io/deb-request":
+			request = a["value"].(string)
+		}
+	}
+	if record != "busybox-static:"+arch+"="+bb || request != "busybox-static" {
+		t.Errorf("record %q request %q, want busybox-static at %s", record, request, bb)
+	}
+	r := c.MustRun(t, "--insecure-options=image", "run", out)
+	if !strings.Contains(r.Stdout, "rebuilt") {
+		t.Errorf("rebuilt image's app: %s", r)
+	}
+	c.MustRun(t, "image", "outdated", out)
+
+	plain := testutil.NewACI(t, "example.com/plain", testutil.WithoutApp())
+	r = c.Run(t, "image", "build", "--from-deb", "--rebuild", plain, filepath.Join(t.TempDir(), "x.aci"))
+	if r.ExitCode != 254 || !strings.Contains(r.Stderr, "records no Debian packages") {
+		t.Errorf("--rebuild of an image without packages: %s", r)
+	}
+}
