@@ -64,7 +64,7 @@ func newApt(dir string) (*apt, error) {
 	if m, _ := filepath.Glob(listsGlob); len(m) == 0 {
 		return nil, ErrNoLists
 	}
-	if err := os.WriteFile(filepath.Join(dir, "status"), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "dpkg-status"), nil, 0o644); err != nil {
 		return nil, err
 	}
 	return &apt{dir: dir}, nil
@@ -72,7 +72,7 @@ func newApt(dir string) (*apt, error) {
 
 func (a *apt) command(ctx context.Context, tool string, args ...string) *exec.Cmd {
 	base := []string{"-q",
-		"-o", "Dir::State::status=" + filepath.Join(a.dir, "status"),
+		"-o", "Dir::State::status=" + filepath.Join(a.dir, "dpkg-status"),
 		"-o", "Dir::Cache::pkgcache=",
 		"-o", "Dir::Cache::srcpkgcache=",
 		"-o", "APT::Install-Recommends=false",
