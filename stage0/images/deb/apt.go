@@ -3,8 +3,11 @@ package deb
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -133,39 +136,110 @@ func (a *apt) resolve(ctx context.Context, specs []string) ([]Package, error) {
 	return pkgs, nil
 }
 
-// download fetches pkgs into dir with `apt-get download`, which checks
-// each file against the signed Release of its archive, and returns the
-// paths of the files in the order of pkgs.
-func (a *apt) download(ctx context.Context, pkgs []Package, dir string) ([]string, error) {
-	if os.Geteuid() == 0 {
-		// apt fetches as its sandbox user, which must be able to write dir.
-		if u, err := user.Lookup("_apt"); err == nil {
-			uid, _ := strconv.Atoi(u.Uid)
-			if err := os.Chown(dir, uid, -1); err != nil {
-				return nil, err
-			}
-		}
-	}
+// download fetches pkgs with `apt-get download`, which checks each file
+// against the signed Release of its archive, into dl, a directory apt's
+// sandbox user may write. Each file is then copied into priv, which only
+// the caller can reach, and checked again against the size and SHA256 apt
+// printed from its verified index: what is unpacked is exactly what the
+// archive signed, whatever the sandbox user did to dl meanwhile. It returns
+// the paths of the copies in the order of pkgs.
+func (a *apt) download(ctx context.Context, pkgs []Package, dl, priv string) ([]string, error) {
 	args := []string{"download"}
 	for _, p := range pkgs {
 		args = append(args, p.String())
 	}
+	uris, err := run(a.command(ctx, "apt-get", append([]string{"--print-uris", "download"}, args[1:]...)...))
+	if err != nil {
+		return nil, fmt.Errorf("download packages: %w", err)
+	}
+	want, err := parseURIs(string(uris))
+	if err != nil {
+		return nil, fmt.Errorf("download packages: %w", err)
+	}
+	if os.Geteuid() == 0 {
+		// apt fetches as its sandbox user, which must be able to write dl.
+		if u, err := user.Lookup("_apt"); err == nil {
+			uid, _ := strconv.Atoi(u.Uid)
+			if err := os.Chown(dl, uid, -1); err != nil {
+				return nil, err
+			}
+		}
+	}
 	cmd := a.command(ctx, "apt-get", args...)
-	cmd.Dir = dir
+	cmd.Dir = dl
 	if _, err := run(cmd); err != nil {
 		return nil, fmt.Errorf("download packages: %w", err)
 	}
 	paths := make([]string, len(pkgs))
 	for i, p := range pkgs {
 		// apt names a file name_version_arch.deb, with ':' escaped.
-		f := filepath.Join(dir, p.Name+"_"+strings.ReplaceAll(p.Version, ":", "%3a")+"_"+p.Arch+".deb")
-		fi, err := os.Lstat(f)
-		if err != nil || !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("download %s: apt wrote no file %s", p, filepath.Base(f))
+		name := p.Name + "_" + strings.ReplaceAll(p.Version, ":", "%3a") + "_" + p.Arch + ".deb"
+		w, ok := want[name]
+		if !ok {
+			return nil, fmt.Errorf("download %s: apt announced no file %s", p, name)
 		}
-		paths[i] = f
+		paths[i] = filepath.Join(priv, name)
+		if err := copyChecked(filepath.Join(dl, name), paths[i], w); err != nil {
+			return nil, fmt.Errorf("download %s: %w", p, err)
+		}
 	}
 	return paths, nil
+}
+
+type fileSum struct {
+	size   int64
+	sha256 string
+}
+
+// parseURIs reads `apt-get download --print-uris`:
+// 'URI' FILENAME SIZE SHA256:HEX.
+func parseURIs(out string) (map[string]fileSum, error) {
+	res := map[string]fileSum{}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 4 {
+			return nil, fmt.Errorf("unexpected apt output %q", l)
+		}
+		size, err := strconv.ParseInt(f[2], 10, 64)
+		sum, ok := strings.CutPrefix(f[3], "SHA256:")
+		if err != nil || !ok || len(sum) != 64 {
+			return nil, fmt.Errorf("unexpected apt output %q (want a size and SHA256)", l)
+		}
+		res[f[1]] = fileSum{size: size, sha256: strings.ToLower(sum)}
+	}
+	return res, nil
+}
+
+// copyChecked copies the regular file src (never through a symlink) to
+// the new file dst and fails unless the bytes have want's size and SHA256.
+func copyChecked(src, dst string, want fileSum) error {
+	in, err := os.OpenFile(src, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if fi, err := in.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", filepath.Base(src))
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(out, h), io.LimitReader(in, want.size+1))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if n != want.size || hex.EncodeToString(h.Sum(nil)) != want.sha256 {
+		return fmt.Errorf("%s: size or SHA256 differ from the archive's index", filepath.Base(src))
+	}
+	return nil
 }
 
 // Candidate is the version apt would install now, and whether an archive

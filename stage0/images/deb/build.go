@@ -123,7 +123,11 @@ func Build(ctx context.Context, out string, o BuildOptions) ([]Package, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dl)
-	files, err := a.download(ctx, pkgs, dl)
+	debs := filepath.Join(work, "debs")
+	if err := os.Mkdir(debs, 0o700); err != nil {
+		return nil, err
+	}
+	files, err := a.download(ctx, pkgs, dl, debs)
 	if err != nil {
 		return nil, err
 	}
@@ -281,6 +285,12 @@ func (o BuildOptions) manifest(pkgs []Package) (*schema.ImageManifest, error) {
 }
 
 func (o BuildOptions) app() (*types.App, error) {
+	if !filepath.IsAbs(o.Exec[0]) {
+		return nil, fmt.Errorf("--exec %q: the command must be an absolute path", o.Exec[0])
+	}
+	if o.WorkingDir != "" && !filepath.IsAbs(o.WorkingDir) {
+		return nil, fmt.Errorf("--working-dir %q: want an absolute path", o.WorkingDir)
+	}
 	app := &types.App{Exec: types.Exec(o.Exec), User: o.User, Group: o.Group, WorkingDirectory: o.WorkingDir}
 	if app.User == "" {
 		app.User = "0"
