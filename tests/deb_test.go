@@ -178,8 +178,9 @@ func TestImageOutdated(t *testing.T) {
 	}
 }
 
-// TestImageBuildFromDebBadInput checks one clear line, exit 254 and no
-// output file for packages apt cannot give.
+// TestImageBuildFromDebBadInput checks one clear line, exit 254 (2 for
+// malformed requests and flags) and no output file for packages apt
+// cannot give.
 func TestImageBuildFromDebBadInput(t *testing.T) {
 	requireAptLists(t)
 	c := testutil.NewCtx(t)
@@ -187,15 +188,18 @@ func TestImageBuildFromDebBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		pkgs []string
 		want string
+		code int
 	}{
-		{[]string{"no-such-package-rkt"}, "Unable to locate package no-such-package-rkt"},
-		{[]string{"busybox-static=0.0.0-0"}, "Version '0.0.0-0' for 'busybox-static' was not found"},
-		{[]string{"-oDebug::X=1"}, `package "-oDebug::X=1"`},
+		{[]string{"no-such-package-rkt"}, "Unable to locate package no-such-package-rkt", 254},
+		{[]string{"busybox-static=0.0.0-0"}, "Version '0.0.0-0' for 'busybox-static' was not found", 254},
+		// Not a package name: a usage error, apt never sees it.
+		{[]string{"--", "-oDebug::X=1"}, `package "-oDebug::X=1"`, 2},
+		{[]string{"--exec", "bin/sh", "busybox-static"}, `--exec "bin/sh"`, 2},
 	} {
 		out := filepath.Join(dir, "bad.aci")
-		r := c.Run(t, append(append([]string{"image", "build", "--from-deb", "--"}, tc.pkgs...), out)...)
-		if r.ExitCode != 254 || !strings.Contains(r.Stderr, tc.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
-			t.Errorf("%v: want exit 254 and one line with %q: %s", tc.pkgs, tc.want, r)
+		r := c.Run(t, append(append([]string{"image", "build", "--from-deb"}, tc.pkgs...), out)...)
+		if r.ExitCode != tc.code || !strings.Contains(r.Stderr, tc.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+			t.Errorf("%v: want exit %d and one line with %q: %s", tc.pkgs, tc.code, tc.want, r)
 		}
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("%v: output file written", tc.pkgs)

@@ -85,6 +85,9 @@ func (d *debFlags) build(cmd *cobra.Command, g *globalFlags, args []string, mt *
 	if !strings.HasSuffix(out, ".aci") {
 		return &usageError{fmt.Errorf("last argument %q: want the output file OUT.aci", out)}
 	}
+	if err := o.Check(); err != nil {
+		return &usageError{err}
+	}
 	pkgs, err := deb.Build(cmd.Context(), out, o)
 	if err != nil {
 		return err

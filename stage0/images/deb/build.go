@@ -87,20 +87,11 @@ func Build(ctx context.Context, out string, o BuildOptions) ([]Package, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if len(o.Packages) == 0 {
-		return nil, errors.New("no package given")
-	}
-	for _, s := range o.Packages {
-		if err := CheckSpec(s); err != nil {
-			return nil, err
-		}
+	if err := o.Check(); err != nil {
+		return nil, err
 	}
 	if _, err := os.Lstat(out); err == nil && !o.Overwrite {
 		return nil, fmt.Errorf("%s exists (use --overwrite)", out)
-	}
-	// Check the flags before anything is downloaded.
-	if _, err := o.manifest(nil); err != nil {
-		return nil, err
 	}
 	work, err := os.MkdirTemp("", "rkt-deb-")
 	if err != nil {
@@ -161,6 +152,21 @@ func Build(ctx context.Context, out string, o BuildOptions) ([]Package, error) {
 		return nil, fmt.Errorf("write %s: %w", out, err)
 	}
 	return pkgs, nil
+}
+
+// Check checks the package requests and the manifest options without
+// asking apt anything.
+func (o BuildOptions) Check() error {
+	if len(o.Packages) == 0 {
+		return errors.New("no package given")
+	}
+	for _, s := range o.Packages {
+		if err := CheckSpec(s); err != nil {
+			return err
+		}
+	}
+	_, err := o.manifest(nil)
+	return err
 }
 
 // unpack extracts the data.tar of the .deb f into rootfs through the
