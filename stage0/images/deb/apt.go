@@ -23,9 +23,27 @@ import (
 // ErrNoLists means the host's apt has no package lists to resolve from.
 var ErrNoLists = errors.New("apt has no package lists (run apt-get update)")
 
-// listsGlob matches the Packages index files apt keeps once `apt-get
-// update` ran.
-var listsGlob = "/var/lib/apt/lists/*_Packages*"
+// listsOverride, when set by a test, replaces apt's lists directory.
+var listsOverride string
+
+// haveLists says whether apt's lists directory (Dir::State::lists, so
+// APT_CONFIG is honoured) holds a Packages index, which `apt-get update`
+// writes.
+func haveLists(ctx context.Context) bool {
+	dir := listsOverride
+	if dir == "" {
+		dir = "/var/lib/apt/lists/"
+		cmd := exec.CommandContext(ctx, "apt-config", "shell", "LISTS", "Dir::State::lists/d")
+		if out, err := cmd.Output(); err == nil {
+			v := strings.TrimSpace(string(out))
+			if v, ok := strings.CutPrefix(v, "LISTS='"); ok && strings.HasSuffix(v, "'") {
+				dir = strings.TrimSuffix(v, "'")
+			}
+		}
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, "*_Packages*"))
+	return len(m) > 0
+}
 
 // Package is one Debian binary package at one version.
 type Package struct {
@@ -63,8 +81,8 @@ type apt struct {
 	dir string
 }
 
-func newApt(dir string) (*apt, error) {
-	if m, _ := filepath.Glob(listsGlob); len(m) == 0 {
+func newApt(ctx context.Context, dir string) (*apt, error) {
+	if !haveLists(ctx) {
 		return nil, ErrNoLists
 	}
 	if err := os.WriteFile(filepath.Join(dir, "dpkg-status"), nil, 0o644); err != nil {

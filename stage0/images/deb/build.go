@@ -98,7 +98,7 @@ func Build(ctx context.Context, out string, o BuildOptions) ([]Package, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(work)
-	a, err := newApt(work)
+	a, err := newApt(ctx, work)
 	if err != nil {
 		return nil, err
 	}

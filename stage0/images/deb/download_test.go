@@ -62,9 +62,8 @@ func TestCopyChecked(t *testing.T) {
 }
 
 func TestNoLists(t *testing.T) {
-	old := listsGlob
-	listsGlob = filepath.Join(t.TempDir(), "*_Packages*")
-	defer func() { listsGlob = old }()
+	listsOverride = t.TempDir()
+	defer func() { listsOverride = "" }()
 	out := filepath.Join(t.TempDir(), "x.aci")
 	_, err := Build(context.Background(), out, BuildOptions{Packages: []string{"busybox-static"}})
 	if !errors.Is(err, ErrNoLists) || !strings.Contains(err.Error(), "apt-get update") {

@@ -28,7 +28,7 @@ func Outdated(ctx context.Context, pkgs []Package) ([]Update, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(work)
-	a, err := newApt(work)
+	a, err := newApt(ctx, work)
 	if err != nil {
 		return nil, err
 	}
