@@ -2,6 +2,9 @@ package tests
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,5 +265,104 @@ func TestImageRebuildFromDeb(t *testing.T) {
 	r = c.Run(t, "image", "build", "--from-deb", "--rebuild", plain, filepath.Join(t.TempDir(), "x.aci"))
 	if r.ExitCode != 254 || !strings.Contains(r.Stderr, "records no Debian packages") {
 		t.Errorf("--rebuild of an image without packages: %s", r)
+	}
+}
+
+// localRepo writes a trusted local apt repository with one suite per key
+// of suites (each a Packages index of the given stanzas) and an APT_CONFIG
+// that uses only it, with private lists, and runs apt-get update with it.
+// It returns the APT_CONFIG environment entry.
+func localRepo(t *testing.T, suites map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	// apt reads the repository as its sandbox user.
+	for _, d := range []string{filepath.Dir(root), root} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	arch := debArch()
+	var sources strings.Builder
+	for suite, stanzas := range suites {
+		rel := "main/binary-" + arch + "/Packages"
+		p := filepath.Join(root, "repo", "dists", suite, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(stanzas), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(stanzas))
+		release := fmt.Sprintf("Origin: rkt-test\nSuite: %s\nCodename: %s\nDate: Thu, 01 Jan 2026 00:00:00 UTC\nComponents: main\nArchitectures: %s all\nSHA256:\n %s %d %s\n",
+			suite, suite, arch, hex.EncodeToString(sum[:]), len(stanzas), rel)
+		if err := os.WriteFile(filepath.Join(root, "repo", "dists", suite, "Release"), []byte(release), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&sources, "deb [trusted=yes] file:%s/repo %s main\n", root, suite)
+	}
+	for _, d := range []string{"lists/partial", "cache/archives/partial", "parts"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "sources.list"), []byte(sources.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf("Dir::Etc::sourcelist %q;\nDir::Etc::sourceparts %q;\nDir::State::lists %q;\nDir::Cache %q;\n",
+		root+"/sources.list", root+"/parts", root+"/lists/", root+"/cache/")
+	if err := os.WriteFile(filepath.Join(root, "apt.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := "APT_CONFIG=" + filepath.Join(root, "apt.conf")
+	cmd := exec.Command("apt-get", "-q", "update")
+	cmd.Env = append(os.Environ(), env)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("apt-get update of the local repository: %v\n%s", err, out)
+	}
+	return env
+}
+
+// TestImageOutdatedLocalRepo checks `image outdated` against a crafted apt
+// state: a local repository whose bookworm-security suite has a newer
+// rkt-test-sec and whose bookworm suite has a newer rkt-test-plain.
+func TestImageOutdatedLocalRepo(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireCommand(t, "apt-get")
+	arch := debArch()
+	stanza := func(name, version, a string) string {
+		return fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: %s\nFilename: pool/%s_%s_%s.deb\nSize: 100\nSHA256: %s\nDescription: test\n\n",
+			name, version, a, name, version, a, strings.Repeat("0", 64))
+	}
+	c := testutil.NewCtx(t)
+	c.Env = append(c.Env, localRepo(t, map[string]string{
+		"bookworm-security": stanza("rkt-test-sec", "1.1-1", arch),
+		"bookworm":          stanza("rkt-test-plain", "2.0-1", "all") + stanza("rkt-test-same", "1:1.0-1", arch) + stanza("rkt-test-sec", "1.0-1", arch),
+	}))
+	image := func(name string, pkgs ...string) string {
+		return testutil.NewACI(t, name, testutil.WithoutApp(),
+			testutil.WithAnnotation("rkt-ng.io/deb-packages", strings.Join(pkgs, "\n")))
+	}
+	sec := "rkt-test-sec:" + arch + "=1.0-1"
+	plain := "rkt-test-plain:all=1.9~rc1-1"
+	same := "rkt-test-same:" + arch + "=1:1.0-1"
+	gone := "rkt-test-gone:" + arch + "=1.0"
+	for _, tc := range []struct {
+		pkgs []string
+		rows []string
+		code int
+	}{
+		{[]string{gone, plain, same, sec}, []string{"rkt-test-plain:all 1.9~rc1-1 2.0-1 no", "rkt-test-sec:" + arch + " 1.0-1 1.1-1 yes"}, 3},
+		{[]string{plain, same}, []string{"rkt-test-plain:all 1.9~rc1-1 2.0-1 no"}, 1},
+		{[]string{same, gone}, nil, 0},
+	} {
+		aci := image("example.com/local", tc.pkgs...)
+		r := c.Run(t, "image", "outdated", aci)
+		var rows []string
+		for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n")[1:] {
+			rows = append(rows, strings.Join(strings.Fields(l)[1:], " "))
+		}
+		if r.ExitCode != tc.code || strings.Join(rows, "|") != strings.Join(tc.rows, "|") {
+			t.Errorf("%v: want exit %d and rows %q, got rows %q: %s", tc.pkgs, tc.code, tc.rows, rows, r)
+		}
 	}
 }
