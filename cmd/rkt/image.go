@@ -16,8 +16,8 @@ import (
 
 func newImageCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Operate on images in the store"}
-	cmd.AddCommand(newImageListCmd(g), newImageRmCmd(g), newImageCatManifestCmd(g), newImageBuildCmd(), newImageSignCmd(), newFetchCmd(g),
-		newImageGCCmd(g), newImageExportCmd(g), newImageExtractCmd(g, false), newImageExtractCmd(g, true), newImageVerifyCmd(g))
+	cmd.AddCommand(newImageListCmd(g), newImageRmCmd(g), newImageCatManifestCmd(g), newImageBuildCmd(g), newImageSignCmd(), newFetchCmd(g),
+		newImageGCCmd(g), newImageOutdatedCmd(g), newImageExportCmd(g), newImageExtractCmd(g, false), newImageExtractCmd(g, true), newImageVerifyCmd(g))
 	return cmd
 }
 
@@ -116,24 +116,35 @@ func newImageCatManifestCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-func newImageBuildCmd() *cobra.Command {
+func newImageBuildCmd(g *globalFlags) *cobra.Command {
 	var overwrite bool
 	var mtime int64
+	var d *debFlags
 	cmd := &cobra.Command{
-		Use:   "build DIR OUT.aci",
-		Short: "Build an ACI from a directory holding manifest and rootfs/",
-		Args:  exactArgs(2),
+		Use:   "build DIR OUT.aci | build --from-deb PKG[=VERSION]... OUT.aci | build --from-deb --rebuild IMAGE OUT.aci",
+		Short: "Build an ACI from a directory holding manifest and rootfs/, or from Debian packages",
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := d.check(cmd, args); err != nil {
+				return err
+			}
 			var mt *time.Time
 			if cmd.Flags().Changed("mtime") {
 				t := time.Unix(mtime, 0)
 				mt = &t
+			}
+			if d.fromDeb {
+				return d.build(cmd, g, args, mt, overwrite)
+			}
+			if len(args) != 2 {
+				return &usageError{fmt.Errorf("accepts 2 arg(s), received %d", len(args))}
 			}
 			return images.Build(args[0], args[1], mt, overwrite)
 		},
 	}
 	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUT if it exists")
 	cmd.Flags().Int64Var(&mtime, "mtime", 0, "set every entry's mtime to this Unix time (reproducible builds)")
+	d = addDebFlags(cmd)
 	return cmd
 }
 
