@@ -219,6 +219,7 @@ func (d Dir) Cleaned() string { return d.join(Cleaned) }
 
 // MutableArgs is the ns stage1's record of a mutable pod's run arguments.
 func (d Dir) MutableArgs() string { return d.join(MutableArgs) }
+
 // KVMSocket is the KVM stage1's enter and kill socket.
 func (d Dir) KVMSocket() string { return d.join(KVMSocket) }
 
