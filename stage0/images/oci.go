@@ -128,19 +128,11 @@ func (c *Config) remoteImage(ctx context.Context, s string) (v1.Image, store.OCI
 	if t, ok := ref.(name.Tag); ok {
 		sref.Version = t.TagStr()
 	}
-	rt, err := c.registryTransport()
+	ropts, err := c.registryOptions(ctx, repo.RegistryStr())
 	if err != nil {
 		return nil, store.OCIRef{}, err
 	}
-	ropts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(rt), remote.WithPlatform(hostPlatform())}
-	auth, err := discovery.LoadAuth(c.LocalConfig, c.SystemConfig)
-	if err != nil {
-		return nil, store.OCIRef{}, err
-	}
-	if user, pass, ok := auth.Docker(repo.RegistryStr()); ok {
-		ropts = append(ropts, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: user, Password: pass})))
-	}
-	desc, err := remote.Get(ref, ropts...)
+	desc, err := remote.Get(ref, append(ropts, remote.WithPlatform(hostPlatform()))...)
 	if err != nil {
 		return nil, store.OCIRef{}, err
 	}
@@ -157,6 +149,25 @@ func (c *Config) remoteImage(ctx context.Context, s string) (v1.Image, store.OCI
 		return img, sref, err
 	}
 	return nil, store.OCIRef{}, fmt.Errorf("manifest %s: %w %q", desc.Digest, store.ErrMediaType, desc.MediaType)
+}
+
+// registryOptions are the options of every request to a registry: ctx, the
+// transport of registryTransport and the registry's auth.d credentials
+// (fetch and push use the same).
+func (c *Config) registryOptions(ctx context.Context, registry string) ([]remote.Option, error) {
+	rt, err := c.registryTransport()
+	if err != nil {
+		return nil, err
+	}
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(rt)}
+	auth, err := discovery.LoadAuth(c.LocalConfig, c.SystemConfig)
+	if err != nil {
+		return nil, err
+	}
+	if user, pass, ok := auth.Docker(registry); ok {
+		ropts = append(ropts, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: user, Password: pass})))
+	}
+	return ropts, nil
 }
 
 // pickImage chooses the host platform's image from an index, following
