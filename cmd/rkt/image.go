@@ -17,7 +17,8 @@ import (
 func newImageCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Operate on images in the store"}
 	cmd.AddCommand(newImageListCmd(g), newImageRmCmd(g), newImageCatManifestCmd(g), newImageBuildCmd(g), newImageSignCmd(), newFetchCmd(g),
-		newImageGCCmd(g), newImageOutdatedCmd(g), newImageExportCmd(g), newImageExtractCmd(g, false), newImageExtractCmd(g, true), newImageVerifyCmd(g))
+		newImageGCCmd(g), newImageOutdatedCmd(g), newImageExportCmd(g), newImageExtractCmd(g, false), newImageExtractCmd(g, true), newImageVerifyCmd(g),
+		newImagePushCmd(g))
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"time"
 
@@ -29,19 +30,27 @@ func newImageGCCmd(g *globalFlags) *cobra.Command {
 
 func newImageExportCmd(g *globalFlags) *cobra.Command {
 	var overwrite bool
+	var format string
 	cmd := &cobra.Command{
-		Use:   "export IMAGE OUT.aci",
-		Short: "Write an image of the store as an uncompressed ACI",
+		Use:   "export [--format=aci|oci] IMAGE OUT",
+		Short: "Write an image of the store as an uncompressed ACI, or as an OCI image layout directory",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "aci" && format != "oci" {
+				return &usageError{fmt.Errorf("--format %q: want aci or oci", format)}
+			}
 			c, err := g.config()
 			if err != nil {
 				return err
 			}
+			if format == "oci" {
+				return c.Images().ExportOCI(cmd.Context(), args[0], args[1], overwrite)
+			}
 			return c.Images().Export(cmd.Context(), args[0], args[1], overwrite)
 		},
 	}
-	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUT.aci if it exists")
+	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUT if it exists")
+	cmd.Flags().StringVar(&format, "format", "aci", "output format: aci (a file) or oci (an OCI image layout directory)")
 	return cmd
 }
 
