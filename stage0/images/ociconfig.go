@@ -24,7 +24,7 @@ var ociInternalAnnotations = []string{
 }
 
 // ConfigFromManifest maps an appc image manifest to an OCI image config,
-// the reverse of store.ManifestFromOCI (docs/design.md, "OCI out"):
+// the reverse of store.ManifestFromOCI (README, "OCI images"):
 //
 //   - exec: Entrypoint = exec[0] and Cmd = exec[1:], since arguments given
 //     to rkt run replace exec[1:] as docker run's replace Cmd; an image
