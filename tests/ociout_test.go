@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/rkt-ng/rkt/tests/testutil"
 )
@@ -165,6 +166,9 @@ func TestOCIExportLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := validate.Image(img); err != nil {
+		t.Errorf("exported image does not validate: %v", err)
+	}
 	cf, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +199,28 @@ func TestOCIExportLayout(t *testing.T) {
 	wantExit(t, res, 254)
 	oneLineError(t, res, dir, "exists", "--overwrite")
 	c.MustRun(t, "image", "export", "--format=oci", "--overwrite", id, dir)
+}
+
+// An ACI with dependencies is exported with them, as a pod sees it.
+func TestOCIExportDependencies(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	base := testutil.NewACI(t, "example.com/ociout-base", testutil.WithoutApp(), testutil.WithInspect(),
+		testutil.WithFile("/base.txt", "from-base\n", 0o644), testutil.WithFile("/shadowed.txt", "base-version\n", 0o644))
+	fetchOCI(t, c, base)
+	app := fetchOCI(t, c, testutil.NewACI(t, "example.com/ociout-app", testutil.WithDependency("example.com/ociout-base", "", nil),
+		testutil.WithFile("/shadowed.txt", "app-version\n", 0o644),
+		testutil.WithExec("/inspect", "--print-file=/base.txt", "--print-file=/shadowed.txt")))
+	want := appOutput(t, c, app)
+	if !strings.Contains(want, "from-base") || !strings.Contains(want, "app-version") || strings.Contains(want, "base-version") {
+		t.Fatalf("the ACI's own run prints\n%s", want)
+	}
+	dir := filepath.Join(t.TempDir(), "layout")
+	c.MustRun(t, "image", "export", "--format=oci", app, dir)
+	c2 := testutil.NewCtx(t)
+	if got := appOutput(t, c2, fetchOCI(t, c2, "oci:"+dir)); got != want {
+		t.Errorf("exported with its dependency, the app prints\n%s\nwant\n%s", got, want)
+	}
 }
 
 // refusingRegistry is a registry that answers status to the requests refuse
