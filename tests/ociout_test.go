@@ -298,6 +298,9 @@ func TestOCIOutBadInput(t *testing.T) {
 			res := c.Run(t, "image", "push", id, dest)
 			wantExit(t, res, 254)
 			oneLineError(t, res, dest, http.StatusText(tc.status))
+			if strings.Contains(strings.TrimSpace(res.Stderr), "\n") {
+				t.Errorf("stderr holds more than the error line:\n%s", res.Stderr)
+			}
 			if res.Stdout != "" {
 				t.Errorf("a refused push reported %q", res.Stdout)
 			}

@@ -40,16 +40,18 @@ func (c *Config) ExportOCI(ctx context.Context, ref, dir string, overwrite bool)
 	if err != nil {
 		return err
 	}
+	var dropped []string
 	err = writeImageDir(dir, nil, ExtractOptions{RootfsOnly: true, Overwrite: overwrite}, func(tmp string) error {
 		scratch, err := os.MkdirTemp(tmp, ".scratch-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(scratch)
-		oimg, err := c.ociImage(ctx, s, img, im, scratch)
+		oimg, d, err := c.ociImage(ctx, s, img, im, scratch)
 		if err != nil {
 			return err
 		}
+		dropped = d
 		cf, err := oimg.ConfigFile()
 		if err != nil {
 			return err
@@ -65,6 +67,7 @@ func (c *Config) ExportOCI(ctx context.Context, ref, dir string, overwrite bool)
 	if err != nil {
 		return fmt.Errorf("image export %s: %w", ref, err)
 	}
+	c.warnDropped(img.ID, dropped)
 	return nil
 }
 
@@ -95,7 +98,7 @@ func (c *Config) Push(ctx context.Context, ref, dest string) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(scratch)
-	oimg, err := c.ociImage(ctx, s, img, im, scratch)
+	oimg, dropped, err := c.ociImage(ctx, s, img, im, scratch)
 	if err != nil {
 		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
@@ -110,7 +113,16 @@ func (c *Config) Push(ctx context.Context, ref, dest string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	c.warnDropped(img.ID, dropped)
 	return d.String(), nil
+}
+
+// warnDropped tells, once the image is out, what of its manifest the OCI
+// config could not carry.
+func (c *Config) warnDropped(id string, dropped []string) {
+	if len(dropped) > 0 {
+		c.logger().Warn("the OCI config cannot carry all of the image's manifest; left out", "image", id, "dropped", strings.Join(dropped, "; "))
+	}
 }
 
 // flatError puts a registry's answer, which may span lines, on one line.
@@ -130,19 +142,17 @@ func ociTag(im *schema.ImageManifest) string {
 }
 
 // ociImage builds the OCI image of a stored image: its layer is written to
-// scratch/layer.tar.gz, which must stay until the image is written out.
-func (c *Config) ociImage(ctx context.Context, s *store.Store, img store.Image, im *schema.ImageManifest, scratch string) (v1.Image, error) {
+// scratch/layer.tar.gz, which must stay until the image is written out. It
+// also returns what of the manifest the config leaves out.
+func (c *Config) ociImage(ctx context.Context, s *store.Store, img store.Image, im *schema.ImageManifest, scratch string) (v1.Image, []string, error) {
 	cf, dropped, err := ConfigFromManifest(im)
 	if err != nil {
-		return nil, err
-	}
-	if len(dropped) > 0 {
-		c.logger().Warn("an OCI config cannot carry all of the image's manifest; left out", "image", img.ID, "dropped", strings.Join(dropped, "; "))
+		return nil, nil, err
 	}
 	lp := filepath.Join(scratch, "layer.tar.gz")
 	f, err := os.OpenFile(lp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
 	gz := gzip.NewWriter(bw)
@@ -157,21 +167,22 @@ func (c *Config) ociImage(ctx context.Context, s *store.Store, img store.Image, 
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("layer: %w", err)
+		return nil, nil, fmt.Errorf("layer: %w", err)
 	}
 	layer, err := tarball.LayerFromFile(lp, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
-		return nil, fmt.Errorf("layer: %w", err)
+		return nil, nil, fmt.Errorf("layer: %w", err)
 	}
 	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	if base, err = mutate.ConfigFile(base, cf); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return mutate.Append(base, mutate.Addendum{
+	out, err := mutate.Append(base, mutate.Addendum{
 		Layer:     layer,
 		MediaType: types.OCILayer,
 		History:   v1.History{Created: cf.Created, CreatedBy: "rkt image export " + im.Name.String()},
 	})
+	return out, dropped, err
 }
 
 // writeLayer writes the image's root filesystem as an uncompressed layer
