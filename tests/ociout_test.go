@@ -182,6 +182,21 @@ func TestOCIExportLayout(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 3 {
 		t.Errorf("layout holds %d entries, want oci-layout, index.json, blobs: %v", len(ents), ents)
 	}
+	// As readable as an exported ACI.
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			t.Error(err)
+			return err
+		}
+		want := os.FileMode(0o644)
+		if fi.IsDir() {
+			want = 0o755
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), want)
+		}
+		return nil
+	})
 
 	// The layout runs the same app; exported again from the OCI image (its
 	// layers merged), it still does.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -60,15 +61,36 @@ func (c *Config) ExportOCI(ctx context.Context, ref, dir string, overwrite bool)
 		if err != nil {
 			return err
 		}
-		return p.AppendImage(oimg,
+		err = p.AppendImage(oimg,
 			layout.WithAnnotations(map[string]string{refNameAnnotation: ociTag(im)}),
 			layout.WithPlatform(v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}))
+		if err != nil {
+			return err
+		}
+		return readableLayout(tmp)
 	})
 	if err != nil {
 		return fmt.Errorf("image export %s: %w", ref, err)
 	}
 	c.warnDropped(img.ID, dropped)
 	return nil
+}
+
+// readableLayout gives a layout the modes of an exported ACI (0644 files,
+// 0755 directories), as readable as `rkt image export` makes an ACI; the
+// staging directory and large blobs come out 0700 and 0600.
+func readableLayout(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir():
+			return os.Chmod(p, 0o755)
+		case d.Type().IsRegular():
+			return os.Chmod(p, 0o644)
+		}
+		return nil
+	})
 }
 
 // Push uploads an image of the store to a registry as dest,
