@@ -213,7 +213,14 @@ func TestOCIExportLayout(t *testing.T) {
 	res := c.Run(t, "image", "export", "--format=oci", id, dir)
 	wantExit(t, res, 254)
 	oneLineError(t, res, dir, "exists", "--overwrite")
+	first, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.MustRun(t, "image", "export", "--format=oci", "--overwrite", id, dir)
+	if again, err := os.ReadFile(filepath.Join(dir, "index.json")); err != nil || string(again) != string(first) {
+		t.Errorf("exported again, index.json is\n%s\nwas\n%s (%v): not reproducible", again, first, err)
+	}
 }
 
 // An ACI with dependencies is exported with them, as a pod sees it.
