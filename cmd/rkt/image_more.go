@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"time"
 
@@ -29,19 +30,27 @@ func newImageGCCmd(g *globalFlags) *cobra.Command {
 
 func newImageExportCmd(g *globalFlags) *cobra.Command {
 	var overwrite bool
+	var format string
 	cmd := &cobra.Command{
-		Use:   "export IMAGE OUT.aci",
-		Short: "Write an image of the store as an uncompressed ACI",
+		Use:   "export [--format=aci|oci-bundle] IMAGE OUT",
+		Short: "Write an image of the store as an uncompressed ACI, or as an OCI runtime bundle directory",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.config()
 			if err != nil {
 				return err
 			}
-			return c.Images().Export(cmd.Context(), args[0], args[1], overwrite)
+			switch format {
+			case "aci":
+				return c.Images().Export(cmd.Context(), args[0], args[1], overwrite)
+			case "oci-bundle":
+				return c.Images().ExportBundle(cmd.Context(), args[0], args[1], overwrite, bundleConfig)
+			}
+			return &usageError{fmt.Errorf("--format %q: want aci or oci-bundle", format)}
 		},
 	}
-	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUT.aci if it exists")
+	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUT if it exists")
+	cmd.Flags().StringVar(&format, "format", "aci", "what to write: aci (a file) or oci-bundle (a directory with config.json and rootfs/ for runc or crun)")
 	return cmd
 }
 
