@@ -261,3 +261,61 @@ func TestOCIBundleBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestOCIBundlePreparedPod exports an app of a prepared pod: the bundle
+// carries the app as prepared, with the user's flags (user, environment,
+// capability grant, memory limit), and runc and crun show what
+// run-prepared shows. The image asks for CAP_SYS_ADMIN, which `rkt image
+// export` refuses and --caps-retain grants here.
+func TestOCIBundlePreparedPod(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireCommand(t, "runc")
+	testutil.RequireCommand(t, "crun")
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/bundle-prepared",
+		testutil.WithPasswd("root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/false\n"),
+		testutil.WithGroup("root:x:0:\nuser:x:1000:\n"),
+		testutil.WithExec(bundleProbe...),
+		testutil.WithIsolator("os/linux/capabilities-retain-set", `{"set":["CAP_SYS_ADMIN"]}`))
+	r := c.MustRun(t, "--insecure-options=image", "prepare", "--quiet", aci,
+		"--user=user", "--group=user", "--environment=FOO=prepared", "--memory=48Mi",
+		"--caps-retain=CAP_SYS_ADMIN,CAP_NET_BIND_SERVICE")
+	uuid := strings.TrimSpace(r.Stdout)
+	parent := t.TempDir()
+	bundle := filepath.Join(parent, "b")
+	// Only a prepared pod's app: a wrong --app is one line, and nothing is written.
+	r = c.Run(t, "export", "--format=oci-bundle", "--app=nope", uuid, bundle)
+	wantExit(t, r, 254)
+	oneLineError(t, r, "nope")
+	c.MustRun(t, "export", "--format=oci-bundle", uuid, bundle)
+
+	r = c.Run(t, "run-prepared", "--net=host", uuid)
+	wantExit(t, r, 0)
+	want := probeFields(r.Stdout)
+	for k, v := range map[string]string{"UID": "1000", "FOO": "prepared", "MEMORY_LIMIT": "50331648",
+		"CapEff": "0000000000200400", "CapAmb": "0000000000200400", "CapBnd": "0000000000200400"} {
+		if want[k] != v {
+			t.Errorf("run-prepared: %s = %q, want %q", k, want[k], v)
+		}
+	}
+	for _, rt := range []string{"runc", "crun"} {
+		out, code := runBundle(t, rt, bundle)
+		if code != 0 {
+			t.Errorf("%s: exit %d", rt, code)
+			continue
+		}
+		got := probeFields(out)
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s: %s = %q, under run-prepared %q", rt, k, got[k], v)
+			}
+		}
+	}
+	// The pod has run: it is no longer prepared.
+	r = c.Run(t, "export", "--format=oci-bundle", uuid, filepath.Join(parent, "again"))
+	wantExit(t, r, 254)
+	oneLineError(t, r, "want prepared")
+	if ents, _ := os.ReadDir(parent); len(ents) != 1 {
+		t.Errorf("left next to the bundle: %v", ents)
+	}
+}

@@ -3,14 +3,14 @@ package main
 import (
 	"encoding/json"
 
-	"github.com/appc/spec/schema"
-
+	"github.com/rkt-ng/rkt/stage0/images"
 	"github.com/rkt-ng/rkt/stage1/ocibundle"
 )
 
 // bundleConfig is the config.json of `rkt image export --format=oci-bundle`.
-func bundleConfig(id string, im *schema.ImageManifest, rootfs string) ([]byte, error) {
-	s, err := ocibundle.Config(ocibundle.Input{Image: im, ImageID: id, Rootfs: rootfs})
+// and `rkt export --format=oci-bundle`.
+func bundleConfig(a images.BundleApp) ([]byte, error) {
+	s, err := ocibundle.Config(ocibundle.Input{Image: a.Image, ImageID: a.ImageID, App: a.App, Options: a.Options, Rootfs: a.Rootfs})
 	if err != nil {
 		return nil, err
 	}

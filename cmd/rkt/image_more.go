@@ -44,7 +44,7 @@ func newImageExportCmd(g *globalFlags) *cobra.Command {
 			case "aci":
 				return c.Images().Export(cmd.Context(), args[0], args[1], overwrite)
 			case "oci-bundle":
-				return c.Images().ExportBundle(cmd.Context(), args[0], args[1], overwrite, bundleConfig)
+				return c.Images().ExportBundle(cmd.Context(), args[0], args[1], images.BundleOptions{Overwrite: overwrite}, bundleConfig)
 			}
 			return &usageError{fmt.Errorf("--format %q: want aci or oci-bundle", format)}
 		},

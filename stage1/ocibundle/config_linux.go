@@ -25,55 +25,71 @@ const RootfsDir = "rootfs"
 // ConfigFile is the name of the bundle's configuration.
 const ConfigFile = "config.json"
 
-// Input is the image to describe and where its rendered rootfs is.
+// Input is the app to describe and where its rendered rootfs is.
 type Input struct {
 	Image   *schema.ImageManifest
 	ImageID string
+	// App is an app of a prepared pod (its pod manifest entry); nil means
+	// the image's own app, named after the image.
+	App *schema.RuntimeApp
+	// Options names the isolators of App the user gave.
+	Options stage1.AppOptions
 	// Rootfs is the rendered root filesystem (with the image's
 	// dependencies), read for the user and group databases.
 	Rootfs string
 }
 
-// Config builds the bundle configuration of the image's app. Isolators of
-// the image that only restrict the app are applied; those asking for more
-// than the default confinement are refused, as `rkt run` refuses them
-// unless the user grants them, since an export has no grant flags.
+// Config builds the bundle configuration of the app. Isolators that came
+// from the image and ask for more than the default confinement are
+// refused, as `rkt run` refuses them unless the user grants them; an
+// image export has no grant flags, an app of a prepared pod carries the
+// grants given to `rkt prepare`.
 func Config(in Input) (*Spec, error) {
 	im := in.Image
-	if im.App == nil {
-		return nil, fmt.Errorf("image %s has no app to run", im.Name)
+	ra := in.App
+	what := "image " + string(im.Name)
+	if ra == nil {
+		if im.App == nil {
+			return nil, fmt.Errorf("image %s has no app to run", im.Name)
+		}
+		name, err := types.SanitizeACName(path.Base(string(im.Name)))
+		if err != nil {
+			return nil, fmt.Errorf("image %s: cannot derive an app name: %w", im.Name, err)
+		}
+		ra = &schema.RuntimeApp{Name: types.ACName(name), App: im.App}
+	} else {
+		what = "app " + ra.Name.String()
+		if ra.App == nil {
+			return nil, fmt.Errorf("app %s has no app section in the pod manifest", ra.Name)
+		}
 	}
-	name, err := types.SanitizeACName(path.Base(string(im.Name)))
-	if err != nil {
-		return nil, fmt.Errorf("image %s: cannot derive an app name: %w", im.Name, err)
-	}
-	isos, err := podspec.ConfineImage(name, im.App.Isolators, stage1.AppOptions{}, podspec.Insecure{})
+	name := ra.Name.String()
+	isos, err := podspec.ConfineImage(name, ra.App.Isolators, in.Options, podspec.Insecure{})
 	var pe *podspec.ImagePrivilegesError
 	if errors.As(err, &pe) {
-		return nil, fmt.Errorf("image %s: isolators %s ask for privileges beyond the default confinement, which an export does not grant",
-			im.Name, strings.Join(widening(im.App.Isolators), ", "))
+		return nil, fmt.Errorf("%s: image isolators %s ask for privileges beyond the default confinement, which an export does not grant",
+			what, strings.Join(widening(ra.App.Isolators, in.Options.UserIsolators), ", "))
 	}
 	if err != nil {
 		return nil, err
 	}
 	if err := podspec.CheckIsolators(isos); err != nil {
-		return nil, fmt.Errorf("image %s: %w", im.Name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	ra := &schema.RuntimeApp{Name: types.ACName(name), App: im.App}
 	p, err := podspec.Proc(podspec.Input{App: ra, Image: im, HostRootfs: in.Rootfs, PodRootfs: "/"})
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", im.Name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if _, err := podspec.Confine(&p, isos, podspec.Insecure{}); err != nil {
-		return nil, fmt.Errorf("image %s: %w", im.Name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	limits, err := cgroups.FromIsolators(isos)
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", im.Name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	sc, err := seccompProfile(p.Seccomp)
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", im.Name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	s := &Spec{
 		Version: Version,
@@ -107,10 +123,14 @@ func Config(in Input) (*Spec, error) {
 	return s, nil
 }
 
-// widening names the isolators ConfineImage refuses.
-func widening(isos types.Isolators) []string {
+// widening names the isolators ConfineImage refuses: those of the image
+// (not named in user) that ask for more than the default confinement.
+func widening(isos types.Isolators, user []string) []string {
 	var out []string
 	for _, iso := range isos {
+		if slices.Contains(user, iso.Name.String()) {
+			continue
+		}
 		switch v := iso.Value().(type) {
 		case *types.LinuxCapabilitiesRetainSet, *types.LinuxSeccompRetainSet:
 			out = append(out, iso.Name.String())
