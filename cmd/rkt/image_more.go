@@ -32,25 +32,27 @@ func newImageExportCmd(g *globalFlags) *cobra.Command {
 	var overwrite bool
 	var format string
 	cmd := &cobra.Command{
-		Use:   "export [--format=aci|oci] IMAGE OUT",
-		Short: "Write an image of the store as an uncompressed ACI, or as an OCI image layout directory",
+		Use:   "export [--format=aci|oci|oci-bundle] IMAGE OUT",
+		Short: "Write an image of the store as an uncompressed ACI, an OCI image layout or an OCI runtime bundle directory",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "aci" && format != "oci" {
-				return &usageError{fmt.Errorf("--format %q: want aci or oci", format)}
-			}
 			c, err := g.config()
 			if err != nil {
 				return err
 			}
-			if format == "oci" {
+			switch format {
+			case "aci":
+				return c.Images().Export(cmd.Context(), args[0], args[1], overwrite)
+			case "oci":
 				return c.Images().ExportOCI(cmd.Context(), args[0], args[1], overwrite)
+			case "oci-bundle":
+				return c.Images().ExportBundle(cmd.Context(), args[0], args[1], images.BundleOptions{Overwrite: overwrite}, bundleConfig)
 			}
-			return c.Images().Export(cmd.Context(), args[0], args[1], overwrite)
+			return &usageError{fmt.Errorf("--format %q: want aci, oci or oci-bundle", format)}
 		},
 	}
 	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace OUT if it exists")
-	cmd.Flags().StringVar(&format, "format", "aci", "output format: aci (a file) or oci (an OCI image layout directory)")
+	cmd.Flags().StringVar(&format, "format", "aci", "what to write: aci (a file), oci (an OCI image layout directory, for registries and docker/podman) or oci-bundle (a directory with config.json and rootfs/ for runc or crun)")
 	return cmd
 }
 

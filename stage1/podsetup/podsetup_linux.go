@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
@@ -172,6 +173,14 @@ var maskedPaths = []string{
 
 // readOnlyPaths are visible but read-only for apps.
 var readOnlyPaths = []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}
+
+// MaskedPaths returns the paths hidden from apps, for runtimes that mask
+// them themselves (an OCI bundle's linux.maskedPaths).
+func MaskedPaths() []string { return slices.Clone(maskedPaths) }
+
+// ReadOnlyPaths returns the paths apps see read-only (an OCI bundle's
+// linux.readonlyPaths).
+func ReadOnlyPaths() []string { return slices.Clone(readOnlyPaths) }
 
 func mountPod(c *Config) error {
 	// Nothing we mount may propagate back to the host.

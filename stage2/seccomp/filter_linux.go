@@ -273,3 +273,7 @@ func parseErrno(name string) (unix.Errno, error) {
 	}
 	return 0, fmt.Errorf("unknown errno %q", name)
 }
+
+// ParseErrno resolves the errno name of a seccomp isolator ("EPERM",
+// "ENOTSUP", ...) as Build does.
+func ParseErrno(name string) (unix.Errno, error) { return parseErrno(name) }
