@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,7 +38,8 @@ func requireKVMStage1(t *testing.T) string {
 // stdout reaches rkt run's, its exit code 7 comes back as rkt run's and in
 // rkt status, it runs on the image's kernel (not the host's), confined by
 // stage2 (no_new_privs, its own PID namespace), and a host volume it writes
-// in the guest holds the write on the host.
+// in the guest holds the write on the host; rkt status and rkt list --full
+// show the accelerator the guest ran with.
 func TestKVMRun(t *testing.T) {
 	stage1 := requireKVMStage1(t)
 	c := testutil.NewCtx(t)
@@ -73,6 +75,18 @@ func TestKVMRun(t *testing.T) {
 	st := c.MustRun(t, "status", "kvmrun")
 	if !strings.Contains(st.Stdout, "app-kvm-run=7\n") || !strings.Contains(st.Stdout, "state=exited\n") {
 		t.Errorf("rkt status does not show the app's exit code 7:\n%s", st)
+	}
+	// Which accelerator ran the guest: the one the run entrypoint warned
+	// about (TCG) or KVM, in rkt status and rkt list --full.
+	accel := "kvm"
+	if strings.Contains(r.Stderr, "under emulation (TCG)") || os.Getenv(vm.AccelEnv) == vm.AccelTCG {
+		accel = "tcg"
+	}
+	if !strings.Contains(st.Stdout, "stage1-accelerator="+accel+"\n") {
+		t.Errorf("rkt status does not show stage1-accelerator=%s:\n%s", accel, st)
+	}
+	if l := c.MustRun(t, "list", "--full", "--no-legend"); !regexp.MustCompile(`(?m)^\S+\s+kvm-run\s.*\saccelerator=` + accel + `$`).MatchString(l.Stdout) {
+		t.Errorf("rkt list --full has no STAGE1 column accelerator=%s:\n%s", accel, l)
 	}
 	b, err := os.ReadFile(filepath.Join(vol, "out"))
 	if err != nil || string(b) != "written in the guest" {

@@ -63,6 +63,10 @@ const (
 	defaultAppMiB = 128
 )
 
+// infoAccelerator is the key of stage1.InfoFile naming the accelerator the
+// guest runs with: "kvm" or "tcg".
+const infoAccelerator = "accelerator"
+
 // Share tags of the 9p shares.
 const (
 	tagRootfs  = "rootfs"
@@ -122,6 +126,10 @@ func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 	}
 	m, err := p.machine(qemu)
 	if err != nil {
+		return 0, err
+	}
+	// For `rkt status` and `rkt list --full` (docs/stage1-abi.md 4).
+	if err := stage1.WriteInfo(dir, map[string]string{infoAccelerator: m.Accel}); err != nil {
 		return 0, err
 	}
 	if fd, err := strconv.Atoi(os.Getenv(stage1.EnvLockFD)); err == nil {
