@@ -337,7 +337,7 @@ func TestACEValidatorKVM(t *testing.T) {
 	stage1 := requireKVMStage1(t)
 	if accel, why, err := vm.ChooseAccel(&vm.Kernel{}); err != nil || accel != vm.AccelKVM {
 		// TestKVMStopEnterKill checks the metadata service under TCG.
-		t.Skipf("requires KVM (%s): ace-validator's metadata client gives up after 100 ms, which an emulated (TCG) guest misses; run on a host with a working /dev/kvm", why)
+		t.Skipf("requires KVM (%s): ace-validator's metadata client gives up after 100 ms, which its first request in an emulated (TCG) guest misses (measured in docs/kvm.md); run on a host with a working /dev/kvm", why)
 	}
 	main, sidekick := testutil.ACEImages(t)
 	c := testutil.NewCtx(t)
