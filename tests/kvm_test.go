@@ -96,7 +96,8 @@ func TestKVMRun(t *testing.T) {
 
 // TestKVMStopEnterKill runs one KVM pod: rkt enter runs a command inside
 // the app in the guest, confined like it (same rootfs, no_new_privs), with
-// its output and exit code; the metadata service answers at
+// its output and exit code, on a terminal of the caller's size when the
+// caller has one; the metadata service answers at
 // $AC_METADATA_URL; rkt kill --signal reaches the app; and rkt stop
 // stops the pod gracefully: the SIGTERM reaches the app, which exits 0,
 // and the pod exits 0.
@@ -114,6 +115,34 @@ func TestKVMStopEnterKill(t *testing.T) {
 	wantExit(t, r, 9)
 	if !strings.Contains(r.Stdout, "in the image\n") || field(t, r.Stdout, "NoNewPrivs") != "1" || field(t, r.Stdout, "AC_APP_NAME") != "kvm-stop" {
 		t.Errorf("rkt enter: the command does not run in the app, confined like it:\n%s", r)
+	}
+
+	// On a terminal (script(1)'s), the command gets a terminal in the
+	// guest, of the caller's size, with the caller's TERM.
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Logf("rkt enter on a terminal not checked: needs script (util-linux): %v", err)
+	} else {
+		line := "stty rows 33 cols 99; TERM=xterm-kvmtest " + c.Rkt
+		for _, a := range c.Args("enter", uuid, "/inspect", "--print-tty", "--print-env=TERM", "--exit-code=5") {
+			line += " '" + a + "'"
+		}
+		line += "; echo RKT_EXIT=$?"
+		cmd := exec.CommandContext(t.Context(), "script", "-qec", line, "/dev/null")
+		cmd.WaitDelay = 10 * time.Second
+		out, err := cmd.CombinedOutput()
+		text := strings.ReplaceAll(string(out), "\r", "")
+		t.Logf("rkt enter on a terminal:\n%s", text)
+		if err != nil || !strings.Contains(text, "RKT_EXIT=5\n") {
+			t.Errorf("rkt enter on a terminal: %v, want exit code 5", err)
+		}
+		for _, want := range []string{"TTY=yes\n", "TTY_SIZE=33x99\n", "TERM=xterm-kvmtest\n"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("rkt enter on a terminal: no %q in the output", want)
+			}
+		}
+	}
+	if r := c.Run(t, "enter", uuid, "/inspect", "--print-tty"); !strings.Contains(r.Stdout, "TTY=no\n") {
+		t.Errorf("rkt enter without a terminal gave the command one:\n%s", r)
 	}
 
 	// The metadata service answers in the guest, at $AC_METADATA_URL.

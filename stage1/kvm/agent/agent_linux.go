@@ -243,7 +243,7 @@ func (c *conn) serve() (int, error) {
 // dispatch handles the host's messages while the pod runs: signals for
 // the pod's stage1 and exec sessions.
 func (c *conn) dispatch(r io.Reader, p *os.Process) {
-	e := &execs{c: c, stdin: map[uint32]chan []byte{}}
+	e := &execs{c: c, stdin: map[uint32]chan []byte{}, terms: map[uint32]*os.File{}}
 	for {
 		t, b, err := channel.Read(r)
 		if err != nil {
@@ -265,6 +265,11 @@ func (c *conn) dispatch(r io.Reader, p *os.Process) {
 		case channel.ExecIn:
 			if err := e.input(b); err != nil {
 				fmt.Fprintf(os.Stderr, "rkt agent: %v\n", err)
+			}
+		case channel.ExecResize:
+			var m channel.ResizeMsg
+			if channel.Decode(t, b, &m) == nil {
+				e.resize(m)
 			}
 		}
 	}

@@ -4,13 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/pty"
 	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1/kvm/channel"
 )
@@ -21,9 +24,11 @@ import (
 // its app.
 type execs struct {
 	c *conn
-	// mu guards stdin.
+	// mu guards stdin and terms.
 	mu    sync.Mutex
 	stdin map[uint32]chan []byte
+	// terms are the pseudo-terminal masters of terminal sessions.
+	terms map[uint32]*os.File
 	// wg counts the sessions' goroutines.
 	wg sync.WaitGroup
 }
@@ -45,13 +50,34 @@ func (e *execs) start(req channel.ExecRequest) {
 	}
 	cmd := &exec.Cmd{Path: exe, Args: argv, Dir: PodDir, Env: []string{"PATH=" + guestPath},
 		Stdout: out(channel.StreamStdout), Stderr: out(channel.StreamStderr)}
-	in, err := cmd.StdinPipe()
-	if err == nil {
-		err = cmd.Start()
+	var in io.WriteCloser
+	var master *os.File
+	// outDone is closed when a terminal session's output is relayed.
+	var outDone chan struct{}
+	var err error
+	if req.Terminal && req.Signal == 0 {
+		master, err = e.terminal(cmd, req)
+		in = master
+	} else {
+		in, err = cmd.StdinPipe()
+		if err == nil {
+			err = cmd.Start()
+		}
 	}
 	if err != nil {
 		e.c.writeJSON(channel.ExecExit, channel.ExecExitMsg{ID: req.ID, Code: exitFailed, Error: err.Error()})
 		return
+	}
+	if master != nil {
+		outDone = make(chan struct{})
+		// Ends when every holder of the slave closed it (EIO): the
+		// namespace stage1's enter, which relays the app's own terminal.
+		// Not counted in wg: a process that kept the slave open would
+		// keep it running, as with the namespace flavor's relay.
+		go func() {
+			defer close(outDone)
+			io.Copy(out(channel.StreamStdout), master)
+		}()
 	}
 	q := make(chan []byte, stdinQueue)
 	e.mu.Lock()
@@ -68,16 +94,28 @@ func (e *execs) start(req channel.ExecRequest) {
 				break
 			}
 		}
-		in.Close()
+		if master == nil {
+			in.Close()
+		}
 	}()
 	go func() {
 		defer e.wg.Done()
 		err := cmd.Wait()
+		if master != nil {
+			// The output before the exit, bounded as in the namespace
+			// flavor's enter.
+			select {
+			case <-outDone:
+			case <-time.After(2 * time.Second):
+			}
+			master.Close()
+		}
 		e.mu.Lock()
 		if q, ok := e.stdin[req.ID]; ok {
 			close(q)
 			delete(e.stdin, req.ID)
 		}
+		delete(e.terms, req.ID)
 		e.mu.Unlock()
 		m := channel.ExecExitMsg{ID: req.ID}
 		var ee *exec.ExitError
@@ -92,6 +130,58 @@ func (e *execs) start(req channel.ExecRequest) {
 		}
 		e.c.writeJSON(channel.ExecExit, m)
 	}()
+}
+
+// terminal starts cmd, the namespace stage1's enter, on a new
+// pseudo-terminal of req's size as its controlling terminal, and returns
+// the master. That enter sees a terminal and gives the command in the app
+// a pseudo-terminal of its own, whose size follows this one's (SIGWINCH).
+func (e *execs) terminal(cmd *exec.Cmd, req channel.ExecRequest) (*os.File, error) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer slave.Close()
+	if req.Rows > 0 && req.Cols > 0 {
+		unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: req.Rows, Col: req.Cols})
+	}
+	if validTerm(req.Term) {
+		cmd.Env = append(cmd.Env, "TERM="+req.Term)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		master.Close()
+		return nil, err
+	}
+	e.mu.Lock()
+	e.terms[req.ID] = master
+	e.mu.Unlock()
+	return master, nil
+}
+
+// validTerm accepts a $TERM of letters, digits and "-+._", at most 64 bytes.
+func validTerm(t string) bool {
+	if t == "" || len(t) > 64 {
+		return false
+	}
+	for _, c := range []byte(t) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// resize sets a terminal session's window size; the kernel sends SIGWINCH
+// to its foreground process group.
+func (e *execs) resize(m channel.ResizeMsg) {
+	e.mu.Lock()
+	master := e.terms[m.ID]
+	e.mu.Unlock()
+	if master != nil && m.Rows > 0 && m.Cols > 0 {
+		unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: m.Rows, Col: m.Cols})
+	}
 }
 
 // input queues stdin bytes for a session (none: its end).
