@@ -170,6 +170,38 @@ func TestKVMStopEnterKill(t *testing.T) {
 	wantExit(t, c.Run(t, "enter", uuid, "/inspect"), 254)
 }
 
+// TestKVMInteractive runs a one-app KVM pod with --interactive on a
+// terminal (script(1)'s): the app gets a terminal in the guest, of the
+// caller's size, and its exit code is rkt run's. (Its environment is the
+// image's, as in the namespace flavor: no TERM from the caller.)
+func TestKVMInteractive(t *testing.T) {
+	stage1 := requireKVMStage1(t)
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skipf("needs script (util-linux): %v", err)
+	}
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/kvm-interactive")
+	line := "stty rows 21 cols 77; " + c.Rkt
+	for _, a := range c.Args("--insecure-options=image", "run", "--stage1-path="+stage1, "--net=none", "--interactive",
+		aci, "--", "--print-tty", "--exit-code=3") {
+		line += " '" + a + "'"
+	}
+	line += "; echo RKT_EXIT=$?"
+	cmd := exec.CommandContext(t.Context(), "script", "-qec", line, "/dev/null")
+	cmd.WaitDelay = 10 * time.Second
+	out, err := cmd.CombinedOutput()
+	text := strings.ReplaceAll(string(out), "\r", "")
+	t.Logf("rkt run --interactive on a terminal:\n%s", text)
+	if err != nil || !strings.Contains(text, "RKT_EXIT=3\n") {
+		t.Errorf("rkt run --interactive: %v, want exit code 3", err)
+	}
+	for _, want := range []string{"TTY=yes\n", "TTY_SIZE=21x77\n"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rkt run --interactive: no %q in the output", want)
+		}
+	}
+}
+
 // kvmBootWait bounds a TCG boot up to the app's first output on a loaded
 // 2-CPU host.
 const kvmBootWait = 3 * time.Minute

@@ -25,6 +25,11 @@
 // A session with ExecRequest.Terminal runs on a pseudo-terminal in the
 // guest: its output comes as stream 1 only, and ExecIn is what is typed.
 //
+// ID 0 is never a session: it is the pod itself when StartRequest.Stdin is
+// set (rkt run --interactive). ExecIn with ID 0 is the pod's stdin, and,
+// with StartRequest.Terminal, ExecResize with ID 0 resizes its terminal;
+// its output stays Stdout (and Stderr without a terminal) frames.
+//
 // On the host, the enter and stop entrypoints reach the run entrypoint over
 // the pod directory's kvm.sock with the same framing: an ExecStart frame,
 // ExecIn and ExecResize frames without ID, and back Stdout, Stderr and
@@ -121,7 +126,18 @@ type StartRequest struct {
 	Hostname string `json:"hostname,omitempty"`
 	// Interfaces are the guest's network interfaces, found by MAC.
 	Interfaces []Interface `json:"interfaces,omitempty"`
+	// Stdin: the pod reads stdin, sent as ExecIn frames with ID 0 (rkt
+	// run --interactive). Terminal: on a pseudo-terminal in the guest, of
+	// Rows x Cols when both are set, with $TERM Term.
+	Stdin    bool   `json:"stdin,omitempty"`
+	Terminal bool   `json:"terminal,omitempty"`
+	Term     string `json:"term,omitempty"`
+	Rows     uint16 `json:"rows,omitempty"`
+	Cols     uint16 `json:"cols,omitempty"`
 }
+
+// PodSession is the session ID of the pod's own stdin and terminal.
+const PodSession = 0
 
 // Interface is the configuration of one guest network interface: the
 // addresses and routes the pod's network gave the interface it replaces.
