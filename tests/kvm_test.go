@@ -85,6 +85,9 @@ func TestKVMRun(t *testing.T) {
 	if !strings.Contains(st.Stdout, "stage1-accelerator="+accel+"\n") {
 		t.Errorf("rkt status does not show stage1-accelerator=%s:\n%s", accel, st)
 	}
+	if js := c.MustRun(t, "status", "--format=json", "kvmrun"); !strings.Contains(js.Stdout, `"stage1_info":{"accelerator":"`+accel+`"}`) {
+		t.Errorf("rkt status --format=json has no stage1_info accelerator %s:\n%s", accel, js)
+	}
 	if l := c.MustRun(t, "list", "--full", "--no-legend"); !regexp.MustCompile(`(?m)^\S+\s+kvm-run\s.*\saccelerator=` + accel + `$`).MatchString(l.Stdout) {
 		t.Errorf("rkt list --full has no STAGE1 column accelerator=%s:\n%s", accel, l)
 	}
