@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -175,8 +176,9 @@ func TestKVMStopEnterKill(t *testing.T) {
 
 // TestKVMInteractive runs a one-app KVM pod with --interactive on a
 // terminal (script(1)'s): the app gets a terminal in the guest, of the
-// caller's size, and its exit code is rkt run's. (Its environment is the
-// image's, as in the namespace flavor: no TERM from the caller.)
+// caller's size, and its exit code is rkt run's (its environment is the
+// image's, as in the namespace flavor: no TERM from the caller); without a
+// terminal it reads rkt run's stdin to its end. Two boots.
 func TestKVMInteractive(t *testing.T) {
 	stage1 := requireKVMStage1(t)
 	if _, err := exec.LookPath("script"); err != nil {
@@ -202,6 +204,21 @@ func TestKVMInteractive(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("rkt run --interactive: no %q in the output", want)
 		}
+	}
+
+	// Without a terminal (second boot), the app reads rkt run's stdin to
+	// its end, as a stream.
+	pipe := c.CmdContext(t.Context(), "--insecure-options=image", "run", "--stage1-path="+stage1, "--net=none", "--interactive",
+		aci, "--", "--print-tty", "--read-file=/dev/stdin", "--exit-code=4")
+	pipe.Stdin = strings.NewReader("line one from stdin\nline two\n")
+	b, err := pipe.Output()
+	t.Logf("rkt run --interactive, stdin a pipe: %v\n%s", err, b)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 4 {
+		t.Errorf("rkt run --interactive with a pipe: %v, want exit code 4", err)
+	}
+	if !strings.Contains(string(b), "TTY=no\nline one from stdin\nline two\n") {
+		t.Errorf("rkt run --interactive with a pipe: the app did not read stdin to its end:\n%s", b)
 	}
 }
 
