@@ -86,6 +86,9 @@ func (p *Pod) CleanedPath() string { return p.layout().Cleaned() }
 // PrivateUsersPath holds the UID range of a --private-users pod.
 func (p *Pod) PrivateUsersPath() string { return p.layout().PrivateUsersPrepared() }
 
+// Stage1InfoPath is the stage1's KEY=VALUE report (stage1.InfoFile).
+func (p *Pod) Stage1InfoPath() string { return p.layout().Stage1Info() }
+
 // MDSTokenPath holds the metadata service token.
 func (p *Pod) MDSTokenPath() string { return p.layout().MDSToken() }
 

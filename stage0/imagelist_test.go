@@ -75,7 +75,8 @@ func TestPodListTable(t *testing.T) {
 	id := "sha512-0123456789abcdef0123456789abcdef"
 	list := []PodStatus{
 		{UUID: "12345678-aaaa-bbbb-cccc-dddddddddddd", State: "exited", Created: &created, Started: &started,
-			Apps: []AppStatus{{Name: "a", Image: "example.com/a:1", ImageID: id}, {Name: "b", Image: "example.com/b", ImageID: id}}},
+			Apps:       []AppStatus{{Name: "a", Image: "example.com/a:1", ImageID: id}, {Name: "b", Image: "example.com/b", ImageID: id}},
+			Stage1Info: map[string]string{"accelerator": "tcg", "b": "1"}},
 		{UUID: "abcdefab-aaaa-bbbb-cccc-dddddddddddd", State: "prepared", Created: &created},
 	}
 	want := [][]string{
@@ -88,11 +89,14 @@ func TestPodListTable(t *testing.T) {
 		t.Errorf("PodListTable mismatch (-want +got):\n%s", diff)
 	}
 	full := PodListTable(list, true, false, now)
-	if diff := cmp.Diff([]string{"UUID", "APP", "IMAGE NAME", "IMAGE ID", "STATE", "CREATED", "STARTED", "NETWORKS"}, full[0]); diff != "" {
+	if diff := cmp.Diff([]string{"UUID", "APP", "IMAGE NAME", "IMAGE ID", "STATE", "CREATED", "STARTED", "NETWORKS", "STAGE1"}, full[0]); diff != "" {
 		t.Errorf("PodListTable --full header mismatch (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"12345678-aaaa-bbbb-cccc-dddddddddddd", "a", "example.com/a:1", "sha512-0123456789ab", "exited",
-		created.Format(listTimeLayout), started.Format(listTimeLayout), ""}, full[1]); diff != "" {
+		created.Format(listTimeLayout), started.Format(listTimeLayout), "", "accelerator=tcg,b=1"}, full[1]); diff != "" {
 		t.Errorf("PodListTable --full row mismatch (-want +got):\n%s", diff)
+	}
+	if got := full[2][len(full[2])-1]; got != "" {
+		t.Errorf("PodListTable --full: STAGE1 %q on the pod's second row", got)
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rkt-ng/rkt/internal/untrusted"
 	"github.com/rkt-ng/rkt/pods"
+	"github.com/rkt-ng/rkt/stage1"
 )
 
 // PodStatus is what `rkt status` and `rkt list` report about a pod.
@@ -24,6 +26,9 @@ type PodStatus struct {
 	Exited   *time.Time  `json:"exited_at,omitempty"`
 	PID      int         `json:"pid,omitempty"`
 	Ready    bool        `json:"ready,omitempty"`
+	// Stage1Info is what the stage1 reported about how it runs the pod
+	// (stage1.InfoFile), e.g. the KVM stage1's accelerator.
+	Stage1Info map[string]string `json:"stage1_info,omitempty"`
 }
 
 // AppStatus is one app of a pod.
@@ -101,6 +106,9 @@ func StatusOf(p *pods.Pod) PodStatus {
 		st.Exited = timePtr(exitedAt)
 	}
 	st.Networks = readNetworks(p.NetInfoPath())
+	if b, err := untrusted.ReadFile(p.Stage1InfoPath(), stage1.MaxInfoBytes); err == nil {
+		st.Stage1Info = stage1.ParseInfo(b)
+	}
 	return st
 }
 

@@ -92,7 +92,7 @@ func TestListFullColumns(t *testing.T) {
 	id := strings.TrimSpace(c.MustRun(t, "--insecure-options=image", "fetch", "--full", aci).Stdout)
 	uuid := strings.TrimSpace(c.MustRun(t, "prepare", "--quiet", id).Stdout)
 	lines := strings.Split(strings.TrimSpace(c.MustRun(t, "list", "--full").Stdout), "\n")
-	if got := strings.Join(strings.Fields(lines[0]), " "); got != "UUID APP IMAGE NAME IMAGE ID STATE CREATED STARTED NETWORKS" {
+	if got := strings.Join(strings.Fields(lines[0]), " "); got != "UUID APP IMAGE NAME IMAGE ID STATE CREATED STARTED NETWORKS STAGE1" {
 		t.Errorf("list --full legend %q", got)
 	}
 	if len(lines) != 2 || !regexp.MustCompile(`^`+uuid+`\s+listfull\s+rkt-ng\.test/listfull\s+`+id[:19]+`\s+prepared\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d`).MatchString(lines[1]) {

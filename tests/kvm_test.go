@@ -1,10 +1,12 @@
 package tests
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,7 +39,8 @@ func requireKVMStage1(t *testing.T) string {
 // stdout reaches rkt run's, its exit code 7 comes back as rkt run's and in
 // rkt status, it runs on the image's kernel (not the host's), confined by
 // stage2 (no_new_privs, its own PID namespace), and a host volume it writes
-// in the guest holds the write on the host.
+// in the guest holds the write on the host; rkt status and rkt list --full
+// show the accelerator the guest ran with.
 func TestKVMRun(t *testing.T) {
 	stage1 := requireKVMStage1(t)
 	c := testutil.NewCtx(t)
@@ -74,6 +77,21 @@ func TestKVMRun(t *testing.T) {
 	if !strings.Contains(st.Stdout, "app-kvm-run=7\n") || !strings.Contains(st.Stdout, "state=exited\n") {
 		t.Errorf("rkt status does not show the app's exit code 7:\n%s", st)
 	}
+	// Which accelerator ran the guest: the one the run entrypoint warned
+	// about (TCG) or KVM, in rkt status and rkt list --full.
+	accel := "kvm"
+	if strings.Contains(r.Stderr, "under emulation (TCG)") || os.Getenv(vm.AccelEnv) == vm.AccelTCG {
+		accel = "tcg"
+	}
+	if !strings.Contains(st.Stdout, "stage1-accelerator="+accel+"\n") {
+		t.Errorf("rkt status does not show stage1-accelerator=%s:\n%s", accel, st)
+	}
+	if js := c.MustRun(t, "status", "--format=json", "kvmrun"); !strings.Contains(js.Stdout, `"stage1_info":{"accelerator":"`+accel+`"}`) {
+		t.Errorf("rkt status --format=json has no stage1_info accelerator %s:\n%s", accel, js)
+	}
+	if l := c.MustRun(t, "list", "--full", "--no-legend"); !regexp.MustCompile(`(?m)^\S+\s+kvm-run\s.*\saccelerator=` + accel + `$`).MatchString(l.Stdout) {
+		t.Errorf("rkt list --full has no STAGE1 column accelerator=%s:\n%s", accel, l)
+	}
 	b, err := os.ReadFile(filepath.Join(vol, "out"))
 	if err != nil || string(b) != "written in the guest" {
 		t.Errorf("host volume after the pod: %q, %v; want %q", b, err, "written in the guest")
@@ -82,7 +100,8 @@ func TestKVMRun(t *testing.T) {
 
 // TestKVMStopEnterKill runs one KVM pod: rkt enter runs a command inside
 // the app in the guest, confined like it (same rootfs, no_new_privs), with
-// its output and exit code; the metadata service answers at
+// its output and exit code, on a terminal of the caller's size when the
+// caller has one; the metadata service answers at
 // $AC_METADATA_URL; rkt kill --signal reaches the app; and rkt stop
 // stops the pod gracefully: the SIGTERM reaches the app, which exits 0,
 // and the pod exits 0.
@@ -100,6 +119,34 @@ func TestKVMStopEnterKill(t *testing.T) {
 	wantExit(t, r, 9)
 	if !strings.Contains(r.Stdout, "in the image\n") || field(t, r.Stdout, "NoNewPrivs") != "1" || field(t, r.Stdout, "AC_APP_NAME") != "kvm-stop" {
 		t.Errorf("rkt enter: the command does not run in the app, confined like it:\n%s", r)
+	}
+
+	// On a terminal (script(1)'s), the command gets a terminal in the
+	// guest, of the caller's size, with the caller's TERM.
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Logf("rkt enter on a terminal not checked: needs script (util-linux): %v", err)
+	} else {
+		line := "stty rows 33 cols 99; TERM=xterm-kvmtest " + c.Rkt
+		for _, a := range c.Args("enter", uuid, "/inspect", "--print-tty", "--print-env=TERM", "--exit-code=5") {
+			line += " '" + a + "'"
+		}
+		line += "; echo RKT_EXIT=$?"
+		cmd := exec.CommandContext(t.Context(), "script", "-qec", line, "/dev/null")
+		cmd.WaitDelay = 10 * time.Second
+		out, err := cmd.CombinedOutput()
+		text := strings.ReplaceAll(string(out), "\r", "")
+		t.Logf("rkt enter on a terminal:\n%s", text)
+		if err != nil || !strings.Contains(text, "RKT_EXIT=5\n") {
+			t.Errorf("rkt enter on a terminal: %v, want exit code 5", err)
+		}
+		for _, want := range []string{"TTY=yes\n", "TTY_SIZE=33x99\n", "TERM=xterm-kvmtest\n"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("rkt enter on a terminal: no %q in the output", want)
+			}
+		}
+	}
+	if r := c.Run(t, "enter", uuid, "/inspect", "--print-tty"); !strings.Contains(r.Stdout, "TTY=no\n") {
+		t.Errorf("rkt enter without a terminal gave the command one:\n%s", r)
 	}
 
 	// The metadata service answers in the guest, at $AC_METADATA_URL.
@@ -125,6 +172,54 @@ func TestKVMStopEnterKill(t *testing.T) {
 	}
 	// An exited pod cannot be entered.
 	wantExit(t, c.Run(t, "enter", uuid, "/inspect"), 254)
+}
+
+// TestKVMInteractive runs a one-app KVM pod with --interactive on a
+// terminal (script(1)'s): the app gets a terminal in the guest, of the
+// caller's size, and its exit code is rkt run's (its environment is the
+// image's, as in the namespace flavor: no TERM from the caller); without a
+// terminal it reads rkt run's stdin to its end. Two boots.
+func TestKVMInteractive(t *testing.T) {
+	stage1 := requireKVMStage1(t)
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skipf("needs script (util-linux): %v", err)
+	}
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/kvm-interactive")
+	line := "stty rows 21 cols 77; " + c.Rkt
+	for _, a := range c.Args("--insecure-options=image", "run", "--stage1-path="+stage1, "--net=none", "--interactive",
+		aci, "--", "--print-tty", "--exit-code=3") {
+		line += " '" + a + "'"
+	}
+	line += "; echo RKT_EXIT=$?"
+	cmd := exec.CommandContext(t.Context(), "script", "-qec", line, "/dev/null")
+	cmd.WaitDelay = 10 * time.Second
+	out, err := cmd.CombinedOutput()
+	text := strings.ReplaceAll(string(out), "\r", "")
+	t.Logf("rkt run --interactive on a terminal:\n%s", text)
+	if err != nil || !strings.Contains(text, "RKT_EXIT=3\n") {
+		t.Errorf("rkt run --interactive: %v, want exit code 3", err)
+	}
+	for _, want := range []string{"TTY=yes\n", "TTY_SIZE=21x77\n"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rkt run --interactive: no %q in the output", want)
+		}
+	}
+
+	// Without a terminal (second boot), the app reads rkt run's stdin to
+	// its end, as a stream.
+	pipe := c.CmdContext(t.Context(), "--insecure-options=image", "run", "--stage1-path="+stage1, "--net=none", "--interactive",
+		aci, "--", "--print-tty", "--read-file=/dev/stdin", "--exit-code=4")
+	pipe.Stdin = strings.NewReader("line one from stdin\nline two\n")
+	b, err := pipe.Output()
+	t.Logf("rkt run --interactive, stdin a pipe: %v\n%s", err, b)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 4 {
+		t.Errorf("rkt run --interactive with a pipe: %v, want exit code 4", err)
+	}
+	if !strings.Contains(string(b), "TTY=no\nline one from stdin\nline two\n") {
+		t.Errorf("rkt run --interactive with a pipe: the app did not read stdin to its end:\n%s", b)
+	}
 }
 
 // kvmBootWait bounds a TCG boot up to the app's first output on a loaded
@@ -323,7 +418,7 @@ func TestACEValidatorKVM(t *testing.T) {
 	stage1 := requireKVMStage1(t)
 	if accel, why, err := vm.ChooseAccel(&vm.Kernel{}); err != nil || accel != vm.AccelKVM {
 		// TestKVMStopEnterKill checks the metadata service under TCG.
-		t.Skipf("requires KVM (%s): ace-validator's metadata client gives up after 100 ms, which an emulated (TCG) guest misses; run on a host with a working /dev/kvm", why)
+		t.Skipf("requires KVM (%s): ace-validator's metadata client gives up after 100 ms, which its first request in an emulated (TCG) guest misses (measured in docs/kvm.md); run on a host with a working /dev/kvm", why)
 	}
 	main, sidekick := testutil.ACEImages(t)
 	c := testutil.NewCtx(t)

@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -83,6 +85,10 @@ func printStatus(st stage0.PodStatus, format string) error {
 		fmt.Printf("pid=%d\n", st.PID)
 	}
 	fmt.Printf("exited=%v\n", st.HasExited())
+	// What the stage1 reported (stage1.InfoFile), e.g. stage1-accelerator=tcg.
+	for _, k := range slices.Sorted(maps.Keys(st.Stage1Info)) {
+		fmt.Printf("stage1-%s=%s\n", k, st.Stage1Info[k])
+	}
 	for _, a := range st.Apps {
 		if a.ExitCode != nil {
 			fmt.Printf("app-%s=%d\n", a.Name, *a.ExitCode)

@@ -73,6 +73,9 @@ const (
 	// KVMSocket is the KVM stage1's socket for enter and kill: its run
 	// entrypoint relays them to the guest (stage1, KVM flavor only).
 	KVMSocket = "kvm.sock"
+	// Stage1Info holds KEY=VALUE lines a stage1 reports about how it runs
+	// the pod, for `rkt status` and `rkt list --full` (stage1, optional).
+	Stage1Info = "stage1-info"
 )
 
 // Paths inside the stage1 rootfs as the pod sees them (absolute).
@@ -223,6 +226,9 @@ func (d Dir) MutableArgs() string { return d.join(MutableArgs) }
 // KVMSocket is the KVM stage1's enter and kill socket.
 func (d Dir) KVMSocket() string { return d.join(KVMSocket) }
 
+// Stage1Info is the stage1's KEY=VALUE report about the pod.
+func (d Dir) Stage1Info() string { return d.join(Stage1Info) }
+
 // SharedVolumes is the directory of the pod's empty volumes.
 func (d Dir) SharedVolumes() string { return d.join(SharedVolumes) }
 
@@ -294,6 +300,7 @@ func All() []string {
 		d.OverlayMerge(t, a),
 		d.OverlayPrepared(), d.Options(), d.PrivateUsersPrepared(), d.MDSToken(), d.PID(), d.PPID(),
 		d.Subcgroup(), d.NetNS(), d.NetInfo(), d.Cleaned(), d.SharedVolume(v), d.MutableArgs(), d.KVMSocket(),
+		d.Stage1Info(),
 	}
 	inPod := []string{
 		AppRootfs(a), RktDir, StatusDir, AppStatus(a), AppStarted(a), AppStopped(a), AppCreated(a),

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkt-ng/rkt/internal/pty"
 	"github.com/rkt-ng/rkt/internal/untrusted"
 	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1"
@@ -60,7 +62,7 @@ func Stop(args []string) error {
 		return fmt.Errorf("stop: %w", err)
 	}
 	if *sigNum != 0 {
-		code, err := callExec(channel.ExecRequest{App: *app, Signal: *sigNum}, nil)
+		code, err := callExec(channel.ExecRequest{App: *app, Signal: *sigNum}, nil, nil)
 		if err == nil && code != 0 {
 			err = fmt.Errorf("stop: signal %d: exit code %d in the guest", *sigNum, code)
 		}
@@ -87,8 +89,12 @@ func Stop(args []string) error {
 // Enter is the enter entrypoint: `enter --pid=N --appname=A -- CMD ARGS`.
 // The run entrypoint relays the command to the guest, where the namespace
 // stage1's enter starts it inside the app with the app's own confinement;
-// this process relays its stdin, stdout and stderr (as streams: there is
-// no terminal in the guest) and returns its exit code.
+// this process relays its stdin, stdout and stderr and returns its exit
+// code. When its stdin is a terminal, the command gets a pseudo-terminal
+// in the guest instead: this process puts its terminal in raw mode,
+// relays what is typed and what the command writes, and passes on its
+// window size and changes of it (SIGWINCH). The caller's terminal itself
+// never leaves the host.
 func Enter(args []string) (int, error) {
 	fs := flag.NewFlagSet("enter", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -100,5 +106,46 @@ func Enter(args []string) (int, error) {
 	if fs.NArg() == 0 {
 		return 0, errors.New("enter: no command given")
 	}
-	return callExec(channel.ExecRequest{App: *app, Args: fs.Args()}, os.Stdin)
+	req := channel.ExecRequest{App: *app, Args: fs.Args()}
+	if !pty.IsTerminal(0) {
+		return callExec(req, os.Stdin, nil)
+	}
+	// rkt's enter (stage1/enterexec) kept the caller's TERM, or set vt100.
+	req.Terminal, req.Term = true, os.Getenv("TERM")
+	if req.Term == "" {
+		req.Term = "vt100"
+	}
+	if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
+		req.Rows, req.Cols = ws.Row, ws.Col
+	}
+	restore, err := pty.MakeRaw(0)
+	if err != nil {
+		return 0, fmt.Errorf("enter: %w", err)
+	}
+	defer restore()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGWINCH)
+	resize := make(chan channel.ResizeMsg, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(resize)
+		for {
+			select {
+			case <-sigs:
+			case <-done:
+				return
+			}
+			if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
+				select {
+				case resize <- channel.ResizeMsg{Rows: ws.Row, Cols: ws.Col}:
+				case <-done:
+					return
+				}
+			}
+		}
+	}()
+	code, err := callExec(req, os.Stdin, resize)
+	signal.Stop(sigs)
+	close(done)
+	return code, err
 }

@@ -124,8 +124,25 @@ func (s *execServer) session(c *net.UnixConn) {
 	eof := false
 	for {
 		t, p, err := channel.Read(r)
-		if err != nil || t != channel.ExecIn {
+		if err != nil {
 			break
+		}
+		if t == channel.ExecResize {
+			var m channel.ResizeMsg
+			if channel.Decode(t, p, &m) != nil {
+				break
+			}
+			m.ID = req.ID
+			if s.guest.writeJSON(channel.ExecResize, m) != nil {
+				break
+			}
+			continue
+		}
+		if t != channel.ExecIn {
+			break
+		}
+		if eof {
+			continue // a terminal session's input ended; resizes may follow
 		}
 		if s.guest.write(channel.ExecIn, channel.WithID(req.ID, p)) != nil {
 			break
@@ -198,8 +215,9 @@ func (s *execServer) close() {
 
 // callExec is the client side, in the enter and stop entrypoints: it sends
 // req to the run entrypoint, relays stdin (if given), stdout and stderr,
-// and returns the exit code.
-func callExec(req channel.ExecRequest, stdin io.Reader) (int, error) {
+// and the window sizes from resize (if given; closed by the caller after
+// callExec returned), and returns the exit code.
+func callExec(req channel.ExecRequest, stdin io.Reader, resize <-chan channel.ResizeMsg) (int, error) {
 	path := layout.Dir(".").KVMSocket()
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -226,6 +244,17 @@ func callExec(req channel.ExecRequest, stdin io.Reader) (int, error) {
 		}()
 	} else {
 		channel.Write(c, channel.ExecIn, nil)
+	}
+	if resize != nil {
+		// Ends when the caller closes resize, or at the first failed
+		// write (the connection is gone).
+		go func() {
+			for m := range resize {
+				if channel.WriteJSON(c, channel.ExecResize, m) != nil {
+					return
+				}
+			}
+		}()
 	}
 	r := bufio.NewReader(c)
 	for {

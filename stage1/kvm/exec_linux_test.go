@@ -26,8 +26,12 @@ func TestExecSession(t *testing.T) {
 		err  error
 	}
 	done := make(chan result, 1)
+	resize := make(chan channel.ResizeMsg, 1)
+	resize <- channel.ResizeMsg{Rows: 40, Cols: 100}
+	defer close(resize)
+	sent := channel.ExecRequest{App: "web", Args: []string{"/bin/sh", "-c", "exit 3"}, Terminal: true, Term: "xterm", Rows: 24, Cols: 80}
 	go func() {
-		code, err := callExec(channel.ExecRequest{App: "web", Args: []string{"/bin/sh", "-c", "exit 3"}}, nil)
+		code, err := callExec(sent, nil, resize)
 		done <- result{code, err}
 	}()
 	r := bufio.NewReader(gr)
@@ -39,7 +43,8 @@ func TestExecSession(t *testing.T) {
 	if err := channel.Decode(typ, p, &req); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(channel.ExecRequest{ID: 1, App: "web", Args: []string{"/bin/sh", "-c", "exit 3"}}, req); diff != "" {
+	sent.ID = 1
+	if diff := cmp.Diff(sent, req); diff != "" {
 		t.Errorf("exec request mismatch (-want +got):\n%s", diff)
 	}
 	typ, p, err = channel.Read(r)
@@ -48,6 +53,16 @@ func TestExecSession(t *testing.T) {
 	}
 	if id, data, err := channel.SplitID(p); err != nil || id != 1 || len(data) != 0 {
 		t.Errorf("exec-in %d %q %v, want the end of session 1's stdin", id, data, err)
+	}
+	// A window size change after the end of the input still reaches the
+	// guest, with the session's ID.
+	typ, p, err = channel.Read(r)
+	if err != nil || typ != channel.ExecResize {
+		t.Fatalf("guest got %v, %v; want exec-resize", typ, err)
+	}
+	var rs channel.ResizeMsg
+	if err := channel.Decode(typ, p, &rs); err != nil || rs != (channel.ResizeMsg{ID: 1, Rows: 40, Cols: 100}) {
+		t.Errorf("exec-resize %+v, %v; want session 1, 40x100", rs, err)
 	}
 	if err := s.output(channel.WithID(1, append([]byte{channel.StreamStderr}, "from the guest\n"...))); err != nil {
 		t.Fatal(err)
@@ -62,7 +77,7 @@ func TestExecSession(t *testing.T) {
 	go io.Copy(io.Discard, gr)
 	s.close()
 	// After close, nothing is listening.
-	if _, err := callExec(channel.ExecRequest{App: "web", Signal: 1}, nil); err == nil {
+	if _, err := callExec(channel.ExecRequest{App: "web", Signal: 1}, nil, nil); err == nil {
 		t.Errorf("callExec after close: no error")
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/rkt-ng/rkt/cni"
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
+	"github.com/rkt-ng/rkt/internal/pty"
 	"github.com/rkt-ng/rkt/internal/vm"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods/layout"
@@ -62,6 +63,10 @@ const (
 	// defaultAppMiB is counted for an app without a memory limit.
 	defaultAppMiB = 128
 )
+
+// infoAccelerator is the key of stage1.InfoFile naming the accelerator the
+// guest runs with: "kvm" or "tcg".
+const infoAccelerator = "accelerator"
 
 // Share tags of the 9p shares.
 const (
@@ -124,6 +129,10 @@ func run(ctx context.Context, args []string, log *slog.Logger) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// For `rkt status` and `rkt list --full` (docs/stage1-abi.md 4).
+	if err := stage1.WriteInfo(dir, map[string]string{infoAccelerator: m.Accel}); err != nil {
+		return 0, err
+	}
 	if fd, err := strconv.Atoi(os.Getenv(stage1.EnvLockFD)); err == nil {
 		// Our children (qemu) must not hold the pod's lock.
 		unix.CloseOnExec(fd)
@@ -142,8 +151,6 @@ func checkArgs(ra stage1.RunArgs) error {
 	switch {
 	case ra.PrivateUsers != "":
 		return errors.New("--private-users: not supported by the KVM stage1 (the virtual machine is the isolation boundary)")
-	case ra.Interactive:
-		return errors.New("--interactive: not supported by the KVM stage1 yet (docs/kvm.md)")
 	}
 	return nil
 }
@@ -278,6 +285,20 @@ func (p *pod) startRequest(info *cni.Info, nics []nic) (*channel.StartRequest, e
 	ga := p.args
 	ga.Net, ga.MDSToken, ga.LocalConfig = "host", "", ""
 	req.Args, _ = ga.Argv(stage1.InterfaceVersion)
+	// --interactive: the app reads rkt run's stdin, on a terminal in the
+	// guest when rkt run has one (relayInput).
+	if p.args.Interactive {
+		req.Stdin = true
+		if pty.IsTerminal(0) {
+			req.Terminal, req.Term = true, os.Getenv("TERM")
+			if req.Term == "" {
+				req.Term = "vt100"
+			}
+			if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
+				req.Rows, req.Cols = ws.Row, ws.Col
+			}
+		}
+	}
 	if req.Hostname == "" {
 		req.Hostname = "rkt-" + p.args.UUID
 	}
@@ -500,6 +521,9 @@ func (p *pod) converse(host *os.File, req *channel.StartRequest, qemuDone <-chan
 			}
 			switch f.t {
 			case channel.Hello:
+				if started {
+					return 0, errors.New("agent channel: a second hello")
+				}
 				var h channel.HelloMsg
 				if err := channel.Decode(f.t, f.b, &h); err != nil {
 					return 0, err
@@ -509,6 +533,13 @@ func (p *pod) converse(host *os.File, req *channel.StartRequest, qemuDone <-chan
 				boot.Stop()
 				if err := guest.writeJSON(channel.Start, req); err != nil {
 					return 0, fmt.Errorf("send start: %w", err)
+				}
+				if req.Stdin {
+					stop, err := relayInput(guest, req.Terminal)
+					if err != nil {
+						return 0, err
+					}
+					defer stop()
 				}
 				for _, sig := range pending {
 					guest.writeJSON(channel.Signal, channel.SignalMsg{Signal: int(sig.(unix.Signal))})
@@ -556,6 +587,59 @@ func (p *pod) converse(host *os.File, req *channel.StartRequest, qemuDone <-chan
 			}
 		}
 	}
+}
+
+// relayInput sends rkt run's stdin to the pod (rkt run --interactive), as
+// the pod session's ExecIn frames, the end of input as an empty one. On a
+// terminal, it puts the terminal in raw mode and sends its window size on
+// SIGWINCH. stop restores the terminal.
+func relayInput(guest *guestWriter, terminal bool) (stop func(), err error) {
+	restore := func() error { return nil }
+	if terminal {
+		if restore, err = pty.MakeRaw(0); err != nil {
+			return nil, err
+		}
+	}
+	// Ends at the end of input or with the process: a read of a terminal
+	// may block for ever.
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := os.Stdin.Read(buf)
+			if n > 0 && guest.write(channel.ExecIn, channel.WithID(channel.PodSession, buf[:n])) != nil {
+				return
+			}
+			if err != nil {
+				guest.write(channel.ExecIn, channel.WithID(channel.PodSession, nil))
+				return
+			}
+		}
+	}()
+	sigs := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	if terminal {
+		signal.Notify(sigs, unix.SIGWINCH)
+	}
+	resized := make(chan struct{})
+	go func() {
+		defer close(resized)
+		for {
+			select {
+			case <-sigs:
+			case <-done:
+				return
+			}
+			if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
+				guest.writeJSON(channel.ExecResize, channel.ResizeMsg{ID: channel.PodSession, Rows: ws.Row, Cols: ws.Col})
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+		<-resized
+		restore()
+	}, nil
 }
 
 // setupCgroups creates the pod's cgroup on the host, for qemu, and records

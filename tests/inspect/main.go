@@ -61,6 +61,7 @@ type options struct {
 	printHostname   bool
 	printCaps       bool
 	printNoNewPrivs bool
+	printTTY        bool
 	printMemLimit   bool
 	printCPUQuota   bool
 	printCPUShares  bool
@@ -110,6 +111,7 @@ func main() {
 	fs.BoolVar(&o.printHostname, "print-hostname", false, "print the hostname")
 	fs.BoolVar(&o.printCaps, "print-caps", false, "print the capability sets from /proc/self/status")
 	fs.BoolVar(&o.printNoNewPrivs, "print-no-new-privs", false, "print NoNewPrivs from /proc/self/status")
+	fs.BoolVar(&o.printTTY, "print-tty", false, "print TTY=yes|no (is stdin a terminal) and, on one, TTY_SIZE=ROWSxCOLS")
 	fs.BoolVar(&o.printMemLimit, "print-memorylimit", false, "print MEMORY_LIMIT of the own cgroup (bytes or max)")
 	fs.BoolVar(&o.printCPUQuota, "print-cpuquota", false, "print CPU_QUOTA of the own cgroup (millicores or max)")
 	fs.BoolVar(&o.printCPUShares, "print-cpushares", false, "print CPU_SHARES (cgroup v1) or CPU_WEIGHT (cgroup v2)")
@@ -216,6 +218,13 @@ func run(o *options) error {
 	if o.printNoNewPrivs {
 		if err := printStatusFields("NoNewPrivs"); err != nil {
 			return err
+		}
+	}
+	if o.printTTY {
+		if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
+			fmt.Printf("TTY=yes\nTTY_SIZE=%dx%d\n", ws.Row, ws.Col)
+		} else {
+			fmt.Println("TTY=no")
 		}
 	}
 	if o.printMemLimit {

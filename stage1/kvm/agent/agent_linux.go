@@ -208,7 +208,21 @@ func (c *conn) serve() (int, error) {
 		Stdout: frameWriter{c: c, t: channel.Stdout},
 		Stderr: frameWriter{c: c, t: channel.Stderr},
 	}
-	if err := cmd.Start(); err != nil {
+	e := newExecs(c)
+	// wait waits for the pod's stage1 (and its terminal's last output).
+	var wait func() error
+	switch {
+	case req.Stdin && req.Terminal:
+		// rkt run --interactive on a terminal: the guest's stage1 sees
+		// one and gives the app a pseudo-terminal of its own.
+		wait, err = e.startTerminal(channel.PodSession, cmd, req.Rows, req.Cols, req.Term, frameWriter{c: c, t: channel.Stdout})
+	case req.Stdin:
+		wait, err = e.startPipe(channel.PodSession, cmd)
+	default:
+		err = cmd.Start()
+		wait = cmd.Wait
+	}
+	if err != nil {
 		return 0, fmt.Errorf("start the pod: %w", err)
 	}
 	mctx, stopMirror := context.WithCancel(context.Background())
@@ -225,8 +239,8 @@ func (c *conn) serve() (int, error) {
 	}()
 	// The reader ends with the machine: after the pod exits nothing more is
 	// read, and the agent powers off.
-	go c.dispatch(r, cmd.Process)
-	err = cmd.Wait()
+	go c.dispatch(r, cmd.Process, e)
+	err = wait()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(unix.WaitStatus); ok && ws.Signaled() {
@@ -242,8 +256,7 @@ func (c *conn) serve() (int, error) {
 
 // dispatch handles the host's messages while the pod runs: signals for
 // the pod's stage1 and exec sessions.
-func (c *conn) dispatch(r io.Reader, p *os.Process) {
-	e := &execs{c: c, stdin: map[uint32]chan []byte{}}
+func (c *conn) dispatch(r io.Reader, p *os.Process, e *execs) {
 	for {
 		t, b, err := channel.Read(r)
 		if err != nil {
@@ -265,6 +278,11 @@ func (c *conn) dispatch(r io.Reader, p *os.Process) {
 		case channel.ExecIn:
 			if err := e.input(b); err != nil {
 				fmt.Fprintf(os.Stderr, "rkt agent: %v\n", err)
+			}
+		case channel.ExecResize:
+			var m channel.ResizeMsg
+			if channel.Decode(t, b, &m) == nil {
+				e.resize(m)
 			}
 		}
 	}

@@ -20,10 +20,20 @@
 //	host → guest  ExecIn ID+bytes         the command's stdin; no bytes is its end
 //	guest → host  ExecOut ID+stream+bytes its stdout (stream 1) or stderr (stream 2)
 //	guest → host  ExecExit {ExecExitMsg}  its exit code; the session is over
+//	host → guest  ExecResize {ResizeMsg}  a terminal session's new window size
+//
+// A session with ExecRequest.Terminal runs on a pseudo-terminal in the
+// guest: its output comes as stream 1 only, and ExecIn is what is typed.
+//
+// ID 0 is never a session: it is the pod itself when StartRequest.Stdin is
+// set (rkt run --interactive). ExecIn with ID 0 is the pod's stdin, and,
+// with StartRequest.Terminal, ExecResize with ID 0 resizes its terminal;
+// its output stays Stdout (and Stderr without a terminal) frames.
 //
 // On the host, the enter and stop entrypoints reach the run entrypoint over
 // the pod directory's kvm.sock with the same framing: an ExecStart frame,
-// ExecIn frames without ID, and back Stdout, Stderr and Exit frames.
+// ExecIn and ExecResize frames without ID, and back Stdout, Stderr and
+// Exit frames.
 //
 // Nothing in a frame from the guest is trusted by the host: lengths are
 // bounded before anything is allocated, JSON is decoded into fixed structs,
@@ -60,6 +70,9 @@ const (
 	ExecIn    Type = 'I' // host → guest, ID + raw bytes
 	ExecOut   Type = 'o' // guest → host, ID + stream byte + raw bytes
 	ExecExit  Type = 'x' // guest → host, JSON ExecExitMsg
+	// ExecResize is host → guest, JSON ResizeMsg: the window size of a
+	// terminal session changed.
+	ExecResize Type = 'W'
 )
 
 func (t Type) String() string {
@@ -84,6 +97,8 @@ func (t Type) String() string {
 		return "exec-out"
 	case ExecExit:
 		return "exec-exit"
+	case ExecResize:
+		return "exec-resize"
 	}
 	return fmt.Sprintf("type(%#x)", byte(t))
 }
@@ -111,7 +126,18 @@ type StartRequest struct {
 	Hostname string `json:"hostname,omitempty"`
 	// Interfaces are the guest's network interfaces, found by MAC.
 	Interfaces []Interface `json:"interfaces,omitempty"`
+	// Stdin: the pod reads stdin, sent as ExecIn frames with ID 0 (rkt
+	// run --interactive). Terminal: on a pseudo-terminal in the guest, of
+	// Rows x Cols when both are set, with $TERM Term.
+	Stdin    bool   `json:"stdin,omitempty"`
+	Terminal bool   `json:"terminal,omitempty"`
+	Term     string `json:"term,omitempty"`
+	Rows     uint16 `json:"rows,omitempty"`
+	Cols     uint16 `json:"cols,omitempty"`
 }
+
+// PodSession is the session ID of the pod's own stdin and terminal.
+const PodSession = 0
 
 // Interface is the configuration of one guest network interface: the
 // addresses and routes the pod's network gave the interface it replaces.
@@ -164,6 +190,20 @@ type ExecRequest struct {
 	Args []string `json:"args,omitempty"`
 	// Signal is the signal for the apps' main processes (rkt kill).
 	Signal int `json:"signal,omitempty"`
+	// Terminal runs the command on a pseudo-terminal in the guest (rkt
+	// enter on a terminal), of Rows x Cols when both are set, with $TERM
+	// Term.
+	Terminal bool   `json:"terminal,omitempty"`
+	Term     string `json:"term,omitempty"`
+	Rows     uint16 `json:"rows,omitempty"`
+	Cols     uint16 `json:"cols,omitempty"`
+}
+
+// ResizeMsg is a terminal session's new window size.
+type ResizeMsg struct {
+	ID   uint32 `json:"id,omitempty"`
+	Rows uint16 `json:"rows"`
+	Cols uint16 `json:"cols"`
 }
 
 // ExecExitMsg ends an exec session.
