@@ -8,13 +8,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/pty"
-	"github.com/rkt-ng/rkt/internal/untrusted"
 	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage1/kvm/channel"
@@ -68,22 +65,7 @@ func Stop(args []string) error {
 		}
 		return err
 	}
-	b, err := untrusted.ReadFile(layout.Dir(".").PID(), 64)
-	if err != nil {
-		return fmt.Errorf("stop: pod has no pid: %w", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return fmt.Errorf("stop: invalid pid %q", b)
-	}
-	sig := unix.SIGTERM
-	if *force {
-		sig = unix.SIGKILL
-	}
-	if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
-		return os.NewSyscallError("kill", err)
-	}
-	return nil
+	return stage1.SignalPod(*force)
 }
 
 // Enter is the enter entrypoint: `enter --pid=N --appname=A -- CMD ARGS`.
