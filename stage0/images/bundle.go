@@ -76,16 +76,5 @@ func (c *Config) ExportBundle(ctx context.Context, ref, dir string, o BundleOpti
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
-	if _, err := os.Lstat(dir); err == nil {
-		old := tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, dir); err != nil {
-			os.Rename(old, dir)
-			return err
-		}
-		return os.RemoveAll(old)
-	}
-	return os.Rename(tmp, dir)
+	return replaceDir(tmp, dir)
 }

@@ -164,18 +164,7 @@ func writeImageDir(dir string, im *schema.ImageManifest, o ExtractOptions, fill 
 	if err := fill(rootfs); err != nil {
 		return fmt.Errorf("write %s: %w", dir, err)
 	}
-	if _, err := os.Lstat(dir); err == nil {
-		old := tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, dir); err != nil {
-			os.Rename(old, dir)
-			return err
-		}
-		return os.RemoveAll(old)
-	}
-	return os.Rename(tmp, dir)
+	return replaceDir(tmp, dir)
 }
 
 // storedImage opens the store and finds an image and its manifest.
@@ -208,4 +197,22 @@ func (c *Config) List() ([]store.Image, error) {
 		return nil, err
 	}
 	return s.List()
+}
+
+// replaceDir puts the finished directory tmp in dir's place: a rename when
+// dir does not exist, else dir moved aside, tmp renamed, and the old tree
+// removed (put back if the second rename fails).
+func replaceDir(tmp, dir string) error {
+	if _, err := os.Lstat(dir); err != nil {
+		return os.Rename(tmp, dir)
+	}
+	old := tmp + ".old"
+	if err := os.Rename(dir, old); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.Rename(old, dir)
+		return err
+	}
+	return os.RemoveAll(old)
 }
