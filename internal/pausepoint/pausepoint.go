@@ -52,6 +52,9 @@ const (
 	// TreeRendering: a render has laid the whole tree down in
 	// tree/.tmp-<id> and has not renamed it into place.
 	TreeRendering = "tree-rendering"
+	// ImagesResolved: prepare has fetched (or found) every app image and
+	// the stage1 image and holds them; no pod directory records them yet.
+	ImagesResolved = "images-resolved"
 	// PodFilled: prepare has written the pod's files and mounted its
 	// overlays; the pod is still in pods/prepare.
 	PodFilled = "pod-filled"
