@@ -130,6 +130,7 @@ func TestCrashAtEachStage(t *testing.T) {
 			after: func(t *testing.T) { refetchAndRemove(t, c, fresh, "--read-file=/fresh") }},
 		{name: "fetch OCI: layers stored, no row", point: "oci-layers-stored", args: []string{"--insecure-options=image", "fetch", ociRef},
 			after: func(t *testing.T) { refetchAndRemove(t, c, ociRef, "--read-file=/oci-crash") }},
+		{name: "run: images fetched and held, no pod yet", point: "images-resolved", args: run},
 		{name: "render: tree written, not renamed", point: "tree-rendering", args: run},
 		{name: "prepare: pod filled, overlays mounted", point: "pod-filled", args: run},
 		{name: "run: before stage1 exec", point: "stage1-exec", args: run},
