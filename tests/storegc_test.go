@@ -88,3 +88,27 @@ func TestImageGCBesideRunFetch(t *testing.T) {
 		t.Errorf("image gc kept the image once no pod used it:\n%s", l.Stdout)
 	}
 }
+
+// TestImageGCBesideAppAdd: the same for `rkt app add` to a sandbox, which
+// holds the image from its fetch and the tree from its render until the
+// pod records them.
+func TestImageGCBesideAppAdd(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/addrace")
+	sb, uuid := startSandbox(t, c, "--net=none")
+	addCtx, pause := c.PausePoint(t, "images-resolved")
+	add := addCtx.Start(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=late", "--", "--print-msg=added ran")
+	pause.Wait(t, 2*time.Minute)
+	c.MustRun(t, "image", "gc", "--grace-period=0s")
+	pause.Release(t)
+	if res := add.Wait(t, 2*time.Minute); res.ExitCode != 0 {
+		t.Fatalf("app add beside image gc: %s", res)
+	}
+	// The recorded image and tree stay through another gc.
+	c.MustRun(t, "image", "gc", "--grace-period=0s")
+	c.MustRun(t, "app", "start", uuid, "--app=late")
+	sb.WaitOutput(t, "added ran", time.Minute)
+	c.MustRun(t, "stop", uuid)
+	sb.Wait(t, time.Minute)
+}

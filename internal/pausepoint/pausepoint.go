@@ -54,6 +54,7 @@ const (
 	TreeRendering = "tree-rendering"
 	// ImagesResolved: prepare has fetched (or found) every app image and
 	// the stage1 image and holds them; no pod directory records them yet.
+	// `rkt app add` stops here too, with its image fetched and held.
 	ImagesResolved = "images-resolved"
 	// PodFilled: prepare has written the pod's files and mounted its
 	// overlays; the pod is still in pods/prepare.
