@@ -94,7 +94,8 @@ fuzz:
 	sh scripts/fuzz.sh
 
 # soak runs SOAK_PODS pods in sequence and checks that gc leaves nothing
-# behind and that the time per pod stays flat (TestSoak, issue 17).
+# behind and that the time and memory (max RSS) per pod stay flat (TestSoak,
+# issue 17).
 SOAK_PODS ?= 1000
 soak: deps all
 	RKT_SOAK_PODS=$(SOAK_PODS) RKT=$(CURDIR)/bin/rkt RKT_STAGE1=$(CURDIR)/bin/stage1-ns.aci $(GO) test -count=1 -v -timeout 4h -run '^TestSoak$$' ./tests/

@@ -19,6 +19,7 @@ import (
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/flock"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/pods/layout"
@@ -158,8 +159,17 @@ func (c *Config) AppAdd(ctx context.Context, ref string, spec AppSpec, env EnvSo
 	if err != nil {
 		return "", err
 	}
-	id, err := c.fetchImage(ctx, s, spec.Image, spec.Signature, pullPolicy)
+	// The image is held from its fetch, and its tree from its render, until
+	// the pod records them (treeStoreID, then the pod manifest), so that
+	// image and tree gc beside us leave them alone (store.HoldImage,
+	// store.Acquire).
+	var held imageHolds
+	defer held.release()
+	id, err := held.fetch(ctx, s, func() (string, error) { return c.fetchImage(ctx, s, spec.Image, spec.Signature, pullPolicy) })
 	if err != nil {
+		return "", err
+	}
+	if err := pausepoint.Reach(ctx, pausepoint.ImagesResolved); err != nil {
 		return "", err
 	}
 	im, err := s.Manifest(id)
@@ -200,10 +210,11 @@ func (c *Config) AppAdd(ctx context.Context, ref string, spec AppSpec, env EnvSo
 		}
 	}
 	oldManifest, oldOpts := *m.manifest, m.opts
-	tree, err := s.Render(ctx, id)
+	tree, hold, err := s.Acquire(ctx, id)
 	if err != nil {
 		return "", fmt.Errorf("render app %s: %w", name, err)
 	}
+	defer hold.Release()
 	release := func() { c.releaseApp(p, name.String(), tree.ID) }
 	if err := c.layDownApp(p, name.String(), im, tree, m.opts.NoOverlay); err != nil {
 		release()
@@ -216,6 +227,9 @@ func (c *Config) AppAdd(ctx context.Context, ref string, spec AppSpec, env EnvSo
 		release()
 		return "", err
 	}
+	// Recorded: Touch below takes the image's exclusive lock.
+	hold.Release()
+	held.release()
 	if err := c.runApp(ctx, m, m.ep.AppAdd, stage1.AppArgs{App: name.String()}); err != nil {
 		*m.manifest, m.opts = oldManifest, oldOpts
 		if serr := m.save(); serr != nil {

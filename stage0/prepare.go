@@ -85,13 +85,21 @@ func (c *Config) prepare(ctx context.Context, pc PrepareConfig) (*prepared, erro
 	}
 	// App images first: an image refused for its signature leaves the store
 	// exactly as it was.
-	pm, images, grants, err := c.podManifest(ctx, s, pc)
+	// Each image is held from its fetch until the pod records it (in its
+	// pod or stage1 manifest, written by fill), so that image gc beside us
+	// cannot remove it in between (store.HoldImage).
+	var held imageHolds
+	defer held.release()
+	pm, images, grants, err := c.podManifest(ctx, s, &held, pc)
 	if err != nil {
 		return nil, err
 	}
 	c.logger().Debug("images resolved", "apps", len(pm.Apps))
-	stage1ID, err := c.ResolveStage1(ctx, s, pc.Stage1)
+	stage1ID, err := held.fetch(ctx, s, func() (string, error) { return c.ResolveStage1(ctx, s, pc.Stage1) })
 	if err != nil {
+		return nil, err
+	}
+	if err := pausepoint.Reach(ctx, pausepoint.ImagesResolved); err != nil {
 		return nil, err
 	}
 	s1, err := s.Manifest(stage1ID)
@@ -163,11 +171,11 @@ func discard(p *pods.Pod) {
 // podManifest builds (or loads) the reified pod manifest and resolves every
 // image it names to an ID in the store. grants say, per app, which
 // isolators the user gave and how (stage1.AppOptions).
-func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConfig) (pm *schema.PodManifest, images map[string]string, grants map[string]stage1.AppOptions, err error) {
+func (c *Config) podManifest(ctx context.Context, s *store.Store, held *imageHolds, pc PrepareConfig) (pm *schema.PodManifest, images map[string]string, grants map[string]stage1.AppOptions, err error) {
 	images = map[string]string{} // app name -> image ID
 	grants = map[string]stage1.AppOptions{}
 	if pc.PodManifest != "" {
-		pm, images, err = c.loadPodManifest(ctx, s, pc, images, grants)
+		pm, images, err = c.loadPodManifest(ctx, s, held, pc, images, grants)
 		return pm, images, grants, err
 	}
 	if len(pc.Apps) == 0 && !pc.Sandbox {
@@ -195,7 +203,9 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 	}
 	taken := map[string]bool{}
 	for _, spec := range pc.Apps {
-		id, err := c.fetchImage(ctx, s, spec.Image, spec.Signature, pullPolicy(pc.PullPolicy))
+		id, err := held.fetch(ctx, s, func() (string, error) {
+			return c.fetchImage(ctx, s, spec.Image, spec.Signature, pullPolicy(pc.PullPolicy))
+		})
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -240,6 +250,42 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, pc PrepareConf
 	return pm, images, grants, nil
 }
 
+// imageHolds are the images a prepare holds (store.HoldImage) until its
+// pod records them.
+type imageHolds []*store.Hold
+
+// maxFetchTries bounds how often a fetched image is fetched again because
+// image gc removed it before it could be held; each lost try means a gc
+// finished in between.
+const maxFetchTries = 3
+
+// fetch runs fetchFn, which returns an image ID in s, and holds that image.
+func (h *imageHolds) fetch(ctx context.Context, s *store.Store, fetchFn func() (string, error)) (string, error) {
+	for range maxFetchTries {
+		id, err := fetchFn()
+		if err != nil {
+			return "", err
+		}
+		hold, err := s.HoldImage(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // removed by image gc between the fetch and the hold
+		}
+		if err != nil {
+			return "", err
+		}
+		*h = append(*h, hold)
+		return id, nil
+	}
+	return "", fmt.Errorf("image removed by image gc %d times before it could be held", maxFetchTries)
+}
+
+func (h *imageHolds) release() {
+	for _, hold := range *h {
+		hold.Release()
+	}
+	*h = nil
+}
+
 func pullPolicy(p string) string {
 	if p == "" {
 		return "new"
@@ -248,7 +294,7 @@ func pullPolicy(p string) string {
 }
 
 // loadPodManifest reads --pod-manifest; its apps name images by ID or name.
-func (c *Config) loadPodManifest(ctx context.Context, s *store.Store, pc PrepareConfig, images map[string]string, grants map[string]stage1.AppOptions) (*schema.PodManifest, map[string]string, error) {
+func (c *Config) loadPodManifest(ctx context.Context, s *store.Store, held *imageHolds, pc PrepareConfig, images map[string]string, grants map[string]stage1.AppOptions) (*schema.PodManifest, map[string]string, error) {
 	if len(pc.Apps) > 0 || len(pc.Volumes) > 0 {
 		return nil, nil, errors.New("--pod-manifest cannot be combined with images, app flags or --volume")
 	}
@@ -284,7 +330,7 @@ func (c *Config) loadPodManifest(ctx context.Context, s *store.Store, pc Prepare
 			}
 			ref = ra.Image.Name.String()
 		}
-		id, err := c.fetchImage(ctx, s, ref, "", pullPolicy(pc.PullPolicy))
+		id, err := held.fetch(ctx, s, func() (string, error) { return c.fetchImage(ctx, s, ref, "", pullPolicy(pc.PullPolicy)) })
 		if err != nil {
 			return nil, nil, fmt.Errorf("--pod-manifest: app %s: %w", ra.Name, err)
 		}

@@ -40,13 +40,34 @@ type appLog struct {
 	f, idx    *os.File
 	size      int64
 	lastIndex time.Time
+	// cut is set once a write to the log failed (a full disk): from then on
+	// the app's output goes to the pod's streams only, so that the log
+	// ends at one known point instead of having holes.
+	cut bool
+	// warn gets the one line that says where the log was cut (the pod's
+	// stderr).
+	warn io.Writer
+}
+
+// errLogCut is returned for writes after the log was cut.
+var errLogCut = errors.New("log cut")
+
+// cutAt stops the log for good after err and says so once; l.mu is held.
+func (l *appLog) cutAt(err error) error {
+	if !l.cut {
+		l.cut = true
+		if l.warn != nil {
+			fmt.Fprintf(l.warn, "rkt: app %s: log cut at byte %d: %v (its output still goes to the pod's stdout and stderr)\n", l.app, l.size, err)
+		}
+	}
+	return err
 }
 
 func openAppLog(dir, app string, cap int64) (*appLog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &appLog{dir: dir, app: app, cap: cap}
+	l := &appLog{dir: dir, app: app, cap: cap, warn: os.Stderr}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -94,9 +115,12 @@ func (l *appLog) rotate() error {
 func (l *appLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.cut {
+		return 0, errLogCut
+	}
 	if l.size > 0 && l.size+int64(len(p)) > l.cap {
 		if err := l.rotate(); err != nil {
-			return 0, err
+			return 0, l.cutAt(err)
 		}
 	}
 	if now := time.Now(); now.Sub(l.lastIndex) >= indexEvery {
@@ -105,35 +129,46 @@ func (l *appLog) Write(p []byte) (int, error) {
 	}
 	n, err := l.f.WriteAt(p, l.size)
 	l.size += int64(n)
-	return n, err
+	if err != nil {
+		return n, l.cutAt(err)
+	}
+	return n, nil
 }
 
 // spliceFrom moves n bytes from the pipe fd into the log without copying
-// them through user space.
-func (l *appLog) spliceFrom(fd int, n int) error {
+// them through user space. It returns how many it moved: on an error the
+// rest is still in the pipe, for the caller to drain.
+func (l *appLog) spliceFrom(fd int, n int) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.cut {
+		return 0, errLogCut
+	}
 	if l.size > 0 && l.size+int64(n) > l.cap {
 		if err := l.rotate(); err != nil {
-			return err
+			return 0, l.cutAt(err)
 		}
 	}
 	if now := time.Now(); now.Sub(l.lastIndex) >= indexEvery {
 		l.lastIndex = now
 		l.idx.WriteString(strconv.FormatInt(now.UnixNano(), 10) + " " + strconv.FormatInt(l.size, 10) + "\n")
 	}
-	for n > 0 {
+	moved := 0
+	for moved < n {
 		var off int64
 		m, err := eintr.Retry2(func() (int64, error) {
 			off = l.size
-			return unix.Splice(fd, nil, int(l.f.Fd()), &off, n, unix.SPLICE_F_MOVE)
+			return unix.Splice(fd, nil, int(l.f.Fd()), &off, n-moved, unix.SPLICE_F_MOVE)
 		})
 		if err != nil {
-			return err
+			return moved, l.cutAt(err)
 		}
-		l.size, n = off, n-int(m)
+		if m == 0 {
+			return moved, l.cutAt(io.ErrShortWrite)
+		}
+		l.size, moved = off, moved+int(m)
 	}
-	return nil
+	return moved, nil
 }
 
 func (l *appLog) Close() error {
@@ -234,9 +269,10 @@ func pump(r, to *os.File, l *appLog) {
 			to.Write(buf[:m])
 			left -= m
 		}
-		if err := l.spliceFrom(trfd, int(n)); err != nil {
-			// Drain what tee copied so the next tee cannot block on it.
-			for drained := 0; drained < int(n); {
+		if moved, err := l.spliceFrom(trfd, int(n)); err != nil {
+			// Drain what tee copied and the log did not take, so the next
+			// tee cannot block on it (and no more: the read would block).
+			for drained := moved; drained < int(n); {
 				m, err := unix.Read(trfd, buf[:min(int(n)-drained, len(buf))])
 				if err != nil || m == 0 {
 					break

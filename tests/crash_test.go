@@ -120,6 +120,9 @@ func TestCrashAtEachStage(t *testing.T) {
 		// before runs first (a pod for gc to collect); after checks the
 		// same work succeeds and undoes it, so the next case starts from base.
 		before, after func(t *testing.T)
+		// reach, when set, drives the started command to the pause point
+		// (for `rkt stop`, which a pause point in the pod's stage1 waits for).
+		reach func(t *testing.T, p *testutil.Process)
 	}{
 		{name: "fetch: download written", point: "aci-downloaded", args: []string{"--insecure-options=image", "fetch", fresh},
 			after: func(t *testing.T) { refetchAndRemove(t, c, fresh, "--read-file=/fresh") }},
@@ -127,10 +130,24 @@ func TestCrashAtEachStage(t *testing.T) {
 			after: func(t *testing.T) { refetchAndRemove(t, c, fresh, "--read-file=/fresh") }},
 		{name: "fetch OCI: layers stored, no row", point: "oci-layers-stored", args: []string{"--insecure-options=image", "fetch", ociRef},
 			after: func(t *testing.T) { refetchAndRemove(t, c, ociRef, "--read-file=/oci-crash") }},
+		{name: "run: images fetched and held, no pod yet", point: "images-resolved", args: run},
 		{name: "render: tree written, not renamed", point: "tree-rendering", args: run},
 		{name: "prepare: pod filled, overlays mounted", point: "pod-filled", args: run},
 		{name: "run: before stage1 exec", point: "stage1-exec", args: run},
+		{name: "stage1: netns created, no network", point: "stage1-netns", args: run},
+		{name: "stage1: CNI ADD done", point: "stage1-net-added", args: run},
+		{name: "stage1: cgroups created", point: "stage1-cgroups", args: run},
+		{name: "stage1: pod mounts made", point: "stage1-mounted", args: run},
 		{name: "run: app running", args: run},
+		{name: "stop: pod exited, cleanup half done", point: "stage1-cleanup", args: run,
+			reach: func(t *testing.T, p *testutil.Process) {
+				p.WaitOutput(t, "RUNNING", 60*time.Second)
+				pods := podDirs(t, c)
+				if len(pods) != 1 {
+					t.Fatalf("pods: %v", pods)
+				}
+				c.MustRun(t, "stop", filepath.Base(pods[0]))
+			}},
 		{name: "gc: sweeping a pod", point: "pod-sweep", args: []string{"gc", "--grace-period=0s"},
 			before: func(t *testing.T) {
 				wantExit(t, runInsecure(t, c, "--net=default", aci, "--", "--print-msg=to collect"), 0)
@@ -154,6 +171,9 @@ func TestCrashAtEachStage(t *testing.T) {
 			} else {
 				pc, pause := c.PausePoint(t, tc.point)
 				p = pc.Start(t, tc.args...)
+				if tc.reach != nil {
+					tc.reach(t, p)
+				}
 				pause.Wait(t, 2*time.Minute)
 			}
 			if err := p.Signal(os.Kill); err != nil {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -107,4 +108,80 @@ func fileSize(t *testing.T, p string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// TestLogFillsDisk: a pod whose output fills the disk under --dir keeps
+// running; its log is cut at one point, said in one line on the pod's
+// stderr, and `rkt logs`, `rkt stop` and gc still work.
+func TestLogFillsDisk(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	if err := unix.Mount("tmpfs", c.DataDir, "tmpfs", 0, "size=160m,mode=0700"); err != nil {
+		t.Skipf("requires a tmpfs mount: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(c.DataDir, unix.MNT_DETACH) })
+	aci := inspectACI(t, "rkt-ng.test/flood")
+	id := strings.TrimSpace(c.MustRun(t, "--insecure-options=image", "fetch", aci).Stdout)
+	wantExit(t, runInsecure(t, c, "--net=host", id, "--", "--print-msg=baseline"), 0)
+	c.MustRun(t, "gc", "--grace-period=0s")
+	base := dataSnapshot(t, c)
+	// A first pod renders the trees (gc removed them), which then take no
+	// more space.
+	wantExit(t, runInsecure(t, c, "--net=host", id, "--", "--print-msg=renders"), 0)
+
+	// Leave 4 MiB; the app writes 8 MiB.
+	filler := filepath.Join(c.DataDir, "filler")
+	if err := os.WriteFile(filler, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fallocate(mustOpen(t, filler), 0, 0, freeBytes(t, c.DataDir)-(4<<20)); err != nil {
+		t.Fatalf("fallocate: %v", err)
+	}
+	before := podDirs(t, c)
+	p := c.Start(t, "--insecure-options=image", "run", "--net=host", id, "--", "--flood=8M", "--sleep=1h")
+	p.WaitOutput(t, "FLOODED", 2*time.Minute)
+	p.WaitOutput(t, "log cut at byte", 30*time.Second)
+	if n := strings.Count(p.Stderr(), "log cut"); n != 1 || !strings.Contains(p.Stderr(), "no space left on device") {
+		t.Errorf("want one line saying where the log was cut and why, got %d:\n%s", n, p.Stderr())
+	}
+	pods, _ := diffLists(podDirs(t, c), before)
+	if len(pods) != 1 {
+		t.Fatalf("new pods: %v", pods)
+	}
+	uuid := filepath.Base(pods[0])
+	// Still running after its log hit the full disk.
+	time.Sleep(500 * time.Millisecond)
+	if p.Exited() {
+		t.Fatalf("the pod exited after its log filled the disk: %s", p.Wait(t, time.Second))
+	}
+	if st := c.MustRun(t, "status", uuid); !strings.Contains(st.Stdout, "state=running") {
+		t.Errorf("status of the flooding pod:\n%s", st.Stdout)
+	}
+	logs := c.MustRun(t, "logs", uuid)
+	if !strings.HasPrefix(logs.Stdout, strings.Repeat("x", 1023)+"\n") || len(logs.Stdout) >= 8<<20 {
+		t.Errorf("rkt logs of the cut log: %d bytes, starting %.40q", len(logs.Stdout), logs.Stdout)
+	}
+	c.MustRun(t, "stop", uuid)
+	p.Wait(t, time.Minute)
+	c.MustRun(t, "gc", "--grace-period=0s")
+	if left := podDirs(t, c); len(left) != 0 {
+		t.Errorf("gc on a full disk left pods %v", left)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if extra, missing := diffLists(dataSnapshot(t, c), base); len(extra) > 0 || len(missing) > 0 {
+		t.Errorf("data dir differs from before:\nextra: %v\nmissing: %v", extra, missing)
+	}
+}
+
+// mustOpen opens p for writing; the test closes it at its end.
+func mustOpen(t *testing.T, p string) int {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return int(f.Fd())
 }

@@ -65,3 +65,50 @@ func TestTreeGCRacingPrepare(t *testing.T) {
 		t.Errorf("run-prepared after a racing tree gc: %s", run)
 	}
 }
+
+// TestImageGCBesideRunFetch: `rkt image gc --grace-period=0s` while a
+// `rkt run` has fetched its image and no pod records it yet keeps the
+// image (prepare holds it until the pod records it); the run goes on, and
+// once the pod is gone the image is collected.
+func TestImageGCBesideRunFetch(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/fetchrace")
+	runCtx, pause := c.PausePoint(t, "images-resolved")
+	run := runCtx.Start(t, "--insecure-options=image", "run", "--net=host", aci, "--", "--print-msg=fetched ran")
+	pause.Wait(t, 2*time.Minute)
+	c.MustRun(t, "image", "gc", "--grace-period=0s")
+	pause.Release(t)
+	if res := run.Wait(t, 2*time.Minute); res.ExitCode != 0 || !strings.Contains(res.Stdout, "fetched ran") {
+		t.Fatalf("run beside image gc: %s", res)
+	}
+	c.MustRun(t, "gc", "--grace-period=0s")
+	c.MustRun(t, "image", "gc", "--grace-period=0s")
+	if l := c.MustRun(t, "image", "list"); strings.Contains(l.Stdout, "rkt-ng.test/fetchrace") {
+		t.Errorf("image gc kept the image once no pod used it:\n%s", l.Stdout)
+	}
+}
+
+// TestImageGCBesideAppAdd: the same for `rkt app add` to a sandbox, which
+// holds the image from its fetch and the tree from its render until the
+// pod records them.
+func TestImageGCBesideAppAdd(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := inspectACI(t, "rkt-ng.test/addrace")
+	sb, uuid := startSandbox(t, c, "--net=none")
+	addCtx, pause := c.PausePoint(t, "images-resolved")
+	add := addCtx.Start(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=late", "--", "--print-msg=added ran")
+	pause.Wait(t, 2*time.Minute)
+	c.MustRun(t, "image", "gc", "--grace-period=0s")
+	pause.Release(t)
+	if res := add.Wait(t, 2*time.Minute); res.ExitCode != 0 {
+		t.Fatalf("app add beside image gc: %s", res)
+	}
+	// The recorded image and tree stay through another gc.
+	c.MustRun(t, "image", "gc", "--grace-period=0s")
+	c.MustRun(t, "app", "start", uuid, "--app=late")
+	sb.WaitOutput(t, "added ran", time.Minute)
+	c.MustRun(t, "stop", uuid)
+	sb.Wait(t, time.Minute)
+}

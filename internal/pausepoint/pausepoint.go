@@ -52,6 +52,10 @@ const (
 	// TreeRendering: a render has laid the whole tree down in
 	// tree/.tmp-<id> and has not renamed it into place.
 	TreeRendering = "tree-rendering"
+	// ImagesResolved: prepare has fetched (or found) every app image and
+	// the stage1 image and holds them; no pod directory records them yet.
+	// `rkt app add` stops here too, with its image fetched and held.
+	ImagesResolved = "images-resolved"
 	// PodFilled: prepare has written the pod's files and mounted its
 	// overlays; the pod is still in pods/prepare.
 	PodFilled = "pod-filled"
@@ -61,6 +65,30 @@ const (
 	// PodSweep: `rkt gc` has run the stage1 gc entrypoint of a garbage pod
 	// and has not unmounted or removed its directory yet.
 	PodSweep = "pod-sweep"
+
+	// The points below are in the stage1 (the ns flavour's run entrypoint
+	// and the pod's init, and the network setup the kvm flavour shares):
+	// stage0 execs the stage1 with its own environment, so RKT_PAUSE_AT
+	// and RKT_PAUSE_DIR reach it as they reach rkt.
+
+	// Stage1NetNS: the run entrypoint has recorded and created the pod's
+	// network namespace and has attached no network yet.
+	Stage1NetNS = "stage1-netns"
+	// Stage1NetAdded: every network of the pod is attached (CNI ADD done,
+	// net-info.json written); no cgroup exists yet.
+	Stage1NetAdded = "stage1-net-added"
+	// Stage1Cgroups: the pod's cgroup is created and recorded; the pod's
+	// init is not started yet.
+	Stage1Cgroups = "stage1-cgroups"
+	// Stage1Mounted: the pod's init has made every mount of its plan
+	// (/proc, /sys, /dev, volumes, the apps' binds) and has not pivoted
+	// into the stage1 root yet. Not reached by a --private-users pod, whose
+	// init cannot write the pause directory.
+	Stage1Mounted = "stage1-mounted"
+	// Stage1Cleanup: the pod has exited (for instance on `rkt stop`) and
+	// the run entrypoint has removed its cgroups, and has not torn down
+	// its network or unmounted its overlays yet.
+	Stage1Cleanup = "stage1-cleanup"
 )
 
 // Reach pauses at point name if RKT_PAUSE_AT names it; see the package

@@ -25,4 +25,9 @@
 // Tree, layer and image removal take the exclusive lock, which skips or
 // waits for every hold, and only then re-read the records: so a tree in use
 // is always either held or recorded, and never removed.
+//
+// Between a fetch and the render, a user holds the image itself with
+// HoldImage (a shared flock on locks/use-<id>, not the image's own lock, so
+// that the holder can still import or Touch it); RemoveUnused tries that
+// lock and reports ErrInUse rather than waiting.
 package store

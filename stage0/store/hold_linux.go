@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -120,4 +121,57 @@ func (s *Store) acquireOCI(ctx context.Context, id string) (Tree, *Hold, error) 
 		return Tree{}, nil, fmt.Errorf("render image %s: %w", id, err)
 	}
 	return t, h, nil
+}
+
+// imageUseKey is the lock a HoldImage takes (shared) on image id, and that
+// RemoveUnused tries (exclusive) before it removes the image. It is not the
+// image's own lock, which an import of the same image or Touch takes
+// exclusively while the holder still holds the image.
+func imageUseKey(id string) string { return "use-" + id }
+
+// HoldImage keeps image id from RemoveUnused until the returned Hold is
+// released, without keeping imports or Touch of it waiting: it bridges the
+// time from a fetch to the moment its user records the image (a pod, in
+// its manifest). It returns ErrNotFound if the image is not in the store
+// once held (removed before it could be held); the caller may fetch again.
+func (s *Store) HoldImage(ctx context.Context, id string) (*Hold, error) {
+	if !validID(id) {
+		_, err := s.Get(id)
+		return nil, err
+	}
+	h, err := s.holdKeys(ctx, []string{imageUseKey(id)})
+	if err != nil {
+		return nil, err
+	}
+	// A RemoveUnused that tried the use lock before we took it may still be
+	// removing the image: its exclusive lock on the image is waited for
+	// (briefly; it does not wait for us), and then the row is looked at.
+	l, err := s.lock(ctx, id, false)
+	if err != nil {
+		h.Release()
+		return nil, err
+	}
+	_, err = s.Get(id)
+	l.Close()
+	if err != nil {
+		h.Release()
+		return nil, err
+	}
+	return h, nil
+}
+
+// imageHeld reports whether a HoldImage of id is live; the caller holds
+// the image's exclusive lock.
+func (s *Store) imageHeld(id string) (bool, error) {
+	l, err := flock.Open(filepath.Join(s.dir, "locks", imageUseKey(id)))
+	if err != nil {
+		return false, fmt.Errorf("lock %s: %w", imageUseKey(id), err)
+	}
+	defer l.Close()
+	if err := l.TryExclusive(); errors.Is(err, flock.ErrLocked) {
+		return true, nil
+	} else if err != nil {
+		return false, fmt.Errorf("lock %s: %w", imageUseKey(id), err)
+	}
+	return false, nil
 }

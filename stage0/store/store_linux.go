@@ -360,7 +360,8 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 
 // RemoveUnused is Remove, except that under the image's exclusive lock
 // (which waits for every Hold of the image to end) it first asks inUse,
-// if not nil, and removes nothing but returns ErrInUse if it says so. A
+// if not nil, and removes nothing but returns ErrInUse if it says so, or if
+// a HoldImage of the image is live (with a nil inUse, holds are ignored). A
 // caller whose users record the image before they release their Hold (as
 // pods do) thus never removes an image that one of them uses.
 func (s *Store) RemoveUnused(ctx context.Context, id string, inUse func() (bool, error)) error {
@@ -377,6 +378,15 @@ func (s *Store) RemoveUnused(ctx context.Context, id string, inUse func() (bool,
 		return err
 	}
 	if inUse != nil {
+		// A HoldImage is a use not recorded yet: it is tried, not waited
+		// for, since its holder may import or Touch the image meanwhile.
+		held, err := s.imageHeld(id)
+		if err != nil {
+			return fmt.Errorf("remove image %s: %w", id, err)
+		}
+		if held {
+			return fmt.Errorf("image %s: %w", id, ErrInUse)
+		}
 		used, err := inUse()
 		if err != nil {
 			return fmt.Errorf("remove image %s: %w", id, err)

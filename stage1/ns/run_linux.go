@@ -18,6 +18,7 @@ import (
 	"github.com/rkt-ng/rkt/internal/atomicfile"
 	"github.com/rkt-ng/rkt/internal/mountinfo"
 	"github.com/rkt-ng/rkt/internal/netns"
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/internal/sysctl"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods/layout"
@@ -142,6 +143,9 @@ func (p *pod) runPod() (int, error) {
 		return 0, err
 	}
 	p.log.Debug("cgroups ready", "pod", p.args.UUID)
+	if err := pausepoint.Reach(context.Background(), pausepoint.Stage1Cgroups); err != nil {
+		return 0, err
+	}
 	mdsURL, stopMDS, err := p.startMDS(nsPath)
 	if err != nil {
 		return 0, err
@@ -223,6 +227,11 @@ func (p *pod) startInit(setup *podsetup.Config, s2 *stage2.Config, stdio *podStd
 	env := []string{"PATH=" + podspec.DefaultPath}
 	if p.args.Debug {
 		env = append(env, "RKT_STAGE2_DEBUG=1")
+	}
+	// The debug hook of the tests (internal/pausepoint) reaches the init,
+	// which stops after its mounts (pausepoint.Stage1Mounted).
+	if at := os.Getenv(pausepoint.EnvAt); at == pausepoint.Stage1Mounted {
+		env = append(env, pausepoint.EnvAt+"="+at, pausepoint.EnvDir+"="+os.Getenv(pausepoint.EnvDir))
 	}
 	// The child is killed with us (Pdeathsig). Pdeathsig fires when the
 	// creating thread exits, so the run entrypoint's main thread is locked
@@ -362,10 +371,11 @@ func (p *pod) cleanup() error {
 	p.reportOOM()
 	cgErr := removeCgroups(context.Background(), p.dir)
 	p.log.Debug("cgroups removed", "pod", p.args.UUID)
+	pauseErr := pausepoint.Reach(context.Background(), pausepoint.Stage1Cleanup)
 	netErr := teardownNetwork(context.Background(), p.dir, p.pluginDirs(), p.netDataDir())
 	p.log.Debug("network torn down", "pod", p.args.UUID)
 	// stage1/ holds the overlays; overlay/ held the idmapped layer binds of
 	// a --private-users pod prepared by older versions (now detached).
-	return errors.Join(cgErr, netErr, mountinfo.UnmountAll(p.layout().Stage1()),
+	return errors.Join(cgErr, pauseErr, netErr, mountinfo.UnmountAll(p.layout().Stage1()),
 		mountinfo.UnmountAll(p.layout().Overlay()))
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/rkt-ng/rkt/cni"
 	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/pods/layout"
 )
 
@@ -122,6 +123,9 @@ func Setup(ctx context.Context, c Config) (string, *cni.Info, error) {
 	if err := cni.NewNetNS(nsPath); err != nil {
 		return "", nil, fmt.Errorf("create network namespace: %w", err)
 	}
+	if err := pausepoint.Reach(ctx, pausepoint.Stage1NetNS); err != nil {
+		return "", nil, err
+	}
 	if len(reqs) == 0 {
 		return nsPath, nil, nil
 	}
@@ -131,6 +135,9 @@ func Setup(ctx context.Context, c Config) (string, *cni.Info, error) {
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("network: %w", err)
+	}
+	if err := pausepoint.Reach(ctx, pausepoint.Stage1NetAdded); err != nil {
+		return "", nil, err
 	}
 	return nsPath, info, nil
 }

@@ -9,6 +9,7 @@
 package podsetup
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/internal/netns"
+	"github.com/rkt-ng/rkt/internal/pausepoint"
 	"github.com/rkt-ng/rkt/internal/sysctl"
 	"github.com/rkt-ng/rkt/pods/layout"
 )
@@ -228,6 +230,14 @@ func mountPod(c *Config) error {
 	if err := sealStage1(c); err != nil {
 		return err
 	}
+	// The tests' debug hook (internal/pausepoint): the run entrypoint hands
+	// it on only for this point. The pause directory is reachable until
+	// pivot_root.
+	if err := pausepoint.Reach(context.Background(), pausepoint.Stage1Mounted); err != nil {
+		return err
+	}
+	os.Unsetenv(pausepoint.EnvAt)
+	os.Unsetenv(pausepoint.EnvDir)
 	if err := unix.Chdir(root); err != nil {
 		return os.NewSyscallError("chdir", err)
 	}

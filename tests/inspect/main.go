@@ -23,6 +23,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -94,6 +95,7 @@ type options struct {
 	// spawnSleepers is the hidden mode of the intermediate child of
 	// --fork-children.
 	spawnSleepers int
+	flood         string
 	tryEscape     bool
 	// chrootEscape is the hidden mode of --try-escape's child.
 	chrootEscape bool
@@ -133,6 +135,7 @@ func main() {
 	fs.Var(&o.resolve, "resolve", "resolve host `NAME` and print RESOLVE=NAME ADDR... (repeatable)")
 	fs.StringVar(&o.getHTTP, "get-http", "", "GET `URL` and print the body")
 	fs.DurationVar(&o.httpTimeout, "http-timeout", 10*time.Second, "how long --get-http retries")
+	fs.StringVar(&o.flood, "flood", "", "write `SIZE` bytes of 1 KiB lines to stdout, then print FLOODED")
 	fs.StringVar(&o.alloc, "alloc", "", "allocate and touch `SIZE` bytes (K, M, G suffixes)")
 	fs.IntVar(&o.forkChildren, "fork-children", 0, "leave `N` sleeping grandchildren and print CHILD_PID lines")
 	fs.StringVar(&o.serveHTTP, "serve-http", "", "serve \"hello from <hostname>\" on `ADDR` until killed (listen-fds: the socket-activated fd 3)")
@@ -346,6 +349,23 @@ func run(o *options) error {
 		}
 		held = allocate(n)
 		fmt.Printf("ALLOCATED=%d\n", n)
+	}
+	if o.flood != "" {
+		n, err := parseSize(o.flood)
+		if err != nil {
+			return err
+		}
+		line := []byte(strings.Repeat("x", 1023) + "\n")
+		w := bufio.NewWriterSize(os.Stdout, 64<<10)
+		for ; n > 0; n -= int64(len(line)) {
+			if _, err := w.Write(line); err != nil {
+				return err
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		fmt.Println("FLOODED")
 	}
 	if o.forkChildren > 0 {
 		if err := forkChildren(o.forkChildren); err != nil {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,6 +115,10 @@ type Result struct {
 	Stdout, Stderr string
 	// ExitCode is the exit status, or -1 when rkt was killed by a signal.
 	ExitCode int
+	// MaxRSS is the largest resident set, in KiB, of rkt (which a run
+	// execs into the stage1) and of the children it waited for
+	// (getrusage(2), ru_maxrss); 0 if unknown.
+	MaxRSS int64
 }
 
 func (r Result) String() string {
@@ -154,6 +159,9 @@ func (c *Ctx) run(t testing.TB, parent context.Context, args ...string) Result {
 	res := Result{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: -1}
 	if cmd.ProcessState != nil {
 		res.ExitCode = cmd.ProcessState.ExitCode()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			res.MaxRSS = ru.Maxrss
+		}
 	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) && cmd.ProcessState == nil {
