@@ -105,7 +105,6 @@ func (c *Config) fetchFile(ctx context.Context, s *store.Store, path string, o F
 		if err != nil {
 			return "", fmt.Errorf("image %s: %w", path, err)
 		}
-		defer os.Remove(priv.Name())
 		defer priv.Close()
 		if err := c.verifyFile(priv, path, o.Signature); err != nil {
 			return "", err
@@ -135,17 +134,17 @@ func (c *Config) fetchFile(ctx context.Context, s *store.Store, path string, o F
 	return img.ID, nil
 }
 
-// privateCopy copies f into a new file in dir (mode 0600, a random name,
-// never reopened by name) and returns it open, at its start.
+// privateCopy copies f into a new file in dir (mode 0600, unlinked at once,
+// so never reopened by name and never left behind by a killed rkt) and
+// returns it open, at its start.
 func privateCopy(ctx context.Context, f *os.File, dir string) (_ *os.File, err error) {
-	tmp, err := os.CreateTemp(dir, "local-*.aci")
+	tmp, err := unlinkedTemp(dir, "local-*.aci")
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
 			tmp.Close()
-			os.Remove(tmp.Name())
 		}
 	}()
 	if _, err := io.Copy(tmp, ctxReader{ctx, f}); err != nil {
@@ -191,4 +190,20 @@ func signerName(e *openpgp.Entity) string {
 		return id.Name
 	}
 	return fmt.Sprintf("%X", e.PrimaryKey.Fingerprint)
+}
+
+// unlinkedTemp creates a temporary file in dir and removes its name at
+// once: only the open file is used, and a SIGKILL between create and
+// remove is the one moment that can leave it (then collected by no one, as
+// before; the window is two system calls wide).
+func unlinkedTemp(dir, pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

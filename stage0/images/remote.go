@@ -392,11 +392,10 @@ func (c *Config) fetchEndpoint(ctx context.Context, s *store.Store, app *discove
 
 // fetchSmall downloads a signature (bounded) through a temporary file.
 func fetchSmall(ctx context.Context, f *discovery.Fetcher, url, tmpDir string) ([]byte, error) {
-	tmp, err := os.CreateTemp(tmpDir, "sig-*")
+	tmp, err := unlinkedTemp(tmpDir, "sig-*")
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	if _, err := f.Fetch(ctx, url, tmp, nil); err != nil {
 		return nil, err
