@@ -577,6 +577,10 @@ func TestCtx(t *testing.T) {
 			}
 		}
 		res := c.Run(t, "exit-with", "3")
+		if res.MaxRSS <= 0 {
+			t.Errorf("Run: MaxRSS %d KiB, want the command's peak RSS", res.MaxRSS)
+		}
+		res.MaxRSS = 0
 		if diff := cmp.Diff(Result{Stdout: "out:exit-with\n", Stderr: "err:exit-with\n", ExitCode: 3}, res); diff != "" {
 			t.Errorf("Run mismatch (-want +got):\n%s", diff)
 		}
