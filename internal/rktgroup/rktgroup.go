@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"sync"
 )
 
 // Name is the group whose members may read pod and image information.
@@ -14,7 +15,11 @@ const Name = "rkt"
 const Mode = 0o750 | os.ModeSetgid
 
 // GID returns the group's ID, or false when the host has no such group.
-func GID() (int, bool) {
+// It is looked up once per process: a prepare asks for it for every
+// directory it makes, and rkt commands are short-lived.
+var GID = sync.OnceValues(lookupGID)
+
+func lookupGID() (int, bool) {
 	g, err := user.LookupGroup(Name)
 	if err != nil {
 		return 0, false
