@@ -3,9 +3,7 @@ package kvm
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 
@@ -23,15 +21,9 @@ import (
 // records in the pod directory (the cwd), so it works after the run
 // entrypoint was killed. It is idempotent.
 func GC(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Bool("debug", false, "")
-	local := fs.String("local-config", "", "")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("gc: %w", err)
-	}
-	if fs.NArg() != 1 {
-		return errors.New("gc: want exactly one pod UUID")
+	a, err := stage1.ParseGCArgs(args)
+	if err != nil {
+		return err
 	}
 	dir, err := os.Getwd()
 	if err != nil {
@@ -41,31 +33,26 @@ func GC(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return cleanup(ctx, dir, *local, opts)
+	return cleanup(ctx, dir, a.LocalConfig, opts)
 }
 
 // Stop is the stop entrypoint: SIGTERM to the run entrypoint, which
 // forwards it to the guest, where the apps stop gracefully; --force sends
 // SIGKILL, and qemu dies with the run entrypoint.
 func Stop(args []string) error {
-	fs := flag.NewFlagSet("stop", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	force := fs.Bool("force", false, "")
-	// rkt-ng extension for `rkt kill`: a signal for the apps' main
-	// processes, which the guest's stage2 sends.
-	sigNum := fs.Int("signal", 0, "")
-	app := fs.String("app", "", "")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("stop: %w", err)
+	a, err := stage1.ParseStopArgs(args)
+	if err != nil {
+		return err
 	}
-	if *sigNum != 0 {
-		code, err := callExec(channel.ExecRequest{App: *app, Signal: *sigNum}, nil, nil)
+	// rkt kill: the guest's stage2 signals the apps' main processes.
+	if a.Signal != 0 {
+		code, err := callExec(channel.ExecRequest{App: a.App, Signal: a.Signal}, nil, nil)
 		if err == nil && code != 0 {
-			err = fmt.Errorf("stop: signal %d: exit code %d in the guest", *sigNum, code)
+			err = fmt.Errorf("stop: signal %d: exit code %d in the guest", a.Signal, code)
 		}
 		return err
 	}
-	return stage1.SignalPod(*force)
+	return stage1.SignalPod(a.Force)
 }
 
 // Enter is the enter entrypoint: `enter --pid=N --appname=A -- CMD ARGS`.
@@ -78,17 +65,14 @@ func Stop(args []string) error {
 // window size and changes of it (SIGWINCH). The caller's terminal itself
 // never leaves the host.
 func Enter(args []string) (int, error) {
-	fs := flag.NewFlagSet("enter", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Int("pid", 0, "")
-	app := fs.String("appname", "", "")
-	if err := fs.Parse(args); err != nil {
-		return 0, fmt.Errorf("enter: %w", err)
+	a, err := stage1.ParseEnterArgs(args)
+	if err != nil {
+		return 0, err
 	}
-	if fs.NArg() == 0 {
+	if len(a.Cmd) == 0 {
 		return 0, errors.New("enter: no command given")
 	}
-	req := channel.ExecRequest{App: *app, Args: fs.Args()}
+	req := channel.ExecRequest{App: a.App, Args: a.Cmd}
 	if !pty.IsTerminal(0) {
 		return callExec(req, os.Stdin, nil)
 	}

@@ -3,9 +3,7 @@ package ns
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -23,22 +21,16 @@ import (
 // cgroups, mounts) using only the records in the pod directory (the cwd), so
 // it works after the run entrypoint was killed. It is idempotent.
 func GC(args []string) error {
-	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Bool("debug", false, "")
-	local := fs.String("local-config", "", "")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("gc: %w", err)
-	}
-	if fs.NArg() != 1 {
-		return errors.New("gc: want exactly one pod UUID")
+	a, err := stage1.ParseGCArgs(args)
+	if err != nil {
+		return err
 	}
 	dir, err := os.Getwd()
 	if err != nil {
 		return err
 	}
 	p := &pod{dir: dir, log: slog.New(slog.DiscardHandler)}
-	p.args.UUID, p.args.LocalConfig = fs.Arg(0), *local
+	p.args.UUID, p.args.LocalConfig = a.UUID, a.LocalConfig
 	if p.opts, err = stage1.ReadOptions(layout.Dir(dir).Options()); err != nil {
 		return err
 	}
@@ -48,20 +40,16 @@ func GC(args []string) error {
 // Stop is the stop entrypoint: SIGTERM to the pod's init asks every app to
 // stop gracefully; --force sends SIGKILL, which ends the PID namespace.
 func Stop(args []string) error {
-	fs := flag.NewFlagSet("stop", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	force := fs.Bool("force", false, "")
-	// rkt-ng extension for `rkt kill`: a signal for the apps' main processes.
-	signal := fs.Int("signal", 0, "")
-	app := fs.String("app", "", "")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("stop: %w", err)
-	}
-	if *signal != 0 {
-		_, err := callStage2(stage2.EnterRequest{App: *app, Signal: *signal}, nil)
+	a, err := stage1.ParseStopArgs(args)
+	if err != nil {
 		return err
 	}
-	return stage1.SignalPod(*force)
+	// rkt kill: stage2 signals the apps' main processes.
+	if a.Signal != 0 {
+		_, err := callStage2(stage2.EnterRequest{App: a.App, Signal: a.Signal}, nil)
+		return err
+	}
+	return stage1.SignalPod(a.Force)
 }
 
 // Enter is the enter entrypoint: `enter --pid=N --appname=A -- CMD ARGS`. It
@@ -69,14 +57,11 @@ func Stop(args []string) error {
 // own confinement, handing over this process's stdin, stdout and stderr, and
 // returns the command's exit code.
 func Enter(args []string) (int, error) {
-	fs := flag.NewFlagSet("enter", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Int("pid", 0, "")
-	app := fs.String("appname", "", "")
-	if err := fs.Parse(args); err != nil {
-		return 0, fmt.Errorf("enter: %w", err)
+	a, err := stage1.ParseEnterArgs(args)
+	if err != nil {
+		return 0, err
 	}
-	cmd := fs.Args()
+	cmd, app := a.Cmd, a.App
 	if len(cmd) == 0 {
 		return 0, errors.New("enter: no command given")
 	}
@@ -86,7 +71,7 @@ func Enter(args []string) (int, error) {
 		term = "vt100"
 	}
 	if !pty.IsTerminal(0) {
-		return callStage2(stage2.EnterRequest{App: *app, Args: cmd, Term: term}, unix.UnixRights(0, 1, 2))
+		return callStage2(stage2.EnterRequest{App: app, Args: cmd, Term: term}, unix.UnixRights(0, 1, 2))
 	}
 	// On a terminal, the command gets a pseudo-terminal of its own that this
 	// process relays: the caller's terminal never enters the pod.
@@ -112,7 +97,7 @@ func Enter(args []string) (int, error) {
 		}
 	}()
 	sfd := int(slave.Fd())
-	code, err := callStage2(stage2.EnterRequest{App: *app, Args: cmd, Terminal: true, Term: term}, unix.UnixRights(sfd, sfd, sfd))
+	code, err := callStage2(stage2.EnterRequest{App: app, Args: cmd, Terminal: true, Term: term}, unix.UnixRights(sfd, sfd, sfd))
 	slave.Close()
 	select {
 	case <-relay.Done():
