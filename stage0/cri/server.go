@@ -63,11 +63,11 @@ type Server struct {
 	stage0     *stage0.Config
 	rkt        string
 	streamAddr string
-	cfg     Config
-	version string
-	log     *slog.Logger
-	images  runtimeapi.ImageServiceServer
-	resolve ImageResolver
+	cfg        Config
+	version    string
+	log        *slog.Logger
+	images     runtimeapi.ImageServiceServer
+	resolve    ImageResolver
 
 	// mu guards sandboxes: the sandbox processes this server started and
 	// still reaps (one goroutine each, waiting for the process to end).
