@@ -14,6 +14,9 @@ import (
 	"github.com/rkt-ng/rkt/stage0/cri"
 )
 
+// rktBinary is the name of rkt's binary, looked for beside rkt-cri.
+const rktBinary = "rkt"
+
 // usageError is a bad command line: exit code 2.
 type usageError struct{ error }
 
@@ -60,7 +63,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		*rkt = filepath.Join(filepath.Dir(exe), "rkt")
+		*rkt = filepath.Join(filepath.Dir(exe), rktBinary)
 	}
 	s0 := &stage0.Config{Dir: *dir, LocalConfig: "/etc/rkt", SystemConfig: "/usr/lib/rkt", Debug: *debug, Log: log}
 	srv, err := cri.New(cri.Options{Stage0: s0, Rkt: *rkt, Config: cfg, Version: version, Log: log, StreamAddress: *streamAddr})
