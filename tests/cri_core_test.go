@@ -1,0 +1,337 @@
+package tests
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rkt-ng/rkt/tests/testutil"
+)
+
+// criServer is a bin/rkt-cri of a test, on a socket in a temp dir, with
+// the test's rkt data directory.
+type criServer struct {
+	bin, sock, dir, rkt string
+	cmd                 *exec.Cmd
+	out                 *bytes.Buffer
+}
+
+// crictlBinary returns $CRICTL or crictl from PATH, skipping the test
+// without one.
+func crictlBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("CRICTL"); p != "" {
+		return p
+	}
+	p, err := exec.LookPath("crictl")
+	if err != nil {
+		t.Skip("no crictl: set $CRICTL (make cri-tools) or put crictl on PATH")
+	}
+	return p
+}
+
+// rktCRIBinary returns $RKT_CRI or the repository's bin/rkt-cri.
+func rktCRIBinary(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("RKT_CRI")
+	if p == "" {
+		p = filepath.Join(testutil.RepoRoot(t), "bin", "rkt-cri")
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("no rkt-cri at %s: run make or set $RKT_CRI", p)
+	}
+	return p
+}
+
+func startCRI(t *testing.T, c *testutil.Ctx) *criServer {
+	t.Helper()
+	s := &criServer{bin: rktCRIBinary(t), sock: filepath.Join(t.TempDir(), "cri.sock"), dir: c.DataDir, rkt: c.Rkt}
+	yaml := fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 120\n", s.sock, s.sock)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(s.sock), "crictl.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.start(t)
+	t.Cleanup(func() {
+		s.kill(t, syscall.SIGTERM)
+		stopRunningPods(t, c)
+	})
+	return s
+}
+
+// stopRunningPods stops the sandboxes a failed test left running, so that
+// the Ctx's gc can remove them.
+func stopRunningPods(t *testing.T, c *testutil.Ctx) {
+	t.Helper()
+	ents, _ := os.ReadDir(filepath.Join(c.DataDir, "pods", "run"))
+	for _, e := range ents {
+		c.Run(t, "stop", "--force", e.Name())
+		c.Run(t, "status", "--wait=60s", e.Name())
+	}
+}
+
+func (s *criServer) start(t *testing.T) {
+	t.Helper()
+	s.out = &bytes.Buffer{}
+	s.cmd = exec.Command(s.bin, "--listen="+s.sock, "--dir="+s.dir, "--rkt="+s.rkt,
+		"--config="+filepath.Join(filepath.Dir(s.sock), "absent.json"), "--debug")
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(s.sock); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rkt-cri did not listen on %s\n%s", s.sock, s.out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill ends the server with sig and waits for it.
+func (s *criServer) kill(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	s.cmd.Process.Signal(sig)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+	s.cmd = nil
+}
+
+// crictl runs crictl against the server; it returns stdout, stderr and
+// whether it exited 0.
+func (s *criServer) crictl(t *testing.T, args ...string) (string, string, bool) {
+	t.Helper()
+	cmd := exec.Command(crictlBinary(t), args...)
+	cmd.Env = append(os.Environ(), "CRI_CONFIG_FILE="+filepath.Join(filepath.Dir(s.sock), "crictl.yaml"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return strings.TrimSpace(stdout.String()), stderr.String(), err == nil
+}
+
+func (s *criServer) mustCrictl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, ok := s.crictl(t, args...)
+	if !ok {
+		t.Fatalf("crictl %s failed:\n%s\n%s\nrkt-cri:\n%s", strings.Join(args, " "), out, errOut, s.out)
+	}
+	return out
+}
+
+// inspect returns crictl inspect's (or inspectp's) status object.
+func (s *criServer) inspect(t *testing.T, verb, id string) map[string]any {
+	t.Helper()
+	var v struct {
+		Status map[string]any `json:"status"`
+	}
+	out := s.mustCrictl(t, verb, "-o", "json", id)
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("crictl %s %s: %v\n%s", verb, id, err, out)
+	}
+	return v.Status
+}
+
+// waitContainerState waits until crictl inspect reports state.
+func (s *criServer) waitContainerState(t *testing.T, id, state string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st := s.inspect(t, "inspect", id)
+		if st["state"] == state {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s: state %v, want %s", id, st["state"], state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func writeJSON(t *testing.T, path string, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestCRICoreLifecycle drives rkt-cri with crictl through a sandbox's
+// life: runp, create, start, ps, an app's exit, a kill -9 of rkt-cri and
+// its restart (nothing lost, the pod runs on), stop, rm, stopp, rmp.
+func TestCRICoreLifecycle(t *testing.T) {
+	testutil.RequireRoot(t)
+	crictlBinary(t)
+	c := testutil.NewCtx(t)
+	const image = "example.com/cri-core-busybox"
+	aci := testutil.NewACI(t, image, testutil.WithBusybox("sh", "sleep", "echo", "cat"), testutil.WithExec("/bin/sh", "-c", "sleep 3600"))
+	c.MustRun(t, "--insecure-options=image", "fetch", aci)
+	s := startCRI(t, c)
+	tmp := t.TempDir()
+
+	if out := s.mustCrictl(t, "version"); !strings.Contains(out, "RuntimeName:  rkt-ng") {
+		t.Errorf("crictl version:\n%s", out)
+	}
+	podCfg := writeJSON(t, filepath.Join(tmp, "pod.json"), map[string]any{
+		"metadata":      map[string]any{"name": "web", "namespace": "ns1", "uid": "uid-1", "attempt": 1},
+		"hostname":      "web-host",
+		"log_directory": filepath.Join(tmp, "logs"),
+		"labels":        map[string]string{"app": "web"},
+		"annotations":   map[string]string{"team": "cri"},
+		"linux":         map[string]any{},
+	})
+	pod := s.mustCrictl(t, "runp", podCfg)
+	if len(pod) != 36 {
+		t.Fatalf("runp printed %q, want a pod UUID", pod)
+	}
+	st := s.inspect(t, "inspectp", pod)
+	if st["state"] != "SANDBOX_READY" {
+		t.Errorf("sandbox state %v, want SANDBOX_READY", st["state"])
+	}
+	md, _ := st["metadata"].(map[string]any)
+	if md["name"] != "web" || md["namespace"] != "ns1" || md["uid"] != "uid-1" {
+		t.Errorf("sandbox metadata %v", md)
+	}
+	if nw, _ := st["network"].(map[string]any); nw == nil || nw["ip"] == "" {
+		t.Errorf("sandbox network %v: want an IP", st["network"])
+	}
+	if out := s.mustCrictl(t, "pods", "-q", "--label", "app=web"); out != pod {
+		t.Errorf("pods --label app=web: %q, want %s", out, pod)
+	}
+	if out := s.mustCrictl(t, "pods", "-q", "--label", "app=other"); out != "" {
+		t.Errorf("pods --label app=other: %q, want none", out)
+	}
+
+	ctrCfg := func(name string, cmd ...string) string {
+		return writeJSON(t, filepath.Join(tmp, name+".json"), map[string]any{
+			"metadata": map[string]any{"name": name},
+			"image":    map[string]any{"image": image},
+			"command":  cmd,
+			"log_path": name + ".log",
+			"labels":   map[string]string{"ctr": name},
+			"envs":     []map[string]string{{"key": "GREETING", "value": "hi"}},
+		})
+	}
+	sleeper := s.mustCrictl(t, "create", "--no-pull", pod, ctrCfg("sleeper", "/bin/sh", "-c", "sleep 3600"), podCfg)
+	if len(sleeper) != 64 {
+		t.Fatalf("create printed %q, want a 64-hex container ID", sleeper)
+	}
+	if st := s.inspect(t, "inspect", sleeper); st["state"] != "CONTAINER_CREATED" {
+		t.Errorf("created container state %v", st["state"])
+	}
+	s.mustCrictl(t, "start", sleeper)
+	s.waitContainerState(t, sleeper, "CONTAINER_RUNNING")
+	failer := s.mustCrictl(t, "create", "--no-pull", pod, ctrCfg("failer", "/bin/sh", "-c", "exit 3"), podCfg)
+	s.mustCrictl(t, "start", failer)
+	fst := s.waitContainerState(t, failer, "CONTAINER_EXITED")
+	if fmt.Sprint(fst["exitCode"]) != "3" || fst["reason"] != "Error" {
+		t.Errorf("failer exit %v reason %v, want 3 Error", fst["exitCode"], fst["reason"])
+	}
+	if out := s.mustCrictl(t, "ps", "-q"); out != sleeper {
+		t.Errorf("ps -q: %q, want only %s", out, sleeper)
+	}
+	if out := s.mustCrictl(t, "ps", "-a", "-q", "--label", "ctr=failer"); out != failer {
+		t.Errorf("ps -a --label ctr=failer: %q, want %s", out, failer)
+	}
+	// A prefix names a container.
+	if st := s.inspect(t, "inspect", sleeper[:12]); st["id"] != sleeper {
+		t.Errorf("inspect by prefix: id %v", st["id"])
+	}
+
+	// rkt-cri dies: the pod runs on, and a new rkt-cri finds everything.
+	s.kill(t, syscall.SIGKILL)
+	if r := c.MustRun(t, "status", pod); !strings.Contains(r.Stdout, "state=running") {
+		t.Fatalf("pod after kill -9 of rkt-cri:\n%s", r)
+	}
+	s.start(t)
+	if out := s.mustCrictl(t, "pods", "-q", "--state", "ready"); out != pod {
+		t.Errorf("pods after restart: %q, want %s", out, pod)
+	}
+	if out := s.mustCrictl(t, "ps", "-a", "-q"); !strings.Contains(out, sleeper) || !strings.Contains(out, failer) {
+		t.Errorf("ps -a after restart: %q, want both containers", out)
+	}
+	if st := s.inspect(t, "inspect", sleeper); st["state"] != "CONTAINER_RUNNING" {
+		t.Errorf("sleeper after restart: %v", st["state"])
+	}
+
+	s.mustCrictl(t, "stop", "--timeout=0", sleeper)
+	s.waitContainerState(t, sleeper, "CONTAINER_EXITED")
+	s.mustCrictl(t, "rm", sleeper)
+	if out := s.mustCrictl(t, "ps", "-a", "-q"); out != failer {
+		t.Errorf("ps -a after rm: %q, want %s", out, failer)
+	}
+	s.mustCrictl(t, "stopp", pod)
+	if st := s.inspect(t, "inspectp", pod); st["state"] != "SANDBOX_NOTREADY" {
+		t.Errorf("sandbox after stopp: %v", st["state"])
+	}
+	s.mustCrictl(t, "stopp", pod)
+	s.mustCrictl(t, "rmp", pod)
+	if out := s.mustCrictl(t, "pods", "-q"); out != "" {
+		t.Errorf("pods after rmp: %q", out)
+	}
+	if r := c.MustRun(t, "list", "--no-legend"); strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("rkt list after rmp:\n%s", r.Stdout)
+	}
+}
+
+// TestCRICoreBadInput: unknown IDs and unsupported options get gRPC codes,
+// leave nothing behind, and the server lives on.
+func TestCRICoreBadInput(t *testing.T) {
+	testutil.RequireRoot(t)
+	crictlBinary(t)
+	c := testutil.NewCtx(t)
+	s := startCRI(t, c)
+	tmp := t.TempDir()
+	for _, args := range [][]string{
+		{"inspectp", "0000"},
+		{"inspect", "ffff"},
+		{"stop", "ffff"},
+		{"start", "ffff"},
+	} {
+		_, errOut, ok := s.crictl(t, args...)
+		if ok || !strings.Contains(errOut, "NotFound") {
+			t.Errorf("crictl %v: ok=%v, want NotFound\n%s", args, ok, errOut)
+		}
+	}
+	// Unsupported: sysctls, and a privileged sandbox.
+	for name, linux := range map[string]any{
+		"sysctls":    map[string]any{"sysctls": map[string]string{"net.ipv4.ip_forward": "1"}},
+		"privileged": map[string]any{"security_context": map[string]any{"privileged": true}},
+	} {
+		cfg := writeJSON(t, filepath.Join(tmp, name+".json"), map[string]any{
+			"metadata": map[string]any{"name": name, "namespace": "ns", "uid": name},
+			"linux":    linux,
+		})
+		_, errOut, ok := s.crictl(t, "runp", cfg)
+		if ok || !strings.Contains(errOut, "Unimplemented") {
+			t.Errorf("runp with %s: ok=%v, want Unimplemented\n%s", name, ok, errOut)
+		}
+	}
+	if r := c.MustRun(t, "list", "--no-legend"); strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("refused requests left pods:\n%s", r.Stdout)
+	}
+	if out := s.mustCrictl(t, "version"); !strings.Contains(out, "rkt-ng") {
+		t.Errorf("server after bad input:\n%s", out)
+	}
+}
