@@ -20,10 +20,14 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*' 2>/dev/null) go
 
 .PHONY: all deps test demo bench install clean fuzz soak
 
-all: bin/rkt bin/stage1-ns.aci bin/stage1-kvm.aci
+all: bin/rkt bin/stage1-ns.aci bin/stage1-kvm.aci bin/rkt-cri
 
 bin/rkt: $(GO_SOURCES)
 	$(GO) build $(GOFLAGS_BIN) -o $@ ./cmd/rkt
+
+# The CRI server is its own binary: grpc and the k8s modules stay out of rkt.
+bin/rkt-cri: $(GO_SOURCES)
+	$(GO) build $(GOFLAGS_BIN) -o $@ ./cmd/rkt-cri
 
 $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2: $(GO_SOURCES)
 	$(GO) build $(GOFLAGS_BIN) -o $(BUILD)/stage1-bin/stage1 ./cmd/stage1-ns
@@ -102,6 +106,7 @@ soak: deps all
 
 install: all
 	install -D -m 0755 bin/rkt $(DESTDIR)$(PREFIX)/bin/rkt
+	install -D -m 0755 bin/rkt-cri $(DESTDIR)$(PREFIX)/bin/rkt-cri
 	install -D -m 0644 bin/stage1-ns.aci $(DESTDIR)$(PREFIX)/lib/rkt/stage1-images/stage1-ns.aci
 	install -D -m 0644 bin/stage1-kvm.aci $(DESTDIR)$(PREFIX)/lib/rkt/stage1-images/stage1-kvm.aci
 	install -d $(DESTDIR)$(PREFIX)/lib/rkt/plugins/net
