@@ -131,13 +131,13 @@ func readEnter(conn int) (*enterReq, error) {
 		closeFds(r.fds)
 		return nil, fmt.Errorf("decode enter request: %w", err)
 	}
-	if r.req.Signal != 0 || (r.req.Op != "" && r.req.Op != OpStart) {
+	if r.req.Signal != 0 || (r.req.Op != "" && r.req.Op != OpStart && r.req.Op != OpReopenLog) {
 		closeFds(r.fds)
 		r.fds = nil
 		return r, nil
 	}
-	if r.req.Op == OpStart {
-		return r, nil // the mounter checks its fds
+	if r.req.Op == OpStart || r.req.Op == OpReopenLog {
+		return r, nil // the mounter, or the reopen, checks its fds
 	}
 	if len(r.fds) != 3 {
 		closeFds(r.fds)

@@ -75,6 +75,8 @@ type supervisor struct {
 	mount       Mounter
 	unmount     Unmounter
 	notifyStops []func() // notify sockets of added apps
+	// criLogs are the CRI logs of added apps that have one, by app.
+	criLogs map[string]*criLog
 }
 
 // Init is the body of the stage2 binary as the pod's PID 1. It returns the
@@ -104,6 +106,7 @@ func Init(log *slog.Logger, opts ...Option) int {
 		readyCh: make(chan string),
 		waiting: map[string]bool{},
 		stops:   map[string]*appStop{},
+		criLogs: map[string]*criLog{},
 	}
 	for _, o := range opts {
 		o(s)
