@@ -149,12 +149,18 @@ func (c *Config) AppAdd(ctx context.Context, ref string, spec AppSpec, env EnvSo
 			return "", err
 		}
 	}
+	if err := checkCRILogPath(spec.CRILogPath); err != nil {
+		return "", err
+	}
 	m, err := c.openMutable(ref)
 	if err != nil {
 		return "", err
 	}
 	defer m.Close()
 	p := m.pod
+	if spec.CRILogPath != "" && m.ep.AppReopenLog == "" {
+		return "", fmt.Errorf("pod %s: its stage1 cannot write CRI logs (annotation %s missing)", p.UUID, stage1.AnnotationAppReopenLog)
+	}
 	s, err := c.Store()
 	if err != nil {
 		return "", err
@@ -233,6 +239,11 @@ func (c *Config) AppAdd(ctx context.Context, ref string, spec AppSpec, env EnvSo
 	m.manifest.Apps = append(m.manifest.Apps, ra)
 	m.manifest.Volumes = append(podVolumes, added...)
 	m.opts.Apps = withGrants(stopSignals(cloneAppOptions(m.opts.Apps), one), map[string]stage1.AppOptions{name.String(): grant})
+	if spec.CRILogPath != "" {
+		ao := m.opts.Apps[name.String()]
+		ao.CRILogPath = spec.CRILogPath
+		m.opts.Apps[name.String()] = ao
+	}
 	if err := m.save(); err != nil {
 		release()
 		return "", err

@@ -43,6 +43,11 @@ type AppSpec struct {
 	CPUShares, OOMScoreAdj *int
 	CapsRetain, CapsRemove []string
 	Seccomp                string
+
+	// CRILogPath, for an app added to a sandbox (AppAdd), is an absolute
+	// host path where the pod writes the app's stdout and stderr in the CRI
+	// log format, besides its own log (`rkt logs`); empty for none.
+	CRILogPath string
 }
 
 // Mount is --mount volume=NAME,target=PATH.
