@@ -15,17 +15,17 @@ import (
 	"github.com/rkt-ng/rkt/tests/testutil"
 )
 
-// criServer is a bin/rkt-cri of a test, on a socket in a temp dir, with
+// coreCRI is a bin/rkt-cri of a test, on a socket in a temp dir, with
 // the test's rkt data directory.
-type criServer struct {
+type coreCRI struct {
 	bin, sock, dir, rkt string
 	cmd                 *exec.Cmd
 	out                 *bytes.Buffer
 }
 
-// crictlBinary returns $CRICTL or crictl from PATH, skipping the test
+// coreCrictl returns $CRICTL or crictl from PATH, skipping the test
 // without one.
-func crictlBinary(t *testing.T) string {
+func coreCrictl(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("CRICTL"); p != "" {
 		return p
@@ -37,8 +37,8 @@ func crictlBinary(t *testing.T) string {
 	return p
 }
 
-// rktCRIBinary returns $RKT_CRI or the repository's bin/rkt-cri.
-func rktCRIBinary(t *testing.T) string {
+// coreRktCRI returns $RKT_CRI or the repository's bin/rkt-cri.
+func coreRktCRI(t *testing.T) string {
 	t.Helper()
 	p := os.Getenv("RKT_CRI")
 	if p == "" {
@@ -50,9 +50,9 @@ func rktCRIBinary(t *testing.T) string {
 	return p
 }
 
-func startCRI(t *testing.T, c *testutil.Ctx) *criServer {
+func startCoreCRI(t *testing.T, c *testutil.Ctx) *coreCRI {
 	t.Helper()
-	s := &criServer{bin: rktCRIBinary(t), sock: filepath.Join(t.TempDir(), "cri.sock"), dir: c.DataDir, rkt: c.Rkt}
+	s := &coreCRI{bin: coreRktCRI(t), sock: filepath.Join(t.TempDir(), "cri.sock"), dir: c.DataDir, rkt: c.Rkt}
 	yaml := fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 120\n", s.sock, s.sock)
 	if err := os.WriteFile(filepath.Join(filepath.Dir(s.sock), "crictl.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
@@ -60,14 +60,14 @@ func startCRI(t *testing.T, c *testutil.Ctx) *criServer {
 	s.start(t)
 	t.Cleanup(func() {
 		s.kill(t, syscall.SIGTERM)
-		stopRunningPods(t, c)
+		coreStopPods(t, c)
 	})
 	return s
 }
 
-// stopRunningPods stops the sandboxes a failed test left running, so that
+// coreStopPods stops the sandboxes a failed test left running, so that
 // the Ctx's gc can remove them.
-func stopRunningPods(t *testing.T, c *testutil.Ctx) {
+func coreStopPods(t *testing.T, c *testutil.Ctx) {
 	t.Helper()
 	ents, _ := os.ReadDir(filepath.Join(c.DataDir, "pods", "run"))
 	for _, e := range ents {
@@ -76,7 +76,7 @@ func stopRunningPods(t *testing.T, c *testutil.Ctx) {
 	}
 }
 
-func (s *criServer) start(t *testing.T) {
+func (s *coreCRI) start(t *testing.T) {
 	t.Helper()
 	s.out = &bytes.Buffer{}
 	s.cmd = exec.Command(s.bin, "--listen="+s.sock, "--dir="+s.dir, "--rkt="+s.rkt,
@@ -98,7 +98,7 @@ func (s *criServer) start(t *testing.T) {
 }
 
 // kill ends the server with sig and waits for it.
-func (s *criServer) kill(t *testing.T, sig syscall.Signal) {
+func (s *coreCRI) kill(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
@@ -117,9 +117,9 @@ func (s *criServer) kill(t *testing.T, sig syscall.Signal) {
 
 // crictl runs crictl against the server; it returns stdout, stderr and
 // whether it exited 0.
-func (s *criServer) crictl(t *testing.T, args ...string) (string, string, bool) {
+func (s *coreCRI) crictl(t *testing.T, args ...string) (string, string, bool) {
 	t.Helper()
-	cmd := exec.Command(crictlBinary(t), args...)
+	cmd := exec.Command(coreCrictl(t), args...)
 	cmd.Env = append(os.Environ(), "CRI_CONFIG_FILE="+filepath.Join(filepath.Dir(s.sock), "crictl.yaml"))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -127,7 +127,7 @@ func (s *criServer) crictl(t *testing.T, args ...string) (string, string, bool) 
 	return strings.TrimSpace(stdout.String()), stderr.String(), err == nil
 }
 
-func (s *criServer) mustCrictl(t *testing.T, args ...string) string {
+func (s *coreCRI) mustCrictl(t *testing.T, args ...string) string {
 	t.Helper()
 	out, errOut, ok := s.crictl(t, args...)
 	if !ok {
@@ -137,7 +137,7 @@ func (s *criServer) mustCrictl(t *testing.T, args ...string) string {
 }
 
 // inspect returns crictl inspect's (or inspectp's) status object.
-func (s *criServer) inspect(t *testing.T, verb, id string) map[string]any {
+func (s *coreCRI) inspect(t *testing.T, verb, id string) map[string]any {
 	t.Helper()
 	var v struct {
 		Status map[string]any `json:"status"`
@@ -150,7 +150,7 @@ func (s *criServer) inspect(t *testing.T, verb, id string) map[string]any {
 }
 
 // waitContainerState waits until crictl inspect reports state.
-func (s *criServer) waitContainerState(t *testing.T, id, state string) map[string]any {
+func (s *coreCRI) waitContainerState(t *testing.T, id, state string) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -165,7 +165,7 @@ func (s *criServer) waitContainerState(t *testing.T, id, state string) map[strin
 	}
 }
 
-func writeJSON(t *testing.T, path string, v any) string {
+func coreJSON(t *testing.T, path string, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -182,18 +182,18 @@ func writeJSON(t *testing.T, path string, v any) string {
 // its restart (nothing lost, the pod runs on), stop, rm, stopp, rmp.
 func TestCRICoreLifecycle(t *testing.T) {
 	testutil.RequireRoot(t)
-	crictlBinary(t)
+	coreCrictl(t)
 	c := testutil.NewCtx(t)
 	const image = "example.com/cri-core-busybox"
 	aci := testutil.NewACI(t, image, testutil.WithBusybox("sh", "sleep", "echo", "cat"), testutil.WithExec("/bin/sh", "-c", "sleep 3600"))
 	c.MustRun(t, "--insecure-options=image", "fetch", aci)
-	s := startCRI(t, c)
+	s := startCoreCRI(t, c)
 	tmp := t.TempDir()
 
 	if out := s.mustCrictl(t, "version"); !strings.Contains(out, "RuntimeName:  rkt-ng") {
 		t.Errorf("crictl version:\n%s", out)
 	}
-	podCfg := writeJSON(t, filepath.Join(tmp, "pod.json"), map[string]any{
+	podCfg := coreJSON(t, filepath.Join(tmp, "pod.json"), map[string]any{
 		"metadata":      map[string]any{"name": "web", "namespace": "ns1", "uid": "uid-1", "attempt": 1},
 		"hostname":      "web-host",
 		"log_directory": filepath.Join(tmp, "logs"),
@@ -224,7 +224,7 @@ func TestCRICoreLifecycle(t *testing.T) {
 	}
 
 	ctrCfg := func(name string, cmd ...string) string {
-		return writeJSON(t, filepath.Join(tmp, name+".json"), map[string]any{
+		return coreJSON(t, filepath.Join(tmp, name+".json"), map[string]any{
 			"metadata": map[string]any{"name": name},
 			"image":    map[string]any{"image": image},
 			"command":  cmd,
@@ -299,9 +299,9 @@ func TestCRICoreLifecycle(t *testing.T) {
 // leave nothing behind, and the server lives on.
 func TestCRICoreBadInput(t *testing.T) {
 	testutil.RequireRoot(t)
-	crictlBinary(t)
+	coreCrictl(t)
 	c := testutil.NewCtx(t)
-	s := startCRI(t, c)
+	s := startCoreCRI(t, c)
 	tmp := t.TempDir()
 	for _, args := range [][]string{
 		{"inspectp", "0000"},
@@ -319,7 +319,7 @@ func TestCRICoreBadInput(t *testing.T) {
 		"sysctls":    map[string]any{"sysctls": map[string]string{"net.ipv4.ip_forward": "1"}},
 		"privileged": map[string]any{"security_context": map[string]any{"privileged": true}},
 	} {
-		cfg := writeJSON(t, filepath.Join(tmp, name+".json"), map[string]any{
+		cfg := coreJSON(t, filepath.Join(tmp, name+".json"), map[string]any{
 			"metadata": map[string]any{"name": name, "namespace": "ns", "uid": name},
 			"linux":    linux,
 		})

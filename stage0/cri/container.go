@@ -283,6 +283,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		}
 	}
 	spec.Name = appNameFor(cc.Metadata.Name, cc.Metadata.Attempt)
+	spec.CRILogPath = meta.LogPath
 	if _, err := s.stage0.AppAdd(ctx, sb.pod.UUID, spec, stage0.EnvSources{}, "never"); err != nil {
 		return nil, grpcError("create container", err)
 	}
@@ -360,8 +361,8 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		Metadata:    &runtimeapi.ContainerMetadata{Name: ct.meta.Name, Attempt: ct.meta.Attempt},
 		State:       ct.criState(),
 		Image:       &runtimeapi.ImageSpec{Image: ct.meta.Image},
-		ImageRef:    ct.meta.ImageRef,
-		ImageId:     ct.meta.ImageRef,
+		ImageRef:    s.imageID(ct.meta.ImageRef),
+		ImageId:     s.imageID(ct.meta.ImageRef),
 		Labels:      ct.meta.Labels,
 		Annotations: ct.meta.Annotations,
 		LogPath:     ct.meta.LogPath,
@@ -425,6 +426,17 @@ func (ct *container) exit() (int32, string) {
 	return code, "Error"
 }
 
+// imageID is the CRI image ID of a store image (the ImageService's name
+// for it), or the store ID without an ImageService record.
+func (s *Server) imageID(storeID string) string {
+	if s.resolve != nil {
+		if id := s.resolve.ImageID(storeID); id != "" {
+			return id
+		}
+	}
+	return storeID
+}
+
 // ListContainers lists the containers that match the filter.
 func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := req.GetFilter()
@@ -440,7 +452,7 @@ func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContain
 		c := &runtimeapi.Container{
 			Id: ct.id, PodSandboxId: ct.sb.pod.UUID,
 			Metadata: &runtimeapi.ContainerMetadata{Name: ct.meta.Name, Attempt: ct.meta.Attempt},
-			Image:    &runtimeapi.ImageSpec{Image: ct.meta.Image}, ImageRef: ct.meta.ImageRef, ImageId: ct.meta.ImageRef,
+			Image:    &runtimeapi.ImageSpec{Image: ct.meta.Image}, ImageRef: s.imageID(ct.meta.ImageRef), ImageId: s.imageID(ct.meta.ImageRef),
 			State: ct.criState(), Labels: ct.meta.Labels, Annotations: ct.meta.Annotations,
 		}
 		if ct.state.Created != nil {
@@ -469,10 +481,21 @@ func containerMatches(f *runtimeapi.ContainerFilter, id, sandboxID string, st ru
 	return labelsMatch(f.LabelSelector, labels)
 }
 
-// ReopenContainerLog is not wired in yet.
+// ReopenContainerLog has the pod reopen a running container's CRI log
+// (after the kubelet rotated it).
 func (s *Server) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
-	if _, err := s.findContainer(req.GetContainerId()); err != nil {
+	ct, err := s.findContainer(req.GetContainerId())
+	if err != nil {
 		return nil, err
 	}
-	return nil, status.Error(codes.Unimplemented, "reopen container log: CRI logs are not wired into this build of rkt-cri yet")
+	if ct.state.State != stage0.AppRunning {
+		return nil, status.Errorf(codes.FailedPrecondition, "container %s is not running", ct.id)
+	}
+	if ct.meta.LogPath == "" {
+		return nil, status.Errorf(codes.FailedPrecondition, "container %s has no log path", ct.id)
+	}
+	if err := s.stage0.AppReopenLog(ctx, ct.sb.pod.UUID, ct.app); err != nil {
+		return nil, grpcError("reopen container log", err)
+	}
+	return &runtimeapi.ReopenContainerLogResponse{}, nil
 }
