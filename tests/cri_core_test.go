@@ -184,9 +184,10 @@ func TestCRICoreLifecycle(t *testing.T) {
 	testutil.RequireRoot(t)
 	coreCrictl(t)
 	c := testutil.NewCtx(t)
-	const image = "example.com/cri-core-busybox"
-	aci := testutil.NewACI(t, image, testutil.WithBusybox("sh", "sleep", "echo", "cat"), testutil.WithExec("/bin/sh", "-c", "sleep 3600"))
+	aci := testutil.NewACI(t, "example.com/cri-core-busybox", testutil.WithBusybox("sh", "sleep", "echo", "cat"), testutil.WithExec("/bin/sh", "-c", "sleep 3600"))
 	c.MustRun(t, "--insecure-options=image", "fetch", aci)
+	// Fetched by rkt, not pulled: the container names it by store ID.
+	image := testutil.ImageID(t, aci)
 	s := startCoreCRI(t, c)
 	tmp := t.TempDir()
 
