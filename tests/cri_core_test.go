@@ -71,8 +71,9 @@ func coreStopPods(t *testing.T, c *testutil.Ctx) {
 	t.Helper()
 	ents, _ := os.ReadDir(filepath.Join(c.DataDir, "pods", "run"))
 	for _, e := range ents {
-		c.Run(t, "stop", "--force", e.Name())
-		c.Run(t, "status", "--wait=60s", e.Name())
+		// The test's context is done by now: plain commands.
+		c.Cmd("stop", "--force", e.Name()).Run()
+		c.Cmd("status", "--wait=60s", e.Name()).Run()
 	}
 }
 
@@ -224,15 +225,31 @@ func TestCRICoreLifecycle(t *testing.T) {
 		t.Errorf("pods --label app=other: %q, want none", out)
 	}
 
+	// The sleeper brings a host directory of its own (through a symlink,
+	// as critest does).
+	hostDir := filepath.Join(tmp, "host-data")
+	if err := os.MkdirAll(hostDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hostDir, "flag"), []byte("from-host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(hostDir, hostDir+"-link"); err != nil {
+		t.Fatal(err)
+	}
 	ctrCfg := func(name string, cmd ...string) string {
-		return coreJSON(t, filepath.Join(tmp, name+".json"), map[string]any{
+		cfg := map[string]any{
 			"metadata": map[string]any{"name": name},
 			"image":    map[string]any{"image": image},
 			"command":  cmd,
 			"log_path": name + ".log",
 			"labels":   map[string]string{"ctr": name},
 			"envs":     []map[string]string{{"key": "GREETING", "value": "hi"}},
-		})
+		}
+		if name == "sleeper" {
+			cfg["mounts"] = []map[string]any{{"container_path": "/data", "host_path": hostDir + "-link", "readonly": true}}
+		}
+		return coreJSON(t, filepath.Join(tmp, name+".json"), cfg)
 	}
 	sleeper := s.mustCrictl(t, "create", "--no-pull", pod, ctrCfg("sleeper", "/bin/sh", "-c", "sleep 3600"), podCfg)
 	if len(sleeper) != 64 {
@@ -243,6 +260,15 @@ func TestCRICoreLifecycle(t *testing.T) {
 	}
 	s.mustCrictl(t, "start", sleeper)
 	s.waitContainerState(t, sleeper, "CONTAINER_RUNNING")
+	if out := s.mustCrictl(t, "exec", "-s", sleeper, "/bin/cat", "/data/flag"); out != "from-host" {
+		t.Errorf("host volume in the container: %q, want from-host", out)
+	}
+	if _, _, ok := s.crictl(t, "exec", "-s", sleeper, "/bin/sh", "-c", "echo x > /data/new"); ok {
+		t.Errorf("a read-only mount was writable")
+	}
+	if out := s.mustCrictl(t, "stats", "-o", "json", "--id", sleeper); !strings.Contains(out, "workingSetBytes") {
+		t.Errorf("crictl stats of a running container:\n%s", out)
+	}
 	failer := s.mustCrictl(t, "create", "--no-pull", pod, ctrCfg("failer", "/bin/sh", "-c", "exit 3"), podCfg)
 	s.mustCrictl(t, "start", failer)
 	fst := s.waitContainerState(t, failer, "CONTAINER_EXITED")

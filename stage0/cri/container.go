@@ -268,14 +268,23 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range meta.Mounts {
+	for i, m := range cc.Mounts {
+		if m.SelinuxRelabel && selinuxEnabled() {
+			return nil, status.Errorf(codes.Unimplemented, "mount %s: SELinux relabeling is not supported", m.ContainerPath)
+		}
 		// As the kubelet's other runtimes do, a missing host path is made
-		// a directory.
+		// a directory, and a symlink is followed (rkt binds no symlink).
+		// The host path is the kubelet's, not a pod's.
 		if _, err := os.Stat(m.HostPath); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(m.HostPath, 0o755); err != nil {
 				return nil, status.Errorf(codes.Unknown, "mount %s: %v", m.HostPath, err)
 			}
 		}
+		real, err := filepath.EvalSymlinks(m.HostPath)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "mount %s: %v", m.HostPath, err)
+		}
+		spec.Volumes[i].Source = real
 	}
 	if meta.LogPath != "" {
 		if err := os.MkdirAll(filepath.Dir(meta.LogPath), 0o755); err != nil {
@@ -289,6 +298,12 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	}
 	s.log.Info("container created", "pod", sb.pod.UUID, "app", spec.Name, "container", id)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+// selinuxEnabled reports whether the host enforces or logs SELinux.
+func selinuxEnabled() bool {
+	_, err := os.Stat("/sys/fs/selinux/enforce")
+	return err == nil
 }
 
 // StartContainer starts a created container.

@@ -130,9 +130,11 @@ func containerSpec(id string, cc *runtimeapi.ContainerConfig, sb sandboxMeta, im
 		if m.Propagation != runtimeapi.MountPropagation_PROPAGATION_PRIVATE {
 			return spec, meta, status.Errorf(codes.Unimplemented, "mount %s: propagation %s; rkt binds are private", m.ContainerPath, m.Propagation)
 		}
-		if m.SelinuxRelabel || m.Image != nil || len(m.UidMappings) > 0 || len(m.GidMappings) > 0 {
-			return spec, meta, status.Errorf(codes.Unimplemented, "mount %s: relabeling, image mounts and idmapped mounts are not supported", m.ContainerPath)
+		if m.Image != nil || len(m.UidMappings) > 0 || len(m.GidMappings) > 0 {
+			return spec, meta, status.Errorf(codes.Unimplemented, "mount %s: image mounts and idmapped mounts are not supported", m.ContainerPath)
 		}
+		// SelinuxRelabel: CreateContainer refuses it where SELinux is on;
+		// elsewhere there is nothing to relabel.
 		name := fmt.Sprintf("cri-%s-%d", id[:12], i)
 		vn, err := types.NewACName(name)
 		if err != nil {
