@@ -185,7 +185,7 @@ func TestCRICoreLifecycle(t *testing.T) {
 	testutil.RequireRoot(t)
 	coreCrictl(t)
 	c := testutil.NewCtx(t)
-	aci := testutil.NewACI(t, "example.com/cri-core-busybox", testutil.WithBusybox("sh", "sleep", "echo", "cat"), testutil.WithExec("/bin/sh", "-c", "sleep 3600"))
+	aci := testutil.NewACI(t, "example.com/cri-core-busybox", testutil.WithBusybox("sh", "sleep", "echo", "cat", "head", "tr"), testutil.WithExec("/bin/sh", "-c", "sleep 3600"))
 	c.MustRun(t, "--insecure-options=image", "fetch", aci)
 	// Fetched by rkt, not pulled: the container names it by store ID.
 	image := testutil.ImageID(t, aci)
@@ -246,6 +246,9 @@ func TestCRICoreLifecycle(t *testing.T) {
 			"labels":   map[string]string{"ctr": name},
 			"envs":     []map[string]string{{"key": "GREETING", "value": "hi"}},
 		}
+		if name == "hog" {
+			cfg["linux"] = map[string]any{"resources": map[string]any{"memory_limit_in_bytes": 16 << 20}}
+		}
 		if name == "sleeper" {
 			cfg["mounts"] = []map[string]any{{"container_path": "/data", "host_path": hostDir + "-link", "readonly": true}}
 		}
@@ -275,6 +278,13 @@ func TestCRICoreLifecycle(t *testing.T) {
 	if fmt.Sprint(fst["exitCode"]) != "3" || fst["reason"] != "Error" {
 		t.Errorf("failer exit %v reason %v, want 3 Error", fst["exitCode"], fst["reason"])
 	}
+	// A container over its memory limit is OOMKilled.
+	hog := s.mustCrictl(t, "create", "--no-pull", pod, ctrCfg("hog", "/bin/sh", "-c", `x=$(head -c 200000000 /dev/zero | tr "\0" a); echo survived`), podCfg)
+	s.mustCrictl(t, "start", hog)
+	if hst := s.waitContainerState(t, hog, "CONTAINER_EXITED"); hst["reason"] != "OOMKilled" {
+		t.Errorf("hog exit %v reason %v, want OOMKilled", hst["exitCode"], hst["reason"])
+	}
+	s.mustCrictl(t, "rm", hog)
 	if out := s.mustCrictl(t, "ps", "-q"); out != sleeper {
 		t.Errorf("ps -q: %q, want only %s", out, sleeper)
 	}

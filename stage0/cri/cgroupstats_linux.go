@@ -201,3 +201,30 @@ func (d cgroupDirs) read() (usage, error) {
 	}
 	return u, nil
 }
+
+// oomKilled reports whether the kernel's OOM killer killed a process of
+// the cgroup: oom_kill of cgroup v2's memory.events, or of v1's
+// memory.oom_control.
+func (d cgroupDirs) oomKilled() bool {
+	var files []string
+	if d.unified != "" {
+		files = append(files, filepath.Join(d.unified, "memory.events"))
+	}
+	if dir := d.v1["memory"]; dir != "" {
+		files = append(files, filepath.Join(dir, "memory.oom_control"))
+	}
+	for _, f := range files {
+		b, err := untrusted.ReadFile(f, 4096)
+		if err != nil {
+			continue
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+				if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64); err == nil && n > 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

@@ -393,6 +393,10 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 	}
 	if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 		st.ExitCode, st.Reason = ct.exit()
+		// The app's cgroup stays while its pod runs.
+		if cg := s.sandboxCgroups(ct.sb); cg != nil && st.ExitCode != 0 && cg.child(ct.app).oomKilled() {
+			st.Reason = "OOMKilled"
+		}
 		if st.FinishedAt == 0 && st.StartedAt != 0 {
 			// The pod ended without recording the app's exit.
 			if t := ct.sb.pod.ExitedAt(); !t.IsZero() {
