@@ -324,6 +324,7 @@ func TestLoadConfig(t *testing.T) {
 		"unknown field": `{"netwrk":"x"}`,
 		"bad mirror":    `{"registryMirrors":{"docker.io":["ftp://x"]}}`,
 		"host network":  `{"network":"host"}`,
+		"cni dir":       `{"cniConfDir":"/etc/cni/conf"}`,
 		"not json":      `{`,
 	} {
 		p := filepath.Join(dir, "bad.json")
