@@ -19,8 +19,10 @@ import (
 // the test's rkt data directory.
 type coreCRI struct {
 	bin, sock, dir, rkt string
-	cmd                 *exec.Cmd
-	out                 *bytes.Buffer
+	// config is the --config file; "" for an absent one (the defaults).
+	config string
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
 }
 
 // coreCrictl returns $CRICTL or crictl from PATH, skipping the test
@@ -80,8 +82,11 @@ func coreStopPods(t *testing.T, c *testutil.Ctx) {
 func (s *coreCRI) start(t *testing.T) {
 	t.Helper()
 	s.out = &bytes.Buffer{}
-	s.cmd = exec.Command(s.bin, "--listen="+s.sock, "--dir="+s.dir, "--rkt="+s.rkt,
-		"--config="+filepath.Join(filepath.Dir(s.sock), "absent.json"), "--debug")
+	config := s.config
+	if config == "" {
+		config = filepath.Join(filepath.Dir(s.sock), "absent.json")
+	}
+	s.cmd = exec.Command(s.bin, "--listen="+s.sock, "--dir="+s.dir, "--rkt="+s.rkt, "--config="+config, "--debug")
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -370,5 +375,40 @@ func TestCRICoreBadInput(t *testing.T) {
 	}
 	if out := s.mustCrictl(t, "version"); !strings.Contains(out, "rkt-ng") {
 		t.Errorf("server after bad input:\n%s", out)
+	}
+
+	// A container whose image is absent is refused and leaves no app.
+	podCfg := coreJSON(t, filepath.Join(tmp, "pod.json"), map[string]any{
+		"metadata": map[string]any{"name": "p", "namespace": "ns", "uid": "p1"}, "linux": map[string]any{},
+	})
+	pod := s.mustCrictl(t, "runp", podCfg)
+	ctrCfg := coreJSON(t, filepath.Join(tmp, "ctr.json"), map[string]any{
+		"metadata": map[string]any{"name": "c"}, "image": map[string]any{"image": "example.com/not-pulled:1"},
+	})
+	if _, errOut, ok := s.crictl(t, "create", "--no-pull", pod, ctrCfg, podCfg); ok || !strings.Contains(errOut, "NotFound") {
+		t.Errorf("create with an absent image: ok=%v, want NotFound\n%s", ok, errOut)
+	}
+	if r := c.MustRun(t, "app", "list", "--no-legend", pod); strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("a refused container left an app:\n%s", r.Stdout)
+	}
+	s.mustCrictl(t, "rmp", "-f", pod)
+
+	// A sandbox that cannot start (its network does not exist) is
+	// reported with rkt's error and leaves no pod.
+	s.kill(t, syscall.SIGTERM)
+	cfgPath := filepath.Join(tmp, "cri.json")
+	if err := os.WriteFile(cfgPath, []byte(`{"network":"no-such-net"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.config = cfgPath
+	s.start(t)
+	if _, errOut, ok := s.crictl(t, "runp", podCfg); ok || !strings.Contains(errOut, "no-such-net") {
+		t.Errorf("runp on a missing network: ok=%v, want rkt's error naming it\n%s", ok, errOut)
+	}
+	if r := c.MustRun(t, "list", "--no-legend"); strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("a failed sandbox left a pod:\n%s", r.Stdout)
+	}
+	if left, _ := filepath.Glob(filepath.Join(c.DataDir, "cri", "run-*")); len(left) > 0 {
+		t.Errorf("a failed sandbox left %v", left)
 	}
 }
