@@ -277,6 +277,14 @@ func TestCRICoreLifecycle(t *testing.T) {
 	if out := s.mustCrictl(t, "stats", "-o", "json", "--id", sleeper); !strings.Contains(out, "workingSetBytes") {
 		t.Errorf("crictl stats of a running container:\n%s", out)
 	}
+	// Its limits change while it runs.
+	s.mustCrictl(t, "update", "--memory=67108864", "--cpu-quota=50000", "--cpu-period=100000", sleeper)
+	ust := s.inspect(t, "inspect", sleeper)
+	res, _ := ust["resources"].(map[string]any)
+	lx, _ := res["linux"].(map[string]any)
+	if fmt.Sprint(lx["memoryLimitInBytes"]) != "67108864" || fmt.Sprint(lx["cpuQuota"]) != "50000" {
+		t.Errorf("resources after update: %v", res)
+	}
 	failer := s.mustCrictl(t, "create", "--no-pull", pod, ctrCfg("failer", "/bin/sh", "-c", "exit 3"), podCfg)
 	s.mustCrictl(t, "start", failer)
 	fst := s.waitContainerState(t, failer, "CONTAINER_EXITED")

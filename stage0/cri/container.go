@@ -306,6 +306,41 @@ func selinuxEnabled() bool {
 	return err == nil
 }
 
+// UpdateContainerResources changes a running container's memory and CPU
+// limits in its cgroup (the fields given; a zero field is left as it is).
+// Limits outside memory and CPU are refused.
+func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
+	ct, err := s.findContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	r := req.GetLinux()
+	if r == nil {
+		if req.GetWindows() != nil {
+			return nil, status.Error(codes.InvalidArgument, "windows resources on linux")
+		}
+		return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+	}
+	if r.MemoryLimitInBytes < 0 || r.CpuShares < 0 || r.CpuPeriod < 0 {
+		return nil, status.Error(codes.InvalidArgument, "resources: negative limit")
+	}
+	if r.CpusetCpus != "" || r.CpusetMems != "" || len(r.HugepageLimits) > 0 || len(r.Unified) > 0 || r.MemorySwapLimitInBytes != 0 {
+		return nil, status.Error(codes.Unimplemented, "update resources: only memory and cpu limits can be changed")
+	}
+	if ct.state.State != stage0.AppRunning {
+		return nil, status.Errorf(codes.FailedPrecondition, "container %s is not running", ct.id)
+	}
+	cg := s.sandboxCgroups(ct.sb)
+	if cg == nil {
+		return nil, status.Errorf(codes.Unimplemented, "update resources: pod %s has no host cgroups (its stage1 keeps them elsewhere)", ct.sb.pod.UUID)
+	}
+	l := limitsMeta{MemoryBytes: r.MemoryLimitInBytes, CPUShares: r.CpuShares, CPUQuota: r.CpuQuota, CPUPeriod: r.CpuPeriod}
+	if err := cg.child(ct.app).setLimits(l); err != nil {
+		return nil, status.Errorf(codes.Unknown, "update resources of container %s: %v", ct.id, err)
+	}
+	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+}
+
 // StartContainer starts a created container.
 func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
 	ct, err := s.findContainer(req.GetContainerId())
@@ -406,6 +441,12 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 	}
 	for _, m := range ct.meta.Mounts {
 		st.Mounts = append(st.Mounts, &runtimeapi.Mount{ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.ReadOnly})
+	}
+	if cg := s.sandboxCgroups(ct.sb); cg != nil && ct.state.State == stage0.AppRunning {
+		// A running container's limits as they are now (UpdateContainerResources).
+		if l, ok := cg.child(ct.app).limits(); ok {
+			ct.meta.Limits = &l
+		}
 	}
 	if l := ct.meta.Limits; l != nil {
 		st.Resources = &runtimeapi.ContainerResources{Linux: &runtimeapi.LinuxContainerResources{
