@@ -328,6 +328,10 @@ func TestCRICoreLifecycle(t *testing.T) {
 	s.mustCrictl(t, "stop", "--timeout=0", sleeper)
 	s.waitContainerState(t, sleeper, "CONTAINER_EXITED")
 	s.mustCrictl(t, "rm", sleeper)
+	// The host volume it brought left the pod with it.
+	if r := c.MustRun(t, "cat-manifest", pod); strings.Contains(r.Stdout, "cri-"+sleeper[:12]) {
+		t.Errorf("the removed container's volume is still in the pod manifest:\n%s", r.Stdout)
+	}
 	if out := s.mustCrictl(t, "ps", "-a", "-q"); out != failer {
 		t.Errorf("ps -a after rm: %q, want %s", out, failer)
 	}
