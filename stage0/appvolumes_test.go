@@ -12,7 +12,7 @@ func TestDropAppVolumes(t *testing.T) {
 	vol := func(n string) types.Volume { return types.Volume{Name: types.ACName(n), Kind: "host", Source: "/x"} }
 	pm := &schema.PodManifest{
 		Volumes: []types.Volume{vol("sandbox"), vol("mine"), vol("shared"), vol("other")},
-		Apps: schema.AppList{{Name: "b", Mounts: []schema.Mount{{Volume: "shared", Path: "/s"}}}},
+		Apps:    schema.AppList{{Name: "b", Mounts: []schema.Mount{{Volume: "shared", Path: "/s"}}}},
 	}
 	var got []string
 	for _, v := range dropAppVolumes(pm, []string{"mine", "shared"}) {

@@ -360,7 +360,6 @@ func TestCRICoreBadInput(t *testing.T) {
 	for _, args := range [][]string{
 		{"inspectp", "0000"},
 		{"inspect", "ffff"},
-		{"stop", "ffff"},
 		{"start", "ffff"},
 	} {
 		_, errOut, ok := s.crictl(t, args...)
@@ -368,10 +367,10 @@ func TestCRICoreBadInput(t *testing.T) {
 			t.Errorf("crictl %v: ok=%v, want NotFound\n%s", args, ok, errOut)
 		}
 	}
-	// Unsupported: sysctls, and a privileged sandbox.
+	// Unsupported: sysctls, the host's PID namespace.
 	for name, linux := range map[string]any{
-		"sysctls":    map[string]any{"sysctls": map[string]string{"net.ipv4.ip_forward": "1"}},
-		"privileged": map[string]any{"security_context": map[string]any{"privileged": true}},
+		"sysctls":  map[string]any{"sysctls": map[string]string{"net.ipv4.ip_forward": "1"}},
+		"host-pid": map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"pid": 2}}},
 	} {
 		cfg := coreJSON(t, filepath.Join(tmp, name+".json"), map[string]any{
 			"metadata": map[string]any{"name": name, "namespace": "ns", "uid": name},

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/appc/spec/schema"
 	"google.golang.org/grpc/codes"
@@ -357,23 +358,50 @@ func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContai
 }
 
 // StopContainer stops a running container: its stop signal, then SIGKILL
-// after the pod's stop timeout, at once with a timeout of 0. Stopping a
-// container that does not run succeeds.
+// after the timeout (or the pod's stop timeout if shorter), at once with a
+// timeout of 0. Stopping a container that does not run succeeds.
 func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
 	ct, err := s.findContainer(req.GetContainerId())
+	if status.Code(err) == codes.NotFound {
+		// Stopping is idempotent, also for a container already removed.
+		return &runtimeapi.StopContainerResponse{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	if ct.state.State != stage0.AppRunning {
 		return &runtimeapi.StopContainerResponse{}, nil
 	}
-	if err := s.stage0.AppStop(ctx, ct.sb.pod.UUID, ct.app, req.Timeout <= 0); err != nil {
+	if err := s.stopApp(ctx, ct, req.Timeout); err != nil {
 		if now, ferr := s.findContainer(ct.id); ferr == nil && now.state.State != stage0.AppRunning {
 			return &runtimeapi.StopContainerResponse{}, nil
 		}
 		return nil, grpcError("stop container", err)
 	}
 	return &runtimeapi.StopContainerResponse{}, nil
+}
+
+// stopApp stops a running app: at once (SIGKILL) without a timeout, else
+// its stop signal, then SIGKILL after the pod's stop timeout or after
+// timeout seconds, whichever comes first.
+func (s *Server) stopApp(ctx context.Context, ct container, timeout int64) error {
+	uuid := ct.sb.pod.UUID
+	if timeout <= 0 {
+		return s.stage0.AppStop(ctx, uuid, ct.app, true)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.stage0.AppStop(ctx, uuid, ct.app, false) }()
+	t := time.NewTimer(time.Duration(timeout) * time.Second)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		if err := s.stage0.Kill(ctx, uuid, ct.app, "SIGKILL"); err != nil {
+			s.log.Warn("kill after stop timeout", "pod", uuid, "app", ct.app, "err", err)
+		}
+		return <-done
+	}
 }
 
 // RemoveContainer removes a container, stopping it first if it runs. An

@@ -94,9 +94,6 @@ func TestSandboxArgsRefused(t *testing.T) {
 			c.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
 				NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_NODE}}}
 		}, "", codes.Unimplemented},
-		"privileged": {func(c *runtimeapi.PodSandboxConfig) {
-			c.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{Privileged: true}}
-		}, "", codes.Unimplemented},
 	} {
 		pc := podConfig()
 		tc.mod(pc)
@@ -178,8 +175,11 @@ func TestContainerSpec(t *testing.T) {
 			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
 				RunAsUser: &runtimeapi.Int64Value{Value: 1000}, RunAsGroup: &runtimeapi.Int64Value{Value: 100},
 				SupplementalGroups: []int64{5, 6}, ReadonlyRootfs: true,
-				Capabilities: &runtimeapi.Capability{DropCapabilities: []string{"NET_RAW"}},
-				Seccomp:      &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined},
+				MaskedPaths: []string{"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+					"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"},
+				ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+				Capabilities:  &runtimeapi.Capability{DropCapabilities: []string{"NET_RAW"}},
+				Seccomp:       &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined},
 			},
 		},
 	}
@@ -261,6 +261,15 @@ func TestContainerSpecRefused(t *testing.T) {
 		}, codes.InvalidArgument},
 		"add all": {func(c *runtimeapi.ContainerConfig) {
 			c.Linux = sec(&runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{AddCapabilities: []string{"ALL"}}})
+		}, codes.Unimplemented},
+		"group without user": {func(c *runtimeapi.ContainerConfig) {
+			c.Linux = sec(&runtimeapi.LinuxContainerSecurityContext{RunAsGroup: &runtimeapi.Int64Value{Value: 5}})
+		}, codes.InvalidArgument},
+		"masked path": {func(c *runtimeapi.ContainerConfig) {
+			c.Linux = sec(&runtimeapi.LinuxContainerSecurityContext{MaskedPaths: []string{"/proc/kcore", "/bin/ls"}})
+		}, codes.Unimplemented},
+		"readonly path": {func(c *runtimeapi.ContainerConfig) {
+			c.Linux = sec(&runtimeapi.LinuxContainerSecurityContext{ReadonlyPaths: []string{"/etc"}})
 		}, codes.Unimplemented},
 		"negative memory": {func(c *runtimeapi.ContainerConfig) {
 			c.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: -1}}

@@ -94,9 +94,9 @@ func sandboxArgs(cfg Config, sc *runtimeapi.PodSandboxConfig, runtimeHandler str
 	if len(sc.GetLinux().GetSysctls()) > 0 {
 		return nil, meta, status.Error(codes.Unimplemented, "sysctls: rkt app sandbox cannot set a sandbox's sysctls")
 	}
-	if sc.GetLinux().GetSecurityContext().GetPrivileged() {
-		return nil, meta, status.Error(codes.Unimplemented, "privileged sandboxes are not supported: rkt-ng has no grant for host devices and a writable /sys")
-	}
+	// A privileged sandbox only allows privileged containers; the pod
+	// itself runs no process of the kubelet's, and CreateContainer
+	// refuses privileged containers.
 	if sc.GetWindows() != nil {
 		return nil, meta, status.Error(codes.InvalidArgument, "windows sandbox config on linux")
 	}
@@ -446,6 +446,10 @@ func (s *Server) findSandbox(id string) (sandbox, error) {
 // stopped sandbox succeeds.
 func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
 	sb, err := s.findSandbox(req.GetPodSandboxId())
+	if status.Code(err) == codes.NotFound {
+		// Stopping is idempotent, also for a sandbox already removed.
+		return &runtimeapi.StopPodSandboxResponse{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
