@@ -181,7 +181,9 @@ func TestCRIStreams(t *testing.T) {
 	ws.Close()
 	var st struct {
 		Reason  string
-		Details struct{ Causes []struct{ Type, Message string } }
+		Details struct {
+			Causes []struct{ Type, Message string }
+		}
 	}
 	json.Unmarshal(got[3], &st)
 	if st.Reason != "NonZeroExitCode" || len(st.Details.Causes) == 0 || st.Details.Causes[0].Message != "7" {
