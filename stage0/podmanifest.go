@@ -33,6 +33,10 @@ type AppSpec struct {
 	UserAnnotations   map[string]string
 	UserLabels        map[string]string
 	Mounts            []Mount
+	// Volumes are volumes an app added to a sandbox brings (kind host or
+	// empty), joined to the pod's volumes; their names must be new to
+	// the pod. Only AppAdd takes them.
+	Volumes []types.Volume
 
 	// Isolator flags.
 	Memory, CPU            string
