@@ -468,11 +468,3 @@ func containerMatches(f *runtimeapi.ContainerFilter, id, sandboxID string, st ru
 	}
 	return labelsMatch(f.LabelSelector, labels)
 }
-
-// ReopenContainerLog is not wired in yet.
-func (s *Server) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
-	if _, err := s.findContainer(req.GetContainerId()); err != nil {
-		return nil, err
-	}
-	return nil, status.Error(codes.Unimplemented, "reopen container log: CRI logs are not wired into this build of rkt-cri yet")
-}

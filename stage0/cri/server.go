@@ -23,6 +23,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/rkt-ng/rkt/stage0"
+	"github.com/rkt-ng/rkt/stage0/cri/streams"
 )
 
 // RuntimeName is what Version reports as the runtime's name.
@@ -74,6 +75,11 @@ type Server struct {
 	// Their pods are on disk; this is only for reaping.
 	mu        sync.Mutex
 	sandboxes map[int]*os.Process
+
+	// streamsMu guards streams: the streaming server while Serve runs
+	// (streaming.go).
+	streamsMu sync.Mutex
+	streams   *streams.Server
 }
 
 // New returns a server; it does not listen yet.
@@ -145,6 +151,11 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if s.images != nil {
 		runtimeapi.RegisterImageServiceServer(g, s.images)
 	}
+	stopStreams, err := s.startStreams(ctx)
+	if err != nil {
+		return fmt.Errorf("streaming server: %w", err)
+	}
+	defer stopStreams()
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -160,7 +171,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		t.Stop()
 	}()
 	s.log.Info("serving", "socket", l.Addr().String())
-	err := g.Serve(l)
+	err = g.Serve(l)
 	close(done)
 	<-stopped
 	if ctx.Err() != nil {
