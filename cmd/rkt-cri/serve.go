@@ -12,6 +12,7 @@ import (
 
 	"github.com/rkt-ng/rkt/stage0"
 	"github.com/rkt-ng/rkt/stage0/cri"
+	"github.com/rkt-ng/rkt/stage0/cri/imageservice"
 )
 
 // rktBinary is the name of rkt's binary, looked for beside rkt-cri.
@@ -70,6 +71,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	is, err := imageservice.New(s0, cfg.RegistryMirrors, log)
+	if err != nil {
+		return err
+	}
+	srv.SetImageService(is)
 	l, err := cri.Listen(*listen)
 	if err != nil {
 		return err
