@@ -212,7 +212,7 @@ func (s *criServer) crictlErr(t *testing.T, args ...string) (string, error) {
 }
 
 // writeJSON writes v as JSON to a new file in dir.
-func writeJSON(t *testing.T, dir, name string, v any) string {
+func criWriteJSON(t *testing.T, dir, name string, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -225,11 +225,11 @@ func writeJSON(t *testing.T, dir, name string, v any) string {
 	return p
 }
 
-// criLogLine is one line of the CRI log format: time, stream, P or F, text.
-var criLogLine = regexp.MustCompile(`^(\S+) (stdout|stderr) (F|P) (.*)$`)
+// criLogRE is one line of the CRI log format: time, stream, P or F, text.
+var criLogRE = regexp.MustCompile(`^(\S+) (stdout|stderr) (F|P) (.*)$`)
 
-// readCRILog parses a CRI log file, failing on any malformed line.
-func readCRILog(t *testing.T, path string) []string {
+// parseCRILogFile parses a CRI log file, failing on any malformed line.
+func parseCRILogFile(t *testing.T, path string) []string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -240,7 +240,7 @@ func readCRILog(t *testing.T, path string) []string {
 		if l == "" {
 			continue
 		}
-		m := criLogLine.FindStringSubmatch(l)
+		m := criLogRE.FindStringSubmatch(l)
 		if m == nil {
 			t.Fatalf("log line %q is not in the CRI format", l)
 		}
@@ -253,7 +253,7 @@ func readCRILog(t *testing.T, path string) []string {
 }
 
 // waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func criWaitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -287,7 +287,7 @@ func TestCrictl(t *testing.T) {
 		}
 	}
 
-	podCfg := writeJSON(t, dir, "pod.json", map[string]any{
+	podCfg := criWriteJSON(t, dir, "pod.json", map[string]any{
 		"metadata":      map[string]any{"name": "web", "namespace": "crictl-test", "uid": "0b7f6a4e-crictl", "attempt": 1},
 		"hostname":      "crictl-pod",
 		"log_directory": logDir,
@@ -298,13 +298,13 @@ func TestCrictl(t *testing.T) {
 	if len(podID) != 36 {
 		t.Fatalf("sandbox ID %q: want a pod UUID", podID)
 	}
-	webCfg := writeJSON(t, dir, "web.json", map[string]any{
+	webCfg := criWriteJSON(t, dir, "web.json", map[string]any{
 		"metadata": map[string]any{"name": "web"},
 		"image":    map[string]any{"image": testutil.CRIWebServerImage},
 		"log_path": "web.log",
 		"linux":    map[string]any{},
 	})
-	clientCfg := writeJSON(t, dir, "client.json", map[string]any{
+	clientCfg := criWriteJSON(t, dir, "client.json", map[string]any{
 		"metadata": map[string]any{"name": "client"},
 		"image":    map[string]any{"image": testutil.CRIDefaultImage},
 		"command":  []string{"sh", "-c", "echo hello-out; echo hello-err >&2; i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done"},
@@ -323,7 +323,7 @@ func TestCrictl(t *testing.T) {
 	fetch := func() string {
 		t.Helper()
 		var out string
-		waitFor(t, "the web server answers on the pod's localhost", time.Minute, func() bool {
+		criWaitFor(t, "the web server answers on the pod's localhost", time.Minute, func() bool {
 			o, err := s.crictlErr(t, "exec", clientID, "wget", "-q", "-O", "-", "http://127.0.0.1:80/")
 			out = o
 			return err == nil && strings.Contains(o, "It works")
@@ -362,11 +362,11 @@ func TestCrictl(t *testing.T) {
 
 	// Logs: the file the kubelet reads, in the CRI format, both streams.
 	clientLog := filepath.Join(logDir, "client.log")
-	waitFor(t, "client log has its first lines", 30*time.Second, func() bool {
+	criWaitFor(t, "client log has its first lines", 30*time.Second, func() bool {
 		b, _ := os.ReadFile(clientLog)
 		return bytes.Contains(b, []byte("tick 1"))
 	})
-	lines := readCRILog(t, clientLog)
+	lines := parseCRILogFile(t, clientLog)
 	for _, want := range []string{"stdout F hello-out", "stderr F hello-err", "stdout F tick 0"} {
 		if !slices.Contains(lines, want) {
 			t.Errorf("client log lacks %q: %q", want, lines)
@@ -379,9 +379,9 @@ func TestCrictl(t *testing.T) {
 	// rkt-cri is killed: the pod runs on and its logs keep flowing; the
 	// restarted server finds the sandbox and both containers as they were.
 	s.stop(t, syscall.SIGKILL)
-	before := len(readCRILog(t, clientLog))
+	before := len(parseCRILogFile(t, clientLog))
 	time.Sleep(3 * time.Second)
-	if after := len(readCRILog(t, clientLog)); after <= before {
+	if after := len(parseCRILogFile(t, clientLog)); after <= before {
 		t.Errorf("the client's log stopped while rkt-cri was down (%d lines, then %d)", before, after)
 	}
 	s.start(t)
@@ -434,7 +434,7 @@ func TestCrictl(t *testing.T) {
 	if got := s.crictl(t, "pods", "-q"); got != "" {
 		t.Fatalf("sandboxes left: %q", got)
 	}
-	waitFor(t, "no running pod left", 30*time.Second, func() bool {
+	criWaitFor(t, "no running pod left", 30*time.Second, func() bool {
 		m, _ := filepath.Glob(filepath.Join(c.DataDir, "pods", "run", "*"))
 		return len(m) == 0
 	})
@@ -611,7 +611,7 @@ func TestCritest(t *testing.T) {
 		for _, sp := range suite.SpecReports {
 			if sp.LeafNodeType != "It" {
 				if sp.State != "passed" && sp.State != "skipped" {
-					unexpected = append(unexpected, fmt.Sprintf("%s %s: %s", sp.LeafNodeType, sp.State, firstLine(sp.Failure.Message)))
+					unexpected = append(unexpected, fmt.Sprintf("%s %s: %s", sp.LeafNodeType, sp.State, criFirstLine(sp.Failure.Message)))
 				}
 				continue
 			}
@@ -642,7 +642,7 @@ func TestCritest(t *testing.T) {
 				t.Logf("expected %s: %s\n    because %s", sp.State, full, reason)
 				continue
 			}
-			unexpected = append(unexpected, fmt.Sprintf("%s: %s (%v)\n    %s", sp.State, full, sp.RunTime.Round(time.Second), firstLine(sp.Failure.Message)))
+			unexpected = append(unexpected, fmt.Sprintf("%s: %s (%v)\n    %s", sp.State, full, sp.RunTime.Round(time.Second), criFirstLine(sp.Failure.Message)))
 		}
 	}
 	t.Logf("critest conformance: %d passed, %d failed, %d skipped (of %d)", passed, failed, skipped, passed+failed+skipped)
@@ -666,7 +666,7 @@ func TestCritest(t *testing.T) {
 	}
 }
 
-func firstLine(s string) string {
+func criFirstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	if len(s) > 300 {
 		s = s[:300] + "…"
