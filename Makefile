@@ -20,10 +20,14 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './build/*' 2>/dev/null) go
 
 .PHONY: all deps test demo bench install clean fuzz soak cri-tools
 
-all: bin/rkt bin/stage1-ns.aci bin/stage1-kvm.aci
+all: bin/rkt bin/stage1-ns.aci bin/stage1-kvm.aci bin/rkt-cri
 
 bin/rkt: $(GO_SOURCES)
 	$(GO) build $(GOFLAGS_BIN) -o $@ ./cmd/rkt
+
+# The CRI server is its own binary: grpc and the k8s modules stay out of rkt.
+bin/rkt-cri: $(GO_SOURCES)
+	$(GO) build $(GOFLAGS_BIN) -o $@ ./cmd/rkt-cri
 
 $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2: $(GO_SOURCES)
 	$(GO) build $(GOFLAGS_BIN) -o $(BUILD)/stage1-bin/stage1 ./cmd/stage1-ns
@@ -39,7 +43,7 @@ bin/stage1-ns.aci: bin/rkt $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2
 		$(STAGE1_DIR)/rootfs/proc $(STAGE1_DIR)/rootfs/sys $(STAGE1_DIR)/rootfs/dev $(STAGE1_DIR)/rootfs/tmp \
 		$(STAGE1_DIR)/rootfs/usr/lib/rkt/plugins/net
 	cp $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2 $(STAGE1_DIR)/rootfs/
-	for e in init gc stop enter app-add app-start app-stop app-rm; do ln $(STAGE1_DIR)/rootfs/stage1 $(STAGE1_DIR)/rootfs/$$e; done
+	for e in init gc stop enter app-add app-start app-stop app-rm app-reopen-log; do ln $(STAGE1_DIR)/rootfs/stage1 $(STAGE1_DIR)/rootfs/$$e; done
 	cp $(BUILD)/cni-plugins/* $(STAGE1_DIR)/rootfs/usr/lib/rkt/plugins/net/
 	sed 's/@VERSION@/$(VERSION)/; s/@ARCH@/$(APPC_ARCH)/' stage1/ns/image/manifest.json > $(STAGE1_DIR)/manifest
 	bin/rkt image build --overwrite --mtime=0 $(STAGE1_DIR) $@
@@ -117,6 +121,7 @@ soak: deps all
 
 install: all
 	install -D -m 0755 bin/rkt $(DESTDIR)$(PREFIX)/bin/rkt
+	install -D -m 0755 bin/rkt-cri $(DESTDIR)$(PREFIX)/bin/rkt-cri
 	install -D -m 0644 bin/stage1-ns.aci $(DESTDIR)$(PREFIX)/lib/rkt/stage1-images/stage1-ns.aci
 	install -D -m 0644 bin/stage1-kvm.aci $(DESTDIR)$(PREFIX)/lib/rkt/stage1-images/stage1-kvm.aci
 	install -d $(DESTDIR)$(PREFIX)/lib/rkt/plugins/net

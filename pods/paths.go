@@ -92,6 +92,9 @@ func (p *Pod) Stage1InfoPath() string { return p.layout().Stage1Info() }
 // MDSTokenPath holds the metadata service token.
 func (p *Pod) MDSTokenPath() string { return p.layout().MDSToken() }
 
+// CRIRemovedPath lists the CRI containers removed from a stopped sandbox.
+func (p *Pod) CRIRemovedPath() string { return p.layout().CRIRemoved() }
+
 // stage1Data finds a path inside the stage1 rootfs (podPath, as the pod
 // sees it): through the mount while it exists, else in the overlay upper
 // dir after the pod exited.

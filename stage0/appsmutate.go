@@ -149,12 +149,18 @@ func (c *Config) AppAdd(ctx context.Context, ref string, spec AppSpec, env EnvSo
 			return "", err
 		}
 	}
+	if err := checkCRILogPath(spec.CRILogPath); err != nil {
+		return "", err
+	}
 	m, err := c.openMutable(ref)
 	if err != nil {
 		return "", err
 	}
 	defer m.Close()
 	p := m.pod
+	if spec.CRILogPath != "" && m.ep.AppReopenLog == "" {
+		return "", fmt.Errorf("pod %s: its stage1 cannot write CRI logs (annotation %s missing)", p.UUID, stage1.AnnotationAppReopenLog)
+	}
 	s, err := c.Store()
 	if err != nil {
 		return "", err
@@ -192,6 +198,16 @@ func (c *Config) AppAdd(ctx context.Context, ref string, spec AppSpec, env EnvSo
 	for _, v := range m.manifest.Volumes {
 		vols[v.Name] = v
 	}
+	for _, v := range spec.Volumes {
+		if _, ok := vols[v.Name]; ok {
+			return "", fmt.Errorf("volume %s: pod %s has a volume of that name already", v.Name, p.UUID)
+		}
+		if v.Kind != "host" && v.Kind != "empty" {
+			return "", fmt.Errorf("volume %s: kind %q, want host or empty", v.Name, v.Kind)
+		}
+		vols[v.Name] = v
+	}
+	podVolumes := append(append([]types.Volume{}, m.manifest.Volumes...), spec.Volumes...)
 	for _, mt := range ra.Mounts {
 		if _, ok := vols[mt.Volume]; !ok {
 			return "", fmt.Errorf("--mount volume=%s: no such volume in pod %s; declare it with rkt app sandbox --volume", mt.Volume, p.UUID)
@@ -200,7 +216,7 @@ func (c *Config) AppAdd(ctx context.Context, ref string, spec AppSpec, env EnvSo
 	added, implicit := fillMounts(&ra, vols, false, len(m.manifest.Apps)+1)
 	c.warnImplicit(implicit)
 	grant := stage1.AppOptions{UserIsolators: flagIsolators(spec), GrantedBy: stage1.GrantedByFlags}
-	one := &schema.PodManifest{Apps: schema.AppList{ra}, Volumes: append(append([]types.Volume{}, m.manifest.Volumes...), added...)}
+	one := &schema.PodManifest{Apps: schema.AppList{ra}, Volumes: append(append([]types.Volume{}, podVolumes...), added...)}
 	if err := checkMounts(one); err != nil {
 		return "", err
 	}
@@ -221,8 +237,13 @@ func (c *Config) AppAdd(ctx context.Context, ref string, spec AppSpec, env EnvSo
 		return "", err
 	}
 	m.manifest.Apps = append(m.manifest.Apps, ra)
-	m.manifest.Volumes = append(m.manifest.Volumes, added...)
+	m.manifest.Volumes = append(podVolumes, added...)
 	m.opts.Apps = withGrants(stopSignals(cloneAppOptions(m.opts.Apps), one), map[string]stage1.AppOptions{name.String(): grant})
+	if spec.CRILogPath != "" {
+		ao := m.opts.Apps[name.String()]
+		ao.CRILogPath = spec.CRILogPath
+		m.opts.Apps[name.String()] = ao
+	}
 	if err := m.save(); err != nil {
 		release()
 		return "", err

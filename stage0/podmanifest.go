@@ -33,12 +33,21 @@ type AppSpec struct {
 	UserAnnotations   map[string]string
 	UserLabels        map[string]string
 	Mounts            []Mount
+	// Volumes are volumes an app added to a sandbox brings (kind host or
+	// empty), joined to the pod's volumes; their names must be new to
+	// the pod. Only AppAdd takes them.
+	Volumes []types.Volume
 
 	// Isolator flags.
 	Memory, CPU            string
 	CPUShares, OOMScoreAdj *int
 	CapsRetain, CapsRemove []string
 	Seccomp                string
+
+	// CRILogPath, for an app added to a sandbox (AppAdd), is an absolute
+	// host path where the pod writes the app's stdout and stderr in the CRI
+	// log format, besides its own log (`rkt logs`); empty for none.
+	CRILogPath string
 }
 
 // Mount is --mount volume=NAME,target=PATH.

@@ -32,6 +32,10 @@ const (
 	AnnotationAppStart = "coreos.com/rkt/stage1/app/start"
 	AnnotationAppStop  = "coreos.com/rkt/stage1/app/stop"
 	AnnotationAppRm    = "coreos.com/rkt/stage1/app/rm"
+	// AnnotationAppReopenLog names the app/reopen-log entrypoint (rkt-ng
+	// extension, docs/stage1-abi.md 2.6): a stage1 that has it writes the
+	// CRI log of apps whose options give apps.<app>.criLogPath.
+	AnnotationAppReopenLog = "rkt-ng.io/stage1/app/reopen-log"
 	// AnnotationMDSTokenFile "true" says the stage1 reads the metadata
 	// service token from MDSTokenFile in the pod directory, so stage0 keeps
 	// it off the command line (rkt-ng extension; rkt's stage1s lack it and
@@ -80,7 +84,10 @@ type Entrypoints struct {
 	// AppAdd, AppStart, AppStop and AppRm are the app-level entrypoints of
 	// a mutable pod; empty when the stage1 lacks them.
 	AppAdd, AppStart, AppStop, AppRm string
-	Version                          int
+	// AppReopenLog is the app/reopen-log entrypoint; empty when the stage1
+	// lacks it, and then it writes no CRI logs (AppOptions.CRILogPath).
+	AppReopenLog string
+	Version      int
 	// MDSTokenFile: the stage1 reads the token from MDSTokenFile.
 	MDSTokenFile bool
 	// ImagePolicy: the stage1 enforces the image privilege policy.
@@ -96,7 +103,8 @@ func EntrypointsOf(im *schema.ImageManifest) (Entrypoints, error) {
 	}
 	e := Entrypoints{Run: get(AnnotationRun), Enter: get(AnnotationEnter), GC: get(AnnotationGC), Stop: get(AnnotationStop), Version: 1,
 		MDSTokenFile: get(AnnotationMDSTokenFile) == "true", ImagePolicy: get(AnnotationImagePolicy) == "true",
-		AppAdd: get(AnnotationAppAdd), AppStart: get(AnnotationAppStart), AppStop: get(AnnotationAppStop), AppRm: get(AnnotationAppRm)}
+		AppAdd: get(AnnotationAppAdd), AppStart: get(AnnotationAppStart), AppStop: get(AnnotationAppStop), AppRm: get(AnnotationAppRm),
+		AppReopenLog: get(AnnotationAppReopenLog)}
 	if e.Run == "" {
 		return e, fmt.Errorf("image %s: %w: annotation %s missing", im.Name, ErrNoEntrypoint, AnnotationRun)
 	}
@@ -279,6 +287,10 @@ type AppOptions struct {
 	// GrantedByFlags (the default) or GrantedByPodManifest. It only words
 	// the refusal.
 	GrantedBy string `json:"grantedBy,omitempty"`
+	// CRILogPath is an absolute host path where the app's stdout and stderr
+	// go in the CRI log format (an app added by the CRI server), besides
+	// the pod's own log; only for a stage1 with AnnotationAppReopenLog.
+	CRILogPath string `json:"criLogPath,omitempty"`
 }
 
 // Values of AppOptions.GrantedBy.

@@ -167,6 +167,22 @@ func TestEntrypointsMutable(t *testing.T) {
 	}
 }
 
+// TestEntrypointsReopenLog: app/reopen-log is optional (a stage1 without it
+// writes no CRI logs and stays mutable).
+func TestEntrypointsReopenLog(t *testing.T) {
+	im := schema.BlankImageManifest()
+	im.Name = "example.com/stage1"
+	im.Annotations.Set(AnnotationRun, "/init")
+	ep, err := EntrypointsOf(im)
+	if err != nil || ep.AppReopenLog != "" {
+		t.Fatalf("EntrypointsOf without app/reopen-log = %q, %v", ep.AppReopenLog, err)
+	}
+	im.Annotations.Set(AnnotationAppReopenLog, "/app-reopen-log")
+	if ep, err = EntrypointsOf(im); err != nil || ep.AppReopenLog != "/app-reopen-log" {
+		t.Fatalf("EntrypointsOf with app/reopen-log = %q, %v", ep.AppReopenLog, err)
+	}
+}
+
 func TestAppArgs(t *testing.T) {
 	in := AppArgs{Debug: true, Force: true, App: "web", UUID: "0f0f0f0f-0000-4000-8000-000000000000"}
 	out, err := ParseAppArgs(in.Argv())

@@ -24,6 +24,9 @@ const (
 	OpStop = "stop"
 	// OpRm unmounts an app that is not running and forgets it; its log stays.
 	OpRm = "rm"
+	// OpReopenLog replaces the file of a running app's CRI log with the one
+	// fd the request carries (the kubelet rotated the old one away).
+	OpReopenLog = "reopen-log"
 )
 
 // MaxAppFds bounds the fds of an OpStart request (its rootfs and binds):
@@ -37,6 +40,10 @@ type AppStart struct {
 	// runs in the pod's mount namespace (stage1/podsetup.MountAdded for the
 	// ns flavor); stage2 does not read them.
 	Mounts json.RawMessage `json:"mounts"`
+	// CRILog says the request's last fd is the app's CRI log file, opened
+	// on the host for appending: stage2 writes the app's stdout and stderr
+	// there in the CRI log format, besides its own log.
+	CRILog bool `json:"criLog,omitempty"`
 }
 
 // Mounter makes the mounts of an added app from the request's fds, and
@@ -116,6 +123,12 @@ func (s *supervisor) appOp(r *enterReq) {
 			return
 		}
 		replyEnter(r.conn, EnterReply{})
+	case OpReopenLog:
+		if err := s.reopenCRILog(r.req.App, r.fds); err != nil {
+			fail("%v", err)
+			return
+		}
+		replyEnter(r.conn, EnterReply{})
 	default:
 		fail("unknown app operation %q", r.req.Op)
 	}
@@ -132,6 +145,15 @@ func (s *supervisor) addApp(st *AppStart, fds []int) error {
 	}
 	if s.app(name) != nil {
 		return fmt.Errorf("app %s was started already", name)
+	}
+	if st.CRILog {
+		if len(fds) < 2 {
+			return errors.New("start request with a CRI log carries no log fd")
+		}
+		if err := s.setCRILog(name, fds[len(fds)-1]); err != nil {
+			return err
+		}
+		fds = fds[:len(fds)-1]
 	}
 	if err := s.mount(st.Mounts, fds); err != nil {
 		return fmt.Errorf("app %s: mounts: %w", name, err)
@@ -173,6 +195,10 @@ func (s *supervisor) removeApp(name string) error {
 	s.cfg.Apps = slices.DeleteFunc(slices.Clone(s.cfg.Apps), func(a App) bool { return a.Name == name })
 	s.order = slices.DeleteFunc(s.order, func(n string) bool { return n == name })
 	delete(s.codes, name)
+	if l := s.criLogs[name]; l != nil {
+		l.Close()
+		delete(s.criLogs, name)
+	}
 	// The app's records go with it (an app of the same name may be added
 	// later); its log stays until the pod is gone.
 	for _, f := range []string{layout.AppStatus(name), layout.AppStarted(name), layout.AppStopped(name)} {
@@ -225,4 +251,65 @@ func (s *supervisor) stopTimeout() time.Duration {
 		return s.cfg.StopTimeout
 	}
 	return 10 * time.Second
+}
+
+// setCRILog makes fd, received with an app's start request, the app's CRI
+// log. It keeps a duplicate of fd: the request's fds are closed after it.
+func (s *supervisor) setCRILog(app string, fd int) error {
+	f, err := criLogFile(fd)
+	if err != nil {
+		return fmt.Errorf("app %s: CRI log: %w", app, err)
+	}
+	if l := s.criLogs[app]; l != nil {
+		l.Close()
+	}
+	s.criLogs[app] = newCRILog(f)
+	return nil
+}
+
+// reopenCRILog replaces a running app's CRI log file with (a duplicate
+// of) the request's one fd.
+func (s *supervisor) reopenCRILog(app string, fds []int) error {
+	l := s.criLogs[app]
+	switch {
+	case s.app(app) == nil:
+		return fmt.Errorf("no app %q in this pod", app)
+	case l == nil:
+		return fmt.Errorf("app %s has no CRI log", app)
+	case len(fds) != 1:
+		return fmt.Errorf("reopen-log request carries %d fds, want 1", len(fds))
+	}
+	if _, running := s.mains[app]; !running {
+		return fmt.Errorf("app %s is not running", app)
+	}
+	f, err := criLogFile(fds[0])
+	if err != nil {
+		return fmt.Errorf("app %s: CRI log: %w", app, err)
+	}
+	l.reopen(f)
+	return nil
+}
+
+// criLogFile duplicates fd, which must be a regular file open for
+// appending, as an *os.File.
+func criLogFile(fd int) (*os.File, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, os.NewSyscallError("fstat", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, errors.New("not a regular file")
+	}
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	if fl&unix.O_APPEND == 0 || fl&unix.O_ACCMODE == unix.O_RDONLY {
+		return nil, errors.New("not open for appending")
+	}
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	return os.NewFile(uintptr(nfd), "cri-log"), nil
 }

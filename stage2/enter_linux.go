@@ -131,13 +131,13 @@ func readEnter(conn int) (*enterReq, error) {
 		closeFds(r.fds)
 		return nil, fmt.Errorf("decode enter request: %w", err)
 	}
-	if r.req.Signal != 0 || (r.req.Op != "" && r.req.Op != OpStart) {
+	if r.req.Signal != 0 || (r.req.Op != "" && r.req.Op != OpStart && r.req.Op != OpReopenLog) {
 		closeFds(r.fds)
 		r.fds = nil
 		return r, nil
 	}
-	if r.req.Op == OpStart {
-		return r, nil // the mounter checks its fds
+	if r.req.Op == OpStart || r.req.Op == OpReopenLog {
+		return r, nil // the mounter, or the reopen, checks its fds
 	}
 	if len(r.fds) != 3 {
 		closeFds(r.fds)
@@ -159,7 +159,53 @@ func closeFds(fds []int) {
 func replyEnter(conn int, r EnterReply) {
 	b, _ := json.Marshal(r)
 	unix.Write(conn, b)
+	// The reply stays readable for the client; the shutdown ends the
+	// request's watcher, which polls a duplicate of conn.
+	unix.Shutdown(conn, unix.SHUT_RDWR)
 	unix.Close(conn)
+}
+
+// watchEnter starts the watcher of a running enter request: when its client
+// goes away (the connection closes before the reply: the client was killed,
+// or its caller gave up, as a CRI ExecSync at its timeout), the command's
+// session is killed, so that nothing it started lingers in the pod.
+func (s *supervisor) watchEnter(id uint64, conn int) {
+	fd, err := unix.FcntlInt(uintptr(conn), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	s.watchers.Add(1)
+	go func() {
+		defer s.watchers.Done()
+		defer unix.Close(fd)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+		for {
+			n, err := unix.Poll(fds, -1)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || n > 0 {
+				break
+			}
+		}
+		select {
+		case s.enterGone <- id:
+		case <-s.watchQuit:
+		}
+	}()
+}
+
+// enterClientGone kills the session of enter id if it still runs: its
+// client went away. A command that already exited was replied to; its id
+// is then unknown.
+func (s *supervisor) enterClientGone(id uint64) {
+	for pid, p := range s.procs {
+		if p.kind == kindEnter && p.id == id {
+			s.log.Debug("enter client gone, killing its command", "pid", pid)
+			unix.Kill(-pid, unix.SIGKILL)
+			return
+		}
+	}
 }
 
 // startEnter launches an enter request inside its app.
@@ -196,7 +242,9 @@ func (s *supervisor) startEnter(r *enterReq) {
 		replyEnter(r.conn, EnterReply{Code: ExitLaunchFailed, Error: err.Error()})
 		return
 	}
-	s.procs[pid] = proc{app: app, kind: kindEnter, conn: r.conn}
+	s.enterIDs++
+	s.procs[pid] = proc{app: app, kind: kindEnter, conn: r.conn, id: s.enterIDs}
+	s.watchEnter(s.enterIDs, r.conn)
 }
 
 // kill handles a signal request: only the apps' main processes get it, never

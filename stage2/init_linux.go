@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -45,6 +46,8 @@ type proc struct {
 	app  *App
 	kind procKind
 	conn int // kindEnter: the client connection to reply on
+	// id (kindEnter) names the request for its client watcher (watchEnter).
+	id uint64
 }
 
 // supervisor is the pod's PID 1.
@@ -75,6 +78,15 @@ type supervisor struct {
 	mount       Mounter
 	unmount     Unmounter
 	notifyStops []func() // notify sockets of added apps
+	// criLogs are the CRI logs of added apps that have one, by app.
+	criLogs map[string]*criLog
+	// Enter client watchers (watchEnter): they report on enterGone the id
+	// of an enter whose client went away, until watchQuit is closed, and
+	// watchers waits for them.
+	enterIDs  uint64
+	enterGone chan uint64
+	watchQuit chan struct{}
+	watchers  sync.WaitGroup
 }
 
 // Init is the body of the stage2 binary as the pod's PID 1. It returns the
@@ -92,18 +104,21 @@ func Init(log *slog.Logger, opts ...Option) int {
 		return ExitLaunchFailed
 	}
 	s := &supervisor{
-		cfg:     cfg,
-		log:     log,
-		procs:   map[int]proc{},
-		exited:  map[int]unix.WaitStatus{},
-		mains:   map[string]int{},
-		codes:   map[string]int{},
-		killed:  map[int]bool{},
-		sigs:    make(chan os.Signal, 32),
-		enterCh: make(chan *enterReq),
-		readyCh: make(chan string),
-		waiting: map[string]bool{},
-		stops:   map[string]*appStop{},
+		cfg:       cfg,
+		log:       log,
+		procs:     map[int]proc{},
+		exited:    map[int]unix.WaitStatus{},
+		mains:     map[string]int{},
+		codes:     map[string]int{},
+		killed:    map[int]bool{},
+		sigs:      make(chan os.Signal, 32),
+		enterCh:   make(chan *enterReq),
+		readyCh:   make(chan string),
+		waiting:   map[string]bool{},
+		stops:     map[string]*appStop{},
+		criLogs:   map[string]*criLog{},
+		enterGone: make(chan uint64),
+		watchQuit: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -169,6 +184,7 @@ func (s *supervisor) run() int {
 	}
 	s.loop(stopping)
 	stopEnter()
+	close(s.watchQuit)
 	for _, name := range s.order {
 		if app := s.app(name); app != nil && len(app.PostStop) > 0 {
 			if _, started := s.codes[name]; started {
@@ -180,6 +196,8 @@ func (s *supervisor) run() int {
 	// it, so nothing an app forked outlives the pod.
 	unix.Kill(-1, unix.SIGKILL)
 	s.reapAll(true)
+	// Every enter was replied to, which ends its watcher.
+	s.watchers.Wait()
 	// Every writer is dead now, so the copiers see EOF and finish.
 	for _, wait := range s.logWaits {
 		wait()
@@ -476,6 +494,8 @@ func (s *supervisor) loop(stopping bool) {
 			}
 		case r := <-s.enterCh:
 			s.startEnter(r)
+		case id := <-s.enterGone:
+			s.enterClientGone(id)
 		case app := <-s.readyCh:
 			delete(s.waiting, app)
 			if s.first == nil && deadline == nil {

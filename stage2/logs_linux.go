@@ -204,14 +204,22 @@ func (s *supervisor) capture(app *App) (stdout, stderr *os.File, done func(), er
 		return nil, nil, nil, err
 	}
 	var wg sync.WaitGroup
-	copyStream := func(r *os.File, to *os.File) {
+	cri := s.criLogs[app.Name]
+	copyStream := func(r *os.File, to *os.File, stream string) {
 		defer wg.Done()
 		defer r.Close()
-		pump(r, to, l)
+		if cri == nil {
+			pump(r, to, l)
+			return
+		}
+		// The CRI log needs the bytes in user space to stamp its records.
+		cs := newCRIStream(cri, stream)
+		defer cs.Close()
+		copyLoop(r, to, l, cs)
 	}
 	wg.Add(2)
-	go copyStream(outR, os.Stdout)
-	go copyStream(errR, os.Stderr)
+	go copyStream(outR, os.Stdout, "stdout")
+	go copyStream(errR, os.Stderr, "stderr")
 	s.logWaits = append(s.logWaits, func() {
 		wg.Wait()
 		l.Close()
@@ -231,7 +239,7 @@ func pump(r, to *os.File, l *appLog) {
 	rfd, tofd := int(r.Fd()), int(to.Fd()) // Fd switches both to blocking mode
 	tr, tw, err := os.Pipe()
 	if err != nil {
-		copyLoop(r, to, l)
+		copyLoop(r, to, l, nil)
 		return
 	}
 	defer tr.Close()
@@ -246,7 +254,7 @@ func pump(r, to *os.File, l *appLog) {
 	for {
 		n, err := eintr.Retry2(func() (int64, error) { return unix.Tee(rfd, twfd, chunk, 0) })
 		if err == unix.EINVAL && n == 0 {
-			copyLoop(r, to, l)
+			copyLoop(r, to, l, nil)
 			return
 		}
 		if err != nil || n == 0 {
@@ -283,14 +291,18 @@ func pump(r, to *os.File, l *appLog) {
 	}
 }
 
-// copyLoop is pump without splice.
-func copyLoop(r, to *os.File, l *appLog) {
+// copyLoop is pump without splice; it also gives the output to cri when
+// not nil (the app's CRI log stream).
+func copyLoop(r, to *os.File, l *appLog, cri io.Writer) {
 	buf := make([]byte, 256<<10)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
 			to.Write(buf[:n])
 			l.Write(buf[:n])
+			if cri != nil {
+				cri.Write(buf[:n])
+			}
 		}
 		if err != nil {
 			return

@@ -225,29 +225,12 @@ func criWriteJSON(t *testing.T, dir, name string, v any) string {
 	return p
 }
 
-// criLogRE is one line of the CRI log format: time, stream, P or F, text.
-var criLogRE = regexp.MustCompile(`^(\S+) (stdout|stderr) (F|P) (.*)$`)
-
-// parseCRILogFile parses a CRI log file, failing on any malformed line.
-func parseCRILogFile(t *testing.T, path string) []string {
+// criLogLines reads a CRI log file (readCRILog) as "stream tag text" lines.
+func criLogLines(t *testing.T, path string) []string {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("container log: %v", err)
-	}
 	var out []string
-	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
-		if l == "" {
-			continue
-		}
-		m := criLogRE.FindStringSubmatch(l)
-		if m == nil {
-			t.Fatalf("log line %q is not in the CRI format", l)
-		}
-		if _, err := time.Parse(time.RFC3339Nano, m[1]); err != nil {
-			t.Fatalf("log line %q: time: %v", l, err)
-		}
-		out = append(out, m[2]+" "+m[3]+" "+m[4])
+	for _, r := range readCRILog(t, path) {
+		out = append(out, r[0]+" "+r[1]+" "+r[2])
 	}
 	return out
 }
@@ -366,7 +349,7 @@ func TestCrictl(t *testing.T) {
 		b, _ := os.ReadFile(clientLog)
 		return bytes.Contains(b, []byte("tick 1"))
 	})
-	lines := parseCRILogFile(t, clientLog)
+	lines := criLogLines(t, clientLog)
 	for _, want := range []string{"stdout F hello-out", "stderr F hello-err", "stdout F tick 0"} {
 		if !slices.Contains(lines, want) {
 			t.Errorf("client log lacks %q: %q", want, lines)
@@ -379,9 +362,9 @@ func TestCrictl(t *testing.T) {
 	// rkt-cri is killed: the pod runs on and its logs keep flowing; the
 	// restarted server finds the sandbox and both containers as they were.
 	s.stop(t, syscall.SIGKILL)
-	before := len(parseCRILogFile(t, clientLog))
+	before := len(criLogLines(t, clientLog))
 	time.Sleep(3 * time.Second)
-	if after := len(parseCRILogFile(t, clientLog)); after <= before {
+	if after := len(criLogLines(t, clientLog)); after <= before {
 		t.Errorf("the client's log stopped while rkt-cri was down (%d lines, then %d)", before, after)
 	}
 	s.start(t)

@@ -16,7 +16,7 @@ func newAppCmd(g *globalFlags) *cobra.Command {
 		Short: "Run a sandbox pod and add, start, stop and remove its apps",
 	}
 	cmd.AddCommand(newAppSandboxCmd(g), newAppListCmd(g), newAppStatusCmd(g),
-		newAppAddCmd(g), newAppStartCmd(g), newAppStopCmd(g), newAppRmCmd(g))
+		newAppAddCmd(g), newAppStartCmd(g), newAppStopCmd(g), newAppRmCmd(g), newAppReopenLogCmd(g))
 	return cmd
 }
 

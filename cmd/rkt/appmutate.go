@@ -23,6 +23,7 @@ func newAppAddCmd(g *globalFlags) *cobra.Command {
 			fs.StringVar(&pf.setEnvFile, "set-env-file", "", "file of NAME=VALUE lines to set for the app")
 			fs.BoolVar(&pf.inheritEnv, "inherit-env", false, "the app inherits the environment of rkt")
 			fs.StringVar(&pf.pullPolicy, "pull-policy", "new", "when to fetch the image: new, update or never")
+			criLog := fs.String("cri-log-path", "", "also write the app's output to this host file in the CRI log format")
 			help := fs.BoolP("help", "h", false, "help")
 			if err := fs.Parse(args); err != nil {
 				return &usageError{err}
@@ -49,6 +50,7 @@ func newAppAddCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			apps[0].CRILogPath = *criLog
 			env := stage0.EnvSources{Inherit: pf.inheritEnv, File: pf.setEnvFile, Set: pf.setEnv}
 			name, err := c.AppAdd(cmd.Context(), pod, apps[0], env, pf.pullPolicy)
 			if err != nil {
@@ -103,5 +105,12 @@ func newAppRmCmd(g *globalFlags) *cobra.Command {
 	return appVerb(g, "rm", "Remove an app from a sandbox, stopping it first; its logs stay",
 		func(c *stage0.Config, cmd *cobra.Command, pod, app string, _ bool) error {
 			return c.AppRm(cmd.Context(), pod, app)
+		})
+}
+
+func newAppReopenLogCmd(g *globalFlags) *cobra.Command {
+	return appVerb(g, "reopen-log", "Have a sandbox write an app's CRI log (--cri-log-path) to a new file at its path, after it was rotated",
+		func(c *stage0.Config, cmd *cobra.Command, pod, app string, _ bool) error {
+			return c.AppReopenLog(cmd.Context(), pod, app)
 		})
 }

@@ -1,6 +1,7 @@
 // Command stage1-ns is the namespace stage1. One static binary serves every
 // entrypoint of the stage1 image, chosen by the name it is started as (/init,
-// /gc, /stop, /enter, /app-add, /app-start, /app-stop, /app-rm).
+// /gc, /stop, /enter, /app-add, /app-start, /app-stop, /app-rm,
+// /app-reopen-log).
 package main
 
 import (
@@ -44,6 +45,8 @@ func main() {
 		err = ns.AppStop(args)
 	case "app-rm":
 		err = ns.AppRm(args)
+	case "app-reopen-log":
+		err = ns.AppReopenLog(args)
 	case "enter":
 		var code int
 		if code, err = ns.Enter(args); err == nil {

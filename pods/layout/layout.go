@@ -76,6 +76,9 @@ const (
 	// Stage1Info holds KEY=VALUE lines a stage1 reports about how it runs
 	// the pod, for `rkt status` and `rkt list --full` (stage1, optional).
 	Stage1Info = "stage1-info"
+	// CRIRemoved lists, as a JSON array, the CRI container IDs removed
+	// from a sandbox that no longer runs (rkt-cri, optional).
+	CRIRemoved = "cri-removed.json"
 )
 
 // Paths inside the stage1 rootfs as the pod sees them (absolute).
@@ -229,6 +232,9 @@ func (d Dir) KVMSocket() string { return d.join(KVMSocket) }
 // Stage1Info is the stage1's KEY=VALUE report about the pod.
 func (d Dir) Stage1Info() string { return d.join(Stage1Info) }
 
+// CRIRemoved lists the CRI containers removed from a stopped sandbox.
+func (d Dir) CRIRemoved() string { return d.join(CRIRemoved) }
+
 // SharedVolumes is the directory of the pod's empty volumes.
 func (d Dir) SharedVolumes() string { return d.join(SharedVolumes) }
 
@@ -301,6 +307,7 @@ func All() []string {
 		d.OverlayPrepared(), d.Options(), d.PrivateUsersPrepared(), d.MDSToken(), d.PID(), d.PPID(),
 		d.Subcgroup(), d.NetNS(), d.NetInfo(), d.Cleaned(), d.SharedVolume(v), d.MutableArgs(), d.KVMSocket(),
 		d.Stage1Info(),
+		d.CRIRemoved(),
 	}
 	inPod := []string{
 		AppRootfs(a), RktDir, StatusDir, AppStatus(a), AppStarted(a), AppStopped(a), AppCreated(a),

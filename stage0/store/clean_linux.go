@@ -30,17 +30,8 @@ func (s *Store) CleanTemp() error {
 		if !ok || !validTreeID(id) {
 			continue
 		}
-		l, err := flock.Open(filepath.Join(s.dir, "locks", id))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if l.TryExclusive() == nil {
-			if err := os.RemoveAll(filepath.Join(treeDir, e.Name())); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		l.Close()
+		path := filepath.Join(treeDir, e.Name())
+		errs = append(errs, s.ifUnlocked(id, func() error { return os.RemoveAll(path) }))
 	}
 	errs = append(errs, s.cleanLayerTemp(), s.cleanImportTemp(), s.cleanOrphans())
 	return errors.Join(errs...)
@@ -65,17 +56,8 @@ func (s *Store) cleanLayerTemp() error {
 		} else {
 			continue
 		}
-		l, err := flock.Open(filepath.Join(s.dir, "locks", key))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if l.TryExclusive() == nil {
-			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		l.Close()
+		path := filepath.Join(dir, e.Name())
+		errs = append(errs, s.ifUnlocked(key, func() error { return os.RemoveAll(path) }))
 	}
 	return errors.Join(errs...)
 }
@@ -147,21 +129,33 @@ func (s *Store) cleanOrphans() error {
 		if _, err := os.Lstat(s.rowPath(id)); err == nil {
 			continue
 		}
-		l, err := flock.Open(filepath.Join(s.dir, "locks", id))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if l.TryExclusive() == nil {
-			if _, err := os.Lstat(s.rowPath(id)); errors.Is(err, os.ErrNotExist) {
-				for _, p := range []string{s.blobPath(id), s.manifestPath(id), s.ociPath(id)} {
-					if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-						errs = append(errs, err)
-					}
+		errs = append(errs, s.ifUnlocked(id, func() error {
+			if _, err := os.Lstat(s.rowPath(id)); !errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			var errs []error
+			for _, p := range []string{s.blobPath(id), s.manifestPath(id), s.ociPath(id)} {
+				if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+					errs = append(errs, err)
 				}
 			}
-		}
-		l.Close()
+			return errors.Join(errs...)
+		}))
 	}
 	return errors.Join(errs...)
+}
+
+// ifUnlocked runs remove when the store lock named key can be taken
+// exclusively without waiting, that is when no live process holds it: what
+// it guards was left by a process that died. A held lock is not an error.
+func (s *Store) ifUnlocked(key string, remove func() error) error {
+	l, err := flock.Open(filepath.Join(s.dir, "locks", key))
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if l.TryExclusive() != nil {
+		return nil
+	}
+	return remove()
 }

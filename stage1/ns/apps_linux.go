@@ -144,8 +144,13 @@ func AppStart(args []string, log *slog.Logger) (retErr error) {
 	if err != nil {
 		return fmt.Errorf("app %s: %w", name, err)
 	}
-	if len(binds)+1 > stage2.MaxAppFds {
-		return fmt.Errorf("app %s: %d mounts, at most %d for an app added to a running pod", name, len(binds), stage2.MaxAppFds-1)
+	criLog := p.opts.Apps[name].CRILogPath
+	reserved := 1 // the rootfs
+	if criLog != "" {
+		reserved++
+	}
+	if len(binds)+reserved > stage2.MaxAppFds {
+		return fmt.Errorf("app %s: %d mounts, at most %d for an app added to a running pod", name, len(binds), stage2.MaxAppFds-reserved)
 	}
 	app := a.Stage2
 	var cgMounts []podsetup.Mount
@@ -179,7 +184,14 @@ func AppStart(args []string, log *slog.Logger) (retErr error) {
 	if err != nil {
 		return fmt.Errorf("app %s: %w", name, err)
 	}
-	_, err = callStage2(stage2.EnterRequest{Op: stage2.OpStart, App: name, Start: &stage2.AppStart{App: app, Mounts: mounts}},
+	if criLog != "" {
+		fd, err := openCRILog(criLog)
+		if err != nil {
+			return fmt.Errorf("app %s: %w", name, err)
+		}
+		fds = append(fds, fd) // last, as stage2.AppStart.CRILog says
+	}
+	_, err = callStage2(stage2.EnterRequest{Op: stage2.OpStart, App: name, Start: &stage2.AppStart{App: app, Mounts: mounts, CRILog: criLog != ""}},
 		unix.UnixRights(fds...))
 	return err
 }

@@ -94,9 +94,9 @@ func Environment(app string, env types.Environment, u User, extra []string) []st
 	for _, kv := range env {
 		set(kv.Name, kv.Value)
 	}
-	for k, v := range map[string]string{"HOME": u.Home, "USER": u.Name, "LOGNAME": u.Name, "SHELL": u.Shell} {
-		if _, ok := vals[k]; !ok && v != "" {
-			set(k, v)
+	for _, kv := range [...][2]string{{"HOME", u.Home}, {"USER", u.Name}, {"LOGNAME", u.Name}, {"SHELL", u.Shell}} {
+		if _, ok := vals[kv[0]]; !ok && kv[1] != "" {
+			set(kv[0], kv[1])
 		}
 	}
 	set("AC_APP_NAME", app)

@@ -1,0 +1,93 @@
+package stage0
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/untrusted"
+	"github.com/rkt-ng/rkt/pods"
+)
+
+// EnterCmd returns, unstarted, the command that runs cmd inside a running
+// app of a running pod with exactly that app's confinement, through the
+// pod's stage1 enter entrypoint: what `rkt enter` execs, for callers that run
+// it as a child (the CRI server's exec). The caller sets its Stdin, Stdout
+// and Stderr. Its exit status is the command's; a failure of the stage1
+// itself exits 254 with a "rkt: ..." line on stderr. When its stdin is a
+// terminal, the entrypoint relays it through a pseudo-terminal of its own
+// and copies its size on SIGWINCH. Cancelling ctx sends it SIGTERM; the pod
+// then kills the command (its client went away).
+func (c *Config) EnterCmd(ctx context.Context, ref, app string, cmd []string) (*exec.Cmd, error) {
+	if len(cmd) == 0 {
+		return nil, fmt.Errorf("enter: no command given")
+	}
+	p, err := c.pod(ref)
+	if err != nil {
+		return nil, err
+	}
+	if p.State() != pods.Running {
+		return nil, fmt.Errorf("pod %s: %w: %s, want running", p.UUID, pods.ErrBadState, p.State())
+	}
+	st := StatusOf(p)
+	found := false
+	for _, a := range st.Apps {
+		found = found || a.Name == app
+	}
+	if !found {
+		return nil, fmt.Errorf("pod %s: app %s: %w", p.UUID, app, ErrNoApp)
+	}
+	if r := p.AppRecord(app); r.Started.IsZero() || !r.Finished.IsZero() {
+		return nil, fmt.Errorf("pod %s: app %s: %w", p.UUID, app, ErrAppNotRunning)
+	}
+	path, err := c.stage1Entrypoint(p, entryEnter)
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return nil, fmt.Errorf("pod %s: its stage1 has no enter entrypoint", p.UUID)
+	}
+	argv := append([]string{fmt.Sprintf("--pid=%d", st.PID), "--appname=" + app, "--"}, cmd...)
+	ec := exec.CommandContext(ctx, path, argv...)
+	ec.Dir = p.Path()
+	ec.Cancel = func() error { return ec.Process.Signal(unix.SIGTERM) }
+	ec.WaitDelay = 5 * time.Second
+	return ec, nil
+}
+
+// ErrAppNotRunning means an app exists but does not run (never started, or
+// exited).
+var ErrAppNotRunning = errors.New("app is not running")
+
+// PodNetNS returns the network namespace file of a running pod, for work
+// inside it from the host (the CRI server's port forward), or "" for a pod
+// on the host's network.
+func (c *Config) PodNetNS(ref string) (string, error) {
+	p, err := c.pod(ref)
+	if err != nil {
+		return "", err
+	}
+	if p.State() != pods.Running {
+		return "", fmt.Errorf("pod %s: %w: %s, want running", p.UUID, pods.ErrBadState, p.State())
+	}
+	b, err := untrusted.ReadFile(p.NetNSPath(), 4096)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("pod %s: netns: %w", p.UUID, err)
+	}
+	path := strings.TrimSpace(string(b))
+	var st unix.Statfs_t
+	if !filepath.IsAbs(path) || unix.Statfs(path, &st) != nil || st.Type != unix.NSFS_MAGIC {
+		return "", fmt.Errorf("pod %s: netns %q is not a network namespace file", p.UUID, path)
+	}
+	return path, nil
+}
