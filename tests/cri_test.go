@@ -100,8 +100,30 @@ func startCRI(t *testing.T, c *testutil.Ctx, mirrors map[string][]string) *criSe
 				t.Logf("rkt-cri log (last 8 KiB):\n%s", tail(b, 8<<10))
 			}
 		}
+		criKeep(t, s.logPath)
 	})
 	return s
+}
+
+// criKeep copies file into $RKT_CRI_ARTIFACTS/<test name>/ when that is
+// set, so that the whole rkt-cri log and critest's output and report outlive
+// the test's temporary directory.
+func criKeep(t *testing.T, file string) {
+	dir := os.Getenv("RKT_CRI_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	dst := filepath.Join(dir, t.Name())
+	b, err := os.ReadFile(file)
+	if err == nil {
+		err = os.MkdirAll(dst, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dst, filepath.Base(file)), b, 0o644)
+	}
+	if err != nil {
+		t.Logf("keep %s: %v", file, err)
+	}
 }
 
 // start runs rkt-cri and waits until it answers Version.
@@ -521,6 +543,10 @@ var critestExpected = map[string]string{
 	// Images.
 	"public image with digest should be pulled and removed": "it pulls gcr.io/k8s-staging-cri-tools/test-image-digest@sha256:9700f9a2f5bf…, " +
 		"a fixed upstream digest: no registry outside this machine can be reached, and no image built here can have that digest",
+	// Metrics (critest skips these when the runtime answers Unimplemented).
+	"runtime should support returning metrics descriptors": "rkt-cri does not serve the CRI metrics calls (ListMetricDescriptors, ListPodSandboxMetrics): " +
+		"the kubelet asks for them only under the alpha PodAndContainerStatsFromCRI feature gate and reads cAdvisor otherwise",
+	"runtime should support listing pod sandbox metrics": "as above: ListPodSandboxMetrics is not served",
 }
 
 // ginkgoReport is what TestCritest reads of ginkgo's JSON report.
@@ -577,6 +603,8 @@ func TestCritest(t *testing.T) {
 	runErr := cmd.Run()
 	out.Close()
 	t.Logf("critest ran %v (%v)", time.Since(start).Round(time.Second), runErr)
+	criKeep(t, outPath)
+	criKeep(t, report)
 
 	b, err := os.ReadFile(report)
 	if err != nil {
@@ -649,10 +677,11 @@ func TestCritest(t *testing.T) {
 	}
 }
 
+// criFirstLine is a failure message on one line, cut at 600 bytes.
 func criFirstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	if len(s) > 300 {
-		s = s[:300] + "…"
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 600 {
+		s = s[:600] + "…"
 	}
 	return s
 }
