@@ -29,6 +29,7 @@ import (
 	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage1/cgroups"
+	"github.com/rkt-ng/rkt/stage1/kvm/agent"
 	"github.com/rkt-ng/rkt/stage1/kvm/channel"
 	"github.com/rkt-ng/rkt/stage1/podnet"
 )
@@ -175,9 +176,13 @@ func (p *pod) machine(qemu string) (*vm.Machine, error) {
 	if accel == vm.AccelTCG && !strings.HasPrefix(why, "$") {
 		fmt.Fprintf(os.Stderr, "rkt: stage1-kvm: warning: the pod runs under emulation (TCG), much slower than KVM: %s\n", why)
 	}
+	cmdline := "console=ttyS0 quiet panic=-1 rdinit=/init"
+	if p.args.Debug {
+		cmdline += " " + agent.DebugParam
+	}
 	return &vm.Machine{
 		QEMU: qemu, Kernel: kernel, Initrd: initrd, Accel: accel, MemoryMB: mem, CPUs: cpus,
-		Cmdline: "console=ttyS0 quiet panic=-1 rdinit=/init",
+		Cmdline: cmdline,
 	}, nil
 }
 
