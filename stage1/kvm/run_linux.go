@@ -39,8 +39,9 @@ const ExitFailed = 254
 
 // Files of the KVM stage1 image, in its rootfs.
 const (
-	// KernelPath is the guest kernel.
-	KernelPath = "/kvm/vmlinuz"
+	// KernelPath is the guest kernel, uncompressed (an ELF file booted
+	// through its PVH entry point; internal/vm.KernelELF).
+	KernelPath = "/kvm/vmlinux"
 	// InitrdPath is the guest initramfs, holding the agent and the
 	// kernel modules it loads.
 	InitrdPath = "/kvm/initramfs.gz"
