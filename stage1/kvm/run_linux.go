@@ -44,7 +44,7 @@ const (
 	KernelPath = "/kvm/vmlinux"
 	// InitrdPath is the guest initramfs, holding the agent and the
 	// kernel modules it loads.
-	InitrdPath = "/kvm/initramfs.gz"
+	InitrdPath = "/kvm/initramfs"
 )
 
 // Environment of the run entrypoint.

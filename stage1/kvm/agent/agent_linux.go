@@ -54,8 +54,10 @@ const NSRun = "/ns/run"
 // namespace stage1 starts the pod with.
 const Stage2Bin = "/stage2"
 
-// binCopies holds the guest's in-memory copies of NSRun and Stage2Bin.
-const binCopies = "/run/rkt-bin"
+// InitramfsStage1 holds, in the initramfs, the namespace stage1 at NSRun
+// and stage2 at Stage2Bin below it: the same programs as the stage1 image's
+// (one build), in the guest's memory from the boot on.
+const InitramfsStage1 = "/stage1"
 
 // BootOnlyParam on the kernel command line makes the agent power off as
 // soon as it runs (make bench's bare-boot floor).
@@ -383,31 +385,19 @@ func preparePod(req *channel.StartRequest) error {
 	return nil
 }
 
-// localBinaries puts copies of the namespace stage1 and stage2 in the
-// guest's memory and bind-mounts them, read-only, over their files in the
-// stage1 rootfs share, before anything of the pod runs. Executed from the
-// 9p share (no page cache), every page fault of these Go programs was a
-// request to the host: seconds under TCG (docs/kvm.md). Here each is read
-// once, in requests of the mount's msize.
+// localBinaries bind-mounts the initramfs's namespace stage1 and stage2,
+// read-only, over their files in the stage1 rootfs share, before anything
+// of the pod runs. Executed from the 9p share (no page cache), every page
+// fault of these Go programs was a request to the host, seconds under TCG;
+// read from it once, they still took most of a second (docs/kvm.md).
 func localBinaries(root string) error {
-	if err := os.MkdirAll(binCopies, 0o700); err != nil {
-		return err
-	}
 	for _, name := range []string{NSRun, Stage2Bin} {
-		src := filepath.Join(root, name)
-		b, err := os.ReadFile(src)
-		if err != nil {
-			return err
+		src, dst := filepath.Join(InitramfsStage1, name), filepath.Join(root, name)
+		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+			return &os.PathError{Op: "mount bind", Path: dst, Err: err}
 		}
-		dst := filepath.Join(binCopies, filepath.Base(name))
-		if err := os.WriteFile(dst, b, 0o755); err != nil {
-			return err
-		}
-		if err := unix.Mount(dst, src, "", unix.MS_BIND, ""); err != nil {
-			return &os.PathError{Op: "mount bind", Path: src, Err: err}
-		}
-		if err := unix.Mount("", src, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
-			return &os.PathError{Op: "remount read-only", Path: src, Err: err}
+		if err := unix.Mount("", dst, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+			return &os.PathError{Op: "remount read-only", Path: dst, Err: err}
 		}
 	}
 	return nil
