@@ -117,6 +117,7 @@ func containerSpec(id string, cc *runtimeapi.ContainerConfig, sb sandboxMeta, im
 			return spec, meta, status.Errorf(codes.InvalidArgument, "log path %q leaves the log directory", cc.LogPath)
 		}
 		meta.LogPath = p
+		spec.CRILogPath = p
 	}
 	// Command replaces the image's entrypoint, args its Cmd.
 	var argv []string

@@ -25,8 +25,10 @@ func (s *Server) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*ru
 
 // PortForward returns the streaming URL of a sandbox's port forward.
 func (s *Server) PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error) {
-	if _, err := s.findSandbox(req.GetPodSandboxId()); err != nil {
+	sb, err := s.findSandbox(req.GetPodSandboxId())
+	if err != nil {
 		return nil, err
 	}
-	return s.streams.PortForward(ctx, req)
+	// The ID may be a unique prefix; the stream serves the full one.
+	return s.streams.PortForward(ctx, &runtimeapi.PortForwardRequest{PodSandboxId: sb.pod.UUID, Port: req.GetPort()})
 }

@@ -72,7 +72,11 @@ func exitCode(err error) (int, error) {
 	case err == nil:
 		return 0, nil
 	case errors.As(err, &ee):
-		if ws, ok := ee.Sys().(unix.WaitStatus); ok && ws.Signaled() {
+		// ee.Sys() is a syscall.WaitStatus (unix.Signal is syscall.Signal).
+		if ws, ok := ee.Sys().(interface {
+			Signaled() bool
+			Signal() unix.Signal
+		}); ok && ws.Signaled() {
 			return 128 + int(ws.Signal()), nil
 		}
 		return ee.ExitCode(), nil

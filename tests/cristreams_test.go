@@ -1,0 +1,219 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/websocket"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/rkt-ng/rkt/stage0"
+	"github.com/rkt-ng/rkt/stage0/cri/streams"
+	"github.com/rkt-ng/rkt/tests/testutil"
+)
+
+// wsDial opens a websocket to a streaming URL with a channel subprotocol.
+func wsDial(t *testing.T, rawURL, protocol string) *websocket.Conn {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Scheme = "ws"
+	cfg, err := websocket.NewConfig(u.String(), "http://"+u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Protocol = []string{protocol}
+	ws, err := websocket.DialConfig(cfg)
+	if err != nil {
+		t.Fatalf("websocket %s: %v", u, err)
+	}
+	ws.SetDeadline(time.Now().Add(60 * time.Second))
+	return ws
+}
+
+// wsRead reads channel messages until the connection ends, or until stop
+// says so, and returns the data of each channel.
+func wsRead(t *testing.T, ws *websocket.Conn, stop func(map[byte][]byte) bool) map[byte][]byte {
+	t.Helper()
+	got := map[byte][]byte{}
+	for stop == nil || !stop(got) {
+		var msg []byte
+		if err := websocket.Message.Receive(ws, &msg); err != nil {
+			break
+		}
+		if len(msg) > 0 {
+			got[msg[0]] = append(got[msg[0]], msg[1:]...)
+		}
+	}
+	return got
+}
+
+// TestCRIStreams runs the CRI streaming server (stage0/cri/streams) against
+// a sandbox on the default network with one running app: ExecSync's
+// output, exit code and timeout (the timed-out command does not linger in
+// the pod), Exec with stdin and with a terminal (its size set by a resize),
+// an Exec's exit code, PortForward to a server listening on the pod's own
+// loopback, and the gRPC codes of bad requests.
+func TestCRIStreams(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := testutil.NewCtx(t)
+	aci := testutil.NewACI(t, "rkt-ng.test/cri-streams", testutil.WithInspect(), testutil.WithBusybox())
+	p, uuid := startSandbox(t, c, "--net=default")
+	defer func() {
+		c.Run(t, "stop", uuid)
+		p.Wait(t, 30*time.Second)
+	}()
+	c.MustRun(t, "--insecure-options=image", "app", "add", uuid, aci, "--name=web", "--", "--serve-http=127.0.0.1:8080")
+	c.MustRun(t, "app", "start", "--app=web", uuid)
+	waitState(t, c, uuid, "web", "running")
+
+	const cid = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	resolve := func(id string) (string, string, error) {
+		if id == cid {
+			return uuid, "web", nil
+		}
+		return "", "", status.Errorf(codes.NotFound, "no container %q", id)
+	}
+	cfg := &stage0.Config{Dir: c.DataDir, LocalConfig: c.LocalConfig, SystemConfig: c.SystemConfig, UserConfig: c.UserConfig}
+	s, err := streams.New(cfg, "127.0.0.1:0", resolve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	// ExecSync: output and exit code.
+	r, err := s.ExecSync(ctx, &runtime.ExecSyncRequest{ContainerId: cid, Cmd: []string{"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}})
+	if err != nil {
+		t.Fatalf("ExecSync: %v", err)
+	}
+	if string(r.Stdout) != "out\n" || string(r.Stderr) != "err\n" || r.ExitCode != 3 {
+		t.Errorf("ExecSync = stdout %q stderr %q exit %d, want out, err, 3", r.Stdout, r.Stderr, r.ExitCode)
+	}
+	// Confined like the app: the command sees the app's root, not the host's.
+	r, err = s.ExecSync(ctx, &runtime.ExecSyncRequest{ContainerId: cid, Cmd: []string{"/bin/ls", "/"}})
+	if err != nil || !strings.Contains(string(r.Stdout), "inspect") {
+		t.Errorf("ExecSync ls /: %v %q", err, r.GetStdout())
+	}
+	// Timeout: DeadlineExceeded, and the command is killed in the pod.
+	start := time.Now()
+	_, err = s.ExecSync(ctx, &runtime.ExecSyncRequest{ContainerId: cid, Cmd: []string{"/bin/sleep", "417"}, Timeout: 1})
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("ExecSync past its timeout: %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("ExecSync with a 1s timeout took %v", d)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := s.ExecSync(ctx, &runtime.ExecSyncRequest{ContainerId: cid, Cmd: []string{"/bin/ps"}})
+		if err != nil {
+			t.Fatalf("ExecSync ps: %v", err)
+		}
+		if !strings.Contains(string(r.Stdout), "sleep 417") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the timed-out command still runs in the pod:\n%s", r.Stdout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Bad requests.
+	for _, tc := range []struct {
+		req  *runtime.ExecSyncRequest
+		want codes.Code
+	}{
+		{&runtime.ExecSyncRequest{ContainerId: "nope", Cmd: []string{"true"}}, codes.NotFound},
+		{&runtime.ExecSyncRequest{ContainerId: cid}, codes.InvalidArgument},
+		{&runtime.ExecSyncRequest{ContainerId: "", Cmd: []string{"true"}}, codes.InvalidArgument},
+		{&runtime.ExecSyncRequest{ContainerId: cid, Cmd: []string{"true"}, Timeout: -1}, codes.InvalidArgument},
+	} {
+		if _, err := s.ExecSync(ctx, tc.req); status.Code(err) != tc.want {
+			t.Errorf("ExecSync(%v) = %v, want %v", tc.req, err, tc.want)
+		}
+	}
+	if _, err := s.Exec(ctx, &runtime.ExecRequest{ContainerId: "nope", Cmd: []string{"true"}, Stdout: true}); status.Code(err) != codes.NotFound {
+		t.Errorf("Exec of an unknown container: %v, want NotFound", err)
+	}
+	if _, err := s.Exec(ctx, &runtime.ExecRequest{ContainerId: cid, Cmd: []string{"true"}, Tty: true, Stderr: true}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("Exec with tty and stderr: %v, want InvalidArgument", err)
+	}
+	if _, err := s.PortForward(ctx, &runtime.PortForwardRequest{PodSandboxId: "00000000-0000-0000-0000-000000000000"}); status.Code(err) != codes.NotFound {
+		t.Errorf("PortForward of an unknown sandbox: %v, want NotFound", err)
+	}
+
+	// Exec with stdin (v4 websocket: channel 0 in, 1 out, 3 status).
+	er, err := s.Exec(ctx, &runtime.ExecRequest{ContainerId: cid, Cmd: []string{"/bin/sh", "-c", "read line; echo got:$line"}, Stdin: true, Stdout: true})
+	if err != nil {
+		t.Fatalf("Exec: %v", err)
+	}
+	ws := wsDial(t, er.Url, "v4.channel.k8s.io")
+	websocket.Message.Send(ws, append([]byte{0}, "hello through stdin\n"...))
+	got := wsRead(t, ws, nil)
+	ws.Close()
+	if string(got[1]) != "got:hello through stdin\n" {
+		t.Errorf("Exec read: stdout %q, want the stdin sent", got[1])
+	}
+	if !strings.Contains(string(got[3]), "Success") {
+		t.Errorf("Exec read: status %q, want Success", got[3])
+	}
+
+	// An Exec's exit code comes in its status.
+	er, err = s.Exec(ctx, &runtime.ExecRequest{ContainerId: cid, Cmd: []string{"/bin/sh", "-c", "exit 7"}, Stdout: true})
+	if err != nil {
+		t.Fatalf("Exec: %v", err)
+	}
+	ws = wsDial(t, er.Url, "v4.channel.k8s.io")
+	got = wsRead(t, ws, nil)
+	ws.Close()
+	var st struct {
+		Reason  string
+		Details struct {
+			Causes []struct{ Type, Message string }
+		}
+	}
+	json.Unmarshal(got[3], &st)
+	if st.Reason != "NonZeroExitCode" || len(st.Details.Causes) == 0 || st.Details.Causes[0].Message != "7" {
+		t.Errorf("Exec exit 7: status %s", got[3])
+	}
+
+	// Exec on a terminal, sized by a resize message (channel 4).
+	er, err = s.Exec(ctx, &runtime.ExecRequest{ContainerId: cid, Cmd: []string{"/bin/sh", "-c", "i=0; while [ $i -lt 100 ] && ! /inspect --print-tty | grep -q 45x123; do i=$((i+1)); sleep 0.1; done; /inspect --print-tty"}, Stdin: true, Stdout: true, Tty: true})
+	if err != nil {
+		t.Fatalf("Exec tty: %v", err)
+	}
+	ws = wsDial(t, er.Url, "v4.channel.k8s.io")
+	websocket.Message.Send(ws, append([]byte{4}, `{"Width":123,"Height":45}`...))
+	got = wsRead(t, ws, nil)
+	ws.Close()
+	if out := string(got[1]); !strings.Contains(out, "TTY=yes") || !strings.Contains(out, "TTY_SIZE=45x123") {
+		t.Errorf("Exec on a terminal printed %q, want TTY=yes and TTY_SIZE=45x123", out)
+	}
+
+	// PortForward to 127.0.0.1:8080 inside the pod's network namespace
+	// (v4 websocket: the port as 2 bytes first, then channel 0 data).
+	pr, err := s.PortForward(ctx, &runtime.PortForwardRequest{PodSandboxId: uuid, Port: []int32{8080}})
+	if err != nil {
+		t.Fatalf("PortForward: %v", err)
+	}
+	ws = wsDial(t, pr.Url+"?port=8080", "v4.channel.k8s.io")
+	websocket.Message.Send(ws, append([]byte{0}, "GET / HTTP/1.0\r\nHost: pod\r\n\r\n"...))
+	got = wsRead(t, ws, func(got map[byte][]byte) bool { return bytes.Contains(got[0], []byte("hello from")) })
+	ws.Close()
+	if !bytes.Contains(got[0], []byte("hello from")) {
+		t.Errorf("PortForward: got %q, want the pod's server's answer", got[0])
+	}
+}
