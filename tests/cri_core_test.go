@@ -206,7 +206,7 @@ func TestCRICoreLifecycle(t *testing.T) {
 		"log_directory": filepath.Join(tmp, "logs"),
 		"labels":        map[string]string{"app": "web"},
 		"annotations":   map[string]string{"team": "cri"},
-		"linux":         map[string]any{},
+		"linux":         map[string]any{"sysctls": map[string]string{"net.core.somaxconn": "1234"}},
 	})
 	pod := s.mustCrictl(t, "runp", podCfg)
 	if len(pod) != 36 {
@@ -270,6 +270,9 @@ func TestCRICoreLifecycle(t *testing.T) {
 	s.waitContainerState(t, sleeper, "CONTAINER_RUNNING")
 	if out := s.mustCrictl(t, "exec", "-s", sleeper, "/bin/cat", "/data/flag"); out != "from-host" {
 		t.Errorf("host volume in the container: %q, want from-host", out)
+	}
+	if out := s.mustCrictl(t, "exec", "-s", sleeper, "/bin/cat", "/proc/sys/net/core/somaxconn"); out != "1234" {
+		t.Errorf("sandbox sysctl net.core.somaxconn in the container: %q, want 1234", out)
 	}
 	if _, _, ok := s.crictl(t, "exec", "-s", sleeper, "/bin/sh", "-c", "echo x > /data/new"); ok {
 		t.Errorf("a read-only mount was writable")
@@ -369,7 +372,7 @@ func TestCRICoreBadInput(t *testing.T) {
 	}
 	// Unsupported: sysctls, the host's PID namespace.
 	for name, linux := range map[string]any{
-		"sysctls":  map[string]any{"sysctls": map[string]string{"net.ipv4.ip_forward": "1"}},
+		"sysctls":  map[string]any{"sysctls": map[string]string{"kernel.shm_rmid_forced": "1"}},
 		"host-pid": map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"pid": 2}}},
 	} {
 		cfg := coreJSON(t, filepath.Join(tmp, name+".json"), map[string]any{

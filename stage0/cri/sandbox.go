@@ -91,8 +91,14 @@ func sandboxArgs(cfg Config, sc *runtimeapi.PodSandboxConfig, runtimeHandler str
 	if ns.GetNetwork() != runtimeapi.NamespaceMode_NODE && ns.GetNetwork() != runtimeapi.NamespaceMode_POD {
 		return nil, meta, status.Errorf(codes.InvalidArgument, "network namespace mode %s: want POD or NODE", ns.GetNetwork())
 	}
-	if len(sc.GetLinux().GetSysctls()) > 0 {
-		return nil, meta, status.Error(codes.Unimplemented, "sysctls: rkt app sandbox cannot set a sandbox's sysctls")
+	sysctls := sc.GetLinux().GetSysctls()
+	for _, k := range sortedKeys(sysctls) {
+		if !strings.HasPrefix(k, "net.") {
+			return nil, meta, status.Errorf(codes.Unimplemented, "sysctl %s: rkt sets only the pod's network namespace sysctls (net.*)", k)
+		}
+		if ns.GetNetwork() == runtimeapi.NamespaceMode_NODE {
+			return nil, meta, status.Errorf(codes.InvalidArgument, "sysctl %s on the host network would change the host", k)
+		}
 	}
 	// A privileged sandbox only allows privileged containers; the pod
 	// itself runs no process of the kubelet's, and CreateContainer
@@ -154,6 +160,9 @@ func sandboxArgs(cfg Config, sc *runtimeapi.PodSandboxConfig, runtimeHandler str
 		for _, k := range sortedKeys(sc.Annotations) {
 			args = append(args, "--user-annotation="+k+"="+sc.Annotations[k])
 		}
+	}
+	for _, k := range sortedKeys(sysctls) {
+		args = append(args, "--sysctl="+k+"="+sysctls[k])
 	}
 	for _, k := range sortedKeys(sc.Labels) {
 		args = append(args, "--user-label="+k+"="+sc.Labels[k])
