@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/rkt-ng/rkt/tests/testutil"
 )
@@ -306,6 +309,33 @@ func TestCRICoreLifecycle(t *testing.T) {
 	}
 	if out := s.mustCrictl(t, "ps", "-a", "-q", "--label", "ctr=failer"); out != failer {
 		t.Errorf("ps -a --label ctr=failer: %q, want %s", out, failer)
+	}
+	// The streamed lists (the kubelet's CRIListStreaming) say the same.
+	cl, err := dialCRI(s.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.close()
+	stream, err := cl.rt.StreamContainers(t.Context(), &runtime.StreamContainersRequest{
+		Filter: &runtime.ContainerFilter{PodSandboxId: pod, LabelSelector: map[string]string{"ctr": "sleeper"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streamed []string
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			if err != io.EOF {
+				t.Errorf("StreamContainers: %v", err)
+			}
+			break
+		}
+		for _, c := range m.Containers {
+			streamed = append(streamed, c.Id)
+		}
+	}
+	if len(streamed) != 1 || streamed[0] != sleeper {
+		t.Errorf("StreamContainers: %v, want [%s]", streamed, sleeper)
 	}
 	// A prefix names a container.
 	if st := s.inspect(t, "inspect", sleeper[:12]); st["id"] != sleeper {

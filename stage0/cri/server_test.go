@@ -73,3 +73,17 @@ func TestListen(t *testing.T) {
 		t.Error("listened over a regular file")
 	}
 }
+
+func TestSendChunks(t *testing.T) {
+	items := make([]int, 2*streamChunk+1)
+	var sizes []int
+	if err := sendChunks(items, func(c []int) error { sizes = append(sizes, len(c)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) != 3 || sizes[0] != streamChunk || sizes[2] != 1 {
+		t.Errorf("chunks %v", sizes)
+	}
+	if err := sendChunks([]int(nil), func(c []int) error { t.Error("sent an empty chunk"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
