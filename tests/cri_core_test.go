@@ -446,6 +446,9 @@ func TestCRICoreBadInput(t *testing.T) {
 	}
 	s.config = cfgPath
 	s.start(t)
+	if out := s.mustCrictl(t, "info"); !strings.Contains(out, "NetworkConfigMissing") {
+		t.Errorf("crictl info with an undefined network: want NetworkReady false\n%s", out)
+	}
 	if _, errOut, ok := s.crictl(t, "runp", podCfg); ok || !strings.Contains(errOut, "no-such-net") {
 		t.Errorf("runp on a missing network: ok=%v, want rkt's error naming it\n%s", ok, errOut)
 	}

@@ -241,6 +241,7 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 		rt.Status, rt.Reason, rt.Message = false, "RktMissing", fmt.Sprintf("rkt binary %s is missing or not executable", s.rkt)
 	}
 	nw := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
+	nw.Status, nw.Reason, nw.Message = s.networkCondition()
 	resp := &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{rt, nw}}}
 	if req.GetVerbose() {
 		resp.Info = map[string]string{"config": fmt.Sprintf(`{"network":%q,"dir":%q,"rkt":%q}`, s.cfg.Network, s.stage0.Dir, s.rkt)}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -85,5 +86,25 @@ func TestSendChunks(t *testing.T) {
 	}
 	if err := sendChunks([]int(nil), func(c []int) error { t.Error("sent an empty chunk"); return nil }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestMissingNetworks(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "10-pods.conflist"), []byte(`{"cniVersion":"1.0.0","name":"pods","plugins":[]}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "20-other.conf"), []byte(`{"cniVersion":"1.0.0","name":"other","type":"bridge"}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "bad.conf"), []byte(`{`), 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte(`{"name":"txt"}`), 0o644)
+	for netArg, want := range map[string]string{
+		"default":                "",
+		"default-restricted":     "",
+		"pods":                   "",
+		"pods,other:IP=10.1.2.3": "",
+		"txt":                    "txt",
+		"pods,nope,gone:X=1":     "nope,gone",
+	} {
+		if got := strings.Join(missingNetworks(netArg, dir, filepath.Join(dir, "absent")), ","); got != want {
+			t.Errorf("missingNetworks(%q) = %q, want %q", netArg, got, want)
+		}
 	}
 }
