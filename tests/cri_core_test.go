@@ -254,6 +254,10 @@ func TestCRICoreLifecycle(t *testing.T) {
 			"labels":   map[string]string{"ctr": name},
 			"envs":     []map[string]string{{"key": "GREETING", "value": "hi"}},
 		}
+		if name == "failer" {
+			// Unconfined: its exit status comes through all the same.
+			cfg["linux"] = map[string]any{"security_context": map[string]any{"seccomp": map[string]any{"profile_type": 1}}}
+		}
 		if name == "hog" {
 			cfg["linux"] = map[string]any{"resources": map[string]any{"memory_limit_in_bytes": 16 << 20}}
 		}

@@ -64,9 +64,10 @@ func checkPaths(kind string, asked, have []string) error {
 }
 
 // unconfinedSeccomp is the nearest rkt has to no seccomp filter for one
-// app: a remove set of a single syscall that an unprivileged app cannot
-// use anyway (it needs CAP_SYS_BOOT), so nothing else is filtered.
-const unconfinedSeccomp = "mode=remove,kexec_load"
+// app: a remove set of no syscall (appc's empty group). Every native
+// syscall is allowed; the filter stage2 installs still refuses other
+// architectures' calls.
+const unconfinedSeccomp = "mode=remove,@appc.io/empty"
 
 // imageEntrypoint returns the Docker entrypoint an image kept from its
 // conversion (appc.io/docker/entrypoint), or nil: the kubelet's args
