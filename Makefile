@@ -54,11 +54,13 @@ $(KERNEL_DIR)/.fetched: scripts/fetch-kernel.sh
 	sh scripts/fetch-kernel.sh $(KERNEL_DIR)
 	touch $@
 
-$(BUILD)/stage1-kvm-bin/.built: $(GO_SOURCES) $(KERNEL_DIR)/.fetched
+$(BUILD)/stage1-kvm-bin/.built: $(GO_SOURCES) $(KERNEL_DIR)/.fetched $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2
 	$(GO) build $(GOFLAGS_BIN) -o $(BUILD)/stage1-kvm-bin/stage1-kvm ./cmd/stage1-kvm
 	$(GO) build $(GOFLAGS_BIN) -o $(BUILD)/stage1-kvm-bin/agent ./cmd/stage1-kvm-agent
 	$(GO) run ./stage1/kvm/internal/mkinitramfs -agent $(BUILD)/stage1-kvm-bin/agent \
-		-moddir $(KERNEL_DIR)/modules -o $(BUILD)/stage1-kvm-bin/initramfs.gz
+		-ns $(BUILD)/stage1-bin/stage1 -stage2 $(BUILD)/stage1-bin/stage2 \
+		-moddir $(KERNEL_DIR)/modules -o $(BUILD)/stage1-kvm-bin/initramfs
+	$(GO) run ./stage1/kvm/internal/mkvmlinux -o $(BUILD)/stage1-kvm-bin/vmlinux $(KERNEL_DIR)/vmlinuz
 	touch $@
 
 # The KVM stage1 image: the host entrypoints, the guest kernel and
@@ -72,8 +74,8 @@ bin/stage1-kvm.aci: bin/rkt $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage
 	for e in gc stop enter; do ln $(KVM_DIR)/rootfs/run $(KVM_DIR)/rootfs/$$e; done
 	cp $(BUILD)/stage1-bin/stage2 $(KVM_DIR)/rootfs/stage2
 	cp $(BUILD)/stage1-bin/stage1 $(KVM_DIR)/rootfs/ns/run
-	cp -L $(KERNEL_DIR)/vmlinuz $(KVM_DIR)/rootfs/kvm/vmlinuz
-	cp $(BUILD)/stage1-kvm-bin/initramfs.gz $(KVM_DIR)/rootfs/kvm/initramfs.gz
+	cp $(BUILD)/stage1-kvm-bin/vmlinux $(KVM_DIR)/rootfs/kvm/vmlinux
+	cp $(BUILD)/stage1-kvm-bin/initramfs $(KVM_DIR)/rootfs/kvm/initramfs
 	cp $(BUILD)/cni-plugins/* $(KVM_DIR)/rootfs/usr/lib/rkt/plugins/net/
 	sed 's/@VERSION@/$(VERSION)/' stage1/kvm/image/manifest.json > $(KVM_DIR)/manifest
 	bin/rkt image build --overwrite --mtime=0 $(KVM_DIR) $@

@@ -100,8 +100,30 @@ func startCRI(t *testing.T, c *testutil.Ctx, mirrors map[string][]string) *criSe
 				t.Logf("rkt-cri log (last 8 KiB):\n%s", tail(b, 8<<10))
 			}
 		}
+		criKeep(t, s.logPath)
 	})
 	return s
+}
+
+// criKeep copies file into $RKT_CRI_ARTIFACTS/<test name>/ when that is
+// set, so that the whole rkt-cri log and critest's output and report outlive
+// the test's temporary directory.
+func criKeep(t *testing.T, file string) {
+	dir := os.Getenv("RKT_CRI_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	dst := filepath.Join(dir, t.Name())
+	b, err := os.ReadFile(file)
+	if err == nil {
+		err = os.MkdirAll(dst, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dst, filepath.Base(file)), b, 0o644)
+	}
+	if err != nil {
+		t.Logf("keep %s: %v", file, err)
+	}
 }
 
 // start runs rkt-cri and waits until it answers Version.
@@ -212,7 +234,7 @@ func (s *criServer) crictlErr(t *testing.T, args ...string) (string, error) {
 }
 
 // writeJSON writes v as JSON to a new file in dir.
-func writeJSON(t *testing.T, dir, name string, v any) string {
+func criWriteJSON(t *testing.T, dir, name string, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -236,7 +258,7 @@ func criLogLines(t *testing.T, path string) []string {
 }
 
 // waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func criWaitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -270,7 +292,7 @@ func TestCrictl(t *testing.T) {
 		}
 	}
 
-	podCfg := writeJSON(t, dir, "pod.json", map[string]any{
+	podCfg := criWriteJSON(t, dir, "pod.json", map[string]any{
 		"metadata":      map[string]any{"name": "web", "namespace": "crictl-test", "uid": "0b7f6a4e-crictl", "attempt": 1},
 		"hostname":      "crictl-pod",
 		"log_directory": logDir,
@@ -281,13 +303,13 @@ func TestCrictl(t *testing.T) {
 	if len(podID) != 36 {
 		t.Fatalf("sandbox ID %q: want a pod UUID", podID)
 	}
-	webCfg := writeJSON(t, dir, "web.json", map[string]any{
+	webCfg := criWriteJSON(t, dir, "web.json", map[string]any{
 		"metadata": map[string]any{"name": "web"},
 		"image":    map[string]any{"image": testutil.CRIWebServerImage},
 		"log_path": "web.log",
 		"linux":    map[string]any{},
 	})
-	clientCfg := writeJSON(t, dir, "client.json", map[string]any{
+	clientCfg := criWriteJSON(t, dir, "client.json", map[string]any{
 		"metadata": map[string]any{"name": "client"},
 		"image":    map[string]any{"image": testutil.CRIDefaultImage},
 		"command":  []string{"sh", "-c", "echo hello-out; echo hello-err >&2; i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done"},
@@ -306,7 +328,7 @@ func TestCrictl(t *testing.T) {
 	fetch := func() string {
 		t.Helper()
 		var out string
-		waitFor(t, "the web server answers on the pod's localhost", time.Minute, func() bool {
+		criWaitFor(t, "the web server answers on the pod's localhost", time.Minute, func() bool {
 			o, err := s.crictlErr(t, "exec", clientID, "wget", "-q", "-O", "-", "http://127.0.0.1:80/")
 			out = o
 			return err == nil && strings.Contains(o, "It works")
@@ -345,7 +367,7 @@ func TestCrictl(t *testing.T) {
 
 	// Logs: the file the kubelet reads, in the CRI format, both streams.
 	clientLog := filepath.Join(logDir, "client.log")
-	waitFor(t, "client log has its first lines", 30*time.Second, func() bool {
+	criWaitFor(t, "client log has its first lines", 30*time.Second, func() bool {
 		b, _ := os.ReadFile(clientLog)
 		return bytes.Contains(b, []byte("tick 1"))
 	})
@@ -417,7 +439,7 @@ func TestCrictl(t *testing.T) {
 	if got := s.crictl(t, "pods", "-q"); got != "" {
 		t.Fatalf("sandboxes left: %q", got)
 	}
-	waitFor(t, "no running pod left", 30*time.Second, func() bool {
+	criWaitFor(t, "no running pod left", 30*time.Second, func() bool {
 		m, _ := filepath.Glob(filepath.Join(c.DataDir, "pods", "run", "*"))
 		return len(m) == 0
 	})
@@ -521,6 +543,10 @@ var critestExpected = map[string]string{
 	// Images.
 	"public image with digest should be pulled and removed": "it pulls gcr.io/k8s-staging-cri-tools/test-image-digest@sha256:9700f9a2f5bf…, " +
 		"a fixed upstream digest: no registry outside this machine can be reached, and no image built here can have that digest",
+	// Metrics (critest skips these when the runtime answers Unimplemented).
+	"runtime should support returning metrics descriptors": "rkt-cri does not serve the CRI metrics calls (ListMetricDescriptors, ListPodSandboxMetrics): " +
+		"the kubelet asks for them only under the alpha PodAndContainerStatsFromCRI feature gate and reads cAdvisor otherwise",
+	"runtime should support listing pod sandbox metrics": "as above: ListPodSandboxMetrics is not served",
 }
 
 // ginkgoReport is what TestCritest reads of ginkgo's JSON report.
@@ -552,6 +578,16 @@ func TestCritest(t *testing.T) {
 		t.Fatal(err)
 	}
 	report := filepath.Join(dir, "critest.json")
+	// RKT_CRITEST_FOCUS runs other specs than the conformance ones (a
+	// regular expression over the spec's full text; "." is the whole suite).
+	focus := os.Getenv("RKT_CRITEST_FOCUS")
+	if focus == "" {
+		focus = "Conformance"
+	}
+	focusRE, err := regexp.Compile(focus)
+	if err != nil {
+		t.Fatalf("RKT_CRITEST_FOCUS: %v", err)
+	}
 	ep := "unix://" + s.sock
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
@@ -560,7 +596,7 @@ func TestCritest(t *testing.T) {
 	cmd := exec.CommandContext(ctx, critest,
 		"--runtime-endpoint="+ep, "--image-endpoint="+ep,
 		"--test-images-file="+imagesFile,
-		"--ginkgo.focus=Conformance",
+		"--ginkgo.focus="+focus,
 		"--ginkgo.json-report="+report,
 		"--ginkgo.no-color",
 		"--ginkgo.timeout=19m",
@@ -577,6 +613,8 @@ func TestCritest(t *testing.T) {
 	runErr := cmd.Run()
 	out.Close()
 	t.Logf("critest ran %v (%v)", time.Since(start).Round(time.Second), runErr)
+	criKeep(t, outPath)
+	criKeep(t, report)
 
 	b, err := os.ReadFile(report)
 	if err != nil {
@@ -594,12 +632,12 @@ func TestCritest(t *testing.T) {
 		for _, sp := range suite.SpecReports {
 			if sp.LeafNodeType != "It" {
 				if sp.State != "passed" && sp.State != "skipped" {
-					unexpected = append(unexpected, fmt.Sprintf("%s %s: %s", sp.LeafNodeType, sp.State, firstLine(sp.Failure.Message)))
+					unexpected = append(unexpected, fmt.Sprintf("%s %s: %s", sp.LeafNodeType, sp.State, criFirstLine(sp.Failure.Message)))
 				}
 				continue
 			}
 			full := strings.Join(append(slices.Clone(sp.ContainerHierarchyTexts), sp.LeafNodeText), " ")
-			if !strings.Contains(full, "Conformance") {
+			if !focusRE.MatchString(full) {
 				continue // not focused
 			}
 			reason, expected := "", false
@@ -625,34 +663,35 @@ func TestCritest(t *testing.T) {
 				t.Logf("expected %s: %s\n    because %s", sp.State, full, reason)
 				continue
 			}
-			unexpected = append(unexpected, fmt.Sprintf("%s: %s (%v)\n    %s", sp.State, full, sp.RunTime.Round(time.Second), firstLine(sp.Failure.Message)))
+			unexpected = append(unexpected, fmt.Sprintf("%s: %s (%v)\n    %s", sp.State, full, sp.RunTime.Round(time.Second), criFirstLine(sp.Failure.Message)))
 		}
 	}
-	t.Logf("critest conformance: %d passed, %d failed, %d skipped (of %d)", passed, failed, skipped, passed+failed+skipped)
+	t.Logf("critest %s: %d passed, %d failed, %d skipped (of %d)", focus, passed, failed, skipped, passed+failed+skipped)
 	for _, f := range fixed {
 		t.Logf("listed as failing but passed (take it off critestExpected): %s", f)
 	}
 	for k := range critestExpected {
-		if !seen[k] {
+		if !seen[k] && focus == "Conformance" {
 			t.Errorf("critestExpected names %q, which no conformance spec matches", k)
 		}
 	}
 	if passed+failed+skipped == 0 {
 		o, _ := os.ReadFile(outPath)
-		t.Fatalf("critest ran no conformance spec:\n%s", tail(o, 8<<10))
+		t.Fatalf("critest ran no spec matching %q:\n%s", focus, tail(o, 8<<10))
 	}
 	if len(unexpected) > 0 {
-		t.Errorf("%d conformance specs did not pass and are not in critestExpected:\n%s", len(unexpected), strings.Join(unexpected, "\n"))
+		t.Errorf("%d specs did not pass and are not in critestExpected:\n%s", len(unexpected), strings.Join(unexpected, "\n"))
 	}
 	if !s.alive() {
 		t.Error("rkt-cri died during critest")
 	}
 }
 
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	if len(s) > 300 {
-		s = s[:300] + "…"
+// criFirstLine is a failure message on one line, cut at 600 bytes.
+func criFirstLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 600 {
+		s = s[:600] + "…"
 	}
 	return s
 }

@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string) error {
 		}
 		*rkt = filepath.Join(filepath.Dir(exe), rktBinary)
 	}
-	s0 := &stage0.Config{Dir: *dir, LocalConfig: "/etc/rkt", SystemConfig: "/usr/lib/rkt", Debug: *debug, Log: log}
+	s0 := &stage0.Config{Dir: *dir, LocalConfig: cfg.LocalConfig(), SystemConfig: "/usr/lib/rkt", Debug: *debug, Log: log}
 	srv, err := cri.New(cri.Options{Stage0: s0, Rkt: *rkt, Config: cfg, Version: version, Log: log, StreamAddress: *streamAddr})
 	if err != nil {
 		return err

@@ -296,3 +296,40 @@ func TestReadModule(t *testing.T) {
 		t.Errorf("unknown compression accepted")
 	}
 }
+
+// TestWriteInitramfsUncompressed: the same archive as WriteInitramfs's,
+// without the gzip layer.
+func TestWriteInitramfsUncompressed(t *testing.T) {
+	dir := t.TempDir()
+	files := []File{{Path: "/init", Data: []byte("#!/bin/sh\n"), Mode: 0o755}, {Path: "/a/b", Data: []byte("b"), Mode: 0o644}}
+	gz, plain := filepath.Join(dir, "gz"), filepath.Join(dir, "plain")
+	if err := WriteInitramfs(gz, files); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteInitramfsUncompressed(plain, files); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("uncompressed archive (%d bytes) differs from the gzip'd one inflated (%d bytes)", len(got), len(want))
+	}
+	if len(readCPIO(t, got)) == 0 {
+		t.Error("no entries")
+	}
+}

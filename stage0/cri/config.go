@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 )
 
 // DefaultConfigPath is where rkt-cri reads its configuration file; an
@@ -22,8 +23,9 @@ type Config struct {
 	// Network is the --net of the sandboxes that do not use the host's
 	// network: "default", or net.d network names.
 	Network string `json:"network"`
-	// CNIConfDir is the directory of net.d CNI configurations
-	// (rkt's --local-config/net.d); empty means rkt's own.
+	// CNIConfDir is the directory of CNI network configurations; it must
+	// be named net.d, and its parent becomes rkt's --local-config. Empty
+	// means rkt's own (/etc/rkt/net.d).
 	CNIConfDir string `json:"cniConfDir"`
 	// RegistryMirrors maps a registry host to mirror URLs tried in order
 	// before the registry itself; an http:// URL is a plain-HTTP registry.
@@ -31,6 +33,15 @@ type Config struct {
 	// PodAnnotationsPassThrough copies the sandbox's CRI annotations to
 	// the pod's user annotations.
 	PodAnnotationsPassThrough bool `json:"podAnnotationsPassThrough"`
+}
+
+// LocalConfig is rkt's --local-config for this configuration: the parent
+// of CNIConfDir, or rkt's default.
+func (c Config) LocalConfig() string {
+	if c.CNIConfDir != "" {
+		return filepath.Dir(c.CNIConfDir)
+	}
+	return "/etc/rkt"
 }
 
 // DefaultConfig is the configuration used without a file.
@@ -66,6 +77,9 @@ func (c *Config) check() error {
 	}
 	if c.Network == "host" || c.Network == "none" {
 		return fmt.Errorf("network %q: name a CNI network (the host network is asked per pod)", c.Network)
+	}
+	if c.CNIConfDir != "" && (!filepath.IsAbs(c.CNIConfDir) || filepath.Base(c.CNIConfDir) != "net.d") {
+		return fmt.Errorf("cniConfDir %q: want an absolute path ending in net.d (rkt reads <local-config>/net.d)", c.CNIConfDir)
 	}
 	for reg, ms := range c.RegistryMirrors {
 		if reg == "" {

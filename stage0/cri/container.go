@@ -268,14 +268,23 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range meta.Mounts {
+	for i, m := range cc.Mounts {
+		if m.SelinuxRelabel && selinuxEnabled() {
+			return nil, status.Errorf(codes.Unimplemented, "mount %s: SELinux relabeling is not supported", m.ContainerPath)
+		}
 		// As the kubelet's other runtimes do, a missing host path is made
-		// a directory.
+		// a directory, and a symlink is followed (rkt binds no symlink).
+		// The host path is the kubelet's, not a pod's.
 		if _, err := os.Stat(m.HostPath); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(m.HostPath, 0o755); err != nil {
 				return nil, status.Errorf(codes.Unknown, "mount %s: %v", m.HostPath, err)
 			}
 		}
+		real, err := filepath.EvalSymlinks(m.HostPath)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "mount %s: %v", m.HostPath, err)
+		}
+		spec.Volumes[i].Source = real
 	}
 	if meta.LogPath != "" {
 		if err := os.MkdirAll(filepath.Dir(meta.LogPath), 0o755); err != nil {
@@ -283,11 +292,18 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		}
 	}
 	spec.Name = appNameFor(cc.Metadata.Name, cc.Metadata.Attempt)
+	spec.CRILogPath = meta.LogPath
 	if _, err := s.stage0.AppAdd(ctx, sb.pod.UUID, spec, stage0.EnvSources{}, "never"); err != nil {
 		return nil, grpcError("create container", err)
 	}
 	s.log.Info("container created", "pod", sb.pod.UUID, "app", spec.Name, "container", id)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
+}
+
+// selinuxEnabled reports whether the host enforces or logs SELinux.
+func selinuxEnabled() bool {
+	_, err := os.Stat("/sys/fs/selinux/enforce")
+	return err == nil
 }
 
 // StartContainer starts a created container.
@@ -360,8 +376,8 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		Metadata:    &runtimeapi.ContainerMetadata{Name: ct.meta.Name, Attempt: ct.meta.Attempt},
 		State:       ct.criState(),
 		Image:       &runtimeapi.ImageSpec{Image: ct.meta.Image},
-		ImageRef:    ct.meta.ImageRef,
-		ImageId:     ct.meta.ImageRef,
+		ImageRef:    s.imageID(ct.meta.ImageRef),
+		ImageId:     s.imageID(ct.meta.ImageRef),
 		Labels:      ct.meta.Labels,
 		Annotations: ct.meta.Annotations,
 		LogPath:     ct.meta.LogPath,
@@ -377,6 +393,10 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 	}
 	if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
 		st.ExitCode, st.Reason = ct.exit()
+		// The app's cgroup stays while its pod runs.
+		if cg := s.sandboxCgroups(ct.sb); cg != nil && st.ExitCode != 0 && cg.child(ct.app).oomKilled() {
+			st.Reason = "OOMKilled"
+		}
 		if st.FinishedAt == 0 && st.StartedAt != 0 {
 			// The pod ended without recording the app's exit.
 			if t := ct.sb.pod.ExitedAt(); !t.IsZero() {
@@ -425,6 +445,17 @@ func (ct *container) exit() (int32, string) {
 	return code, "Error"
 }
 
+// imageID is the CRI image ID of a store image (the ImageService's name
+// for it), or the store ID without an ImageService record.
+func (s *Server) imageID(storeID string) string {
+	if s.resolve != nil {
+		if id := s.resolve.ImageID(storeID); id != "" {
+			return id
+		}
+	}
+	return storeID
+}
+
 // ListContainers lists the containers that match the filter.
 func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := req.GetFilter()
@@ -440,7 +471,7 @@ func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContain
 		c := &runtimeapi.Container{
 			Id: ct.id, PodSandboxId: ct.sb.pod.UUID,
 			Metadata: &runtimeapi.ContainerMetadata{Name: ct.meta.Name, Attempt: ct.meta.Attempt},
-			Image:    &runtimeapi.ImageSpec{Image: ct.meta.Image}, ImageRef: ct.meta.ImageRef, ImageId: ct.meta.ImageRef,
+			Image:    &runtimeapi.ImageSpec{Image: ct.meta.Image}, ImageRef: s.imageID(ct.meta.ImageRef), ImageId: s.imageID(ct.meta.ImageRef),
 			State: ct.criState(), Labels: ct.meta.Labels, Annotations: ct.meta.Annotations,
 		}
 		if ct.state.Created != nil {
@@ -467,4 +498,23 @@ func containerMatches(f *runtimeapi.ContainerFilter, id, sandboxID string, st ru
 		return false
 	}
 	return labelsMatch(f.LabelSelector, labels)
+}
+
+// ReopenContainerLog has the pod reopen a running container's CRI log
+// (after the kubelet rotated it).
+func (s *Server) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
+	ct, err := s.findContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	if ct.state.State != stage0.AppRunning {
+		return nil, status.Errorf(codes.FailedPrecondition, "container %s is not running", ct.id)
+	}
+	if ct.meta.LogPath == "" {
+		return nil, status.Errorf(codes.FailedPrecondition, "container %s has no log path", ct.id)
+	}
+	if err := s.stage0.AppReopenLog(ctx, ct.sb.pod.UUID, ct.app); err != nil {
+		return nil, grpcError("reopen container log", err)
+	}
+	return &runtimeapi.ReopenContainerLogResponse{}, nil
 }

@@ -284,11 +284,8 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 
 // globalArgs are rkt's global flags for this server's data directory.
 func (s *Server) globalArgs() []string {
-	a := []string{"--dir=" + s.stage0.Dir}
-	if s.cfg.CNIConfDir != "" {
-		// rkt reads net.d below its local configuration directory.
-		a = append(a, "--local-config="+filepath.Dir(s.cfg.CNIConfDir))
-	}
+	// rkt reads net.d below its local configuration directory.
+	a := []string{"--dir=" + s.stage0.Dir, "--local-config=" + s.cfg.LocalConfig()}
 	if s.stage0.Debug {
 		a = append(a, "--debug")
 	}

@@ -50,10 +50,12 @@ type Options struct {
 }
 
 // ImageResolver turns an image reference the kubelet gives CreateContainer
-// into the image argument of stage0's AppAdd with pull policy "never"
-// (package imageservice's Service implements it).
+// into the image argument of stage0's AppAdd with pull policy "never",
+// and a store image back into its CRI image ID (package imageservice's
+// Service implements it).
 type ImageResolver interface {
 	Resolve(ref string) (string, error)
+	ImageID(storeID string) string
 }
 
 // Server serves the RuntimeService (and, when one is registered, the
@@ -69,17 +71,13 @@ type Server struct {
 	log        *slog.Logger
 	images     runtimeapi.ImageServiceServer
 	resolve    ImageResolver
+	streams    *streams.Server
 
 	// mu guards sandboxes: the sandbox processes this server started and
 	// still reaps (one goroutine each, waiting for the process to end).
 	// Their pods are on disk; this is only for reaping.
 	mu        sync.Mutex
 	sandboxes map[int]*os.Process
-
-	// streamsMu guards streams: the streaming server while Serve runs
-	// (streaming.go).
-	streamsMu sync.Mutex
-	streams   *streams.Server
 }
 
 // New returns a server; it does not listen yet.
@@ -97,7 +95,17 @@ func New(o Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{stage0: o.Stage0, rkt: o.Rkt, streamAddr: o.StreamAddress, cfg: o.Config, version: o.Version, log: log, sandboxes: map[int]*os.Process{}}, nil
+	s := &Server{stage0: o.Stage0, rkt: o.Rkt, streamAddr: o.StreamAddress, cfg: o.Config, version: o.Version, log: log, sandboxes: map[int]*os.Process{}}
+	addr := o.StreamAddress
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	st, err := streams.New(o.Stage0, addr, s.ResolveContainer, streams.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	s.streams = st
+	return s, nil
 }
 
 // SetImageService registers the ImageService served beside the runtime;
@@ -151,11 +159,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if s.images != nil {
 		runtimeapi.RegisterImageServiceServer(g, s.images)
 	}
-	stopStreams, err := s.startStreams(ctx)
-	if err != nil {
-		return fmt.Errorf("streaming server: %w", err)
+	if err := s.streams.Start(ctx); err != nil {
+		return err
 	}
-	defer stopStreams()
+	defer s.streams.Close()
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -170,8 +177,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		g.GracefulStop()
 		t.Stop()
 	}()
-	s.log.Info("serving", "socket", l.Addr().String())
-	err = g.Serve(l)
+	s.log.Info("serving", "socket", l.Addr().String(), "streams", s.streams.Addr())
+	err := g.Serve(l)
 	close(done)
 	<-stopped
 	if ctx.Err() != nil {

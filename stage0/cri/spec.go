@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,6 +24,17 @@ import (
 var defaultCaps = []string{
 	"CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_KILL", "CAP_MKNOD",
 	"CAP_NET_RAW", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETFCAP", "CAP_SYS_CHROOT",
+}
+
+// allCaps are the names of Linux's capabilities.
+var allCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+	"CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+	"CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+	"CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
+	"CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+	"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 }
 
 // unconfinedSeccomp is the nearest rkt has to no seccomp filter for one
@@ -121,9 +133,11 @@ func containerSpec(id string, cc *runtimeapi.ContainerConfig, sb sandboxMeta, im
 		if m.Propagation != runtimeapi.MountPropagation_PROPAGATION_PRIVATE {
 			return spec, meta, status.Errorf(codes.Unimplemented, "mount %s: propagation %s; rkt binds are private", m.ContainerPath, m.Propagation)
 		}
-		if m.SelinuxRelabel || m.Image != nil || len(m.UidMappings) > 0 || len(m.GidMappings) > 0 {
-			return spec, meta, status.Errorf(codes.Unimplemented, "mount %s: relabeling, image mounts and idmapped mounts are not supported", m.ContainerPath)
+		if m.Image != nil || len(m.UidMappings) > 0 || len(m.GidMappings) > 0 {
+			return spec, meta, status.Errorf(codes.Unimplemented, "mount %s: image mounts and idmapped mounts are not supported", m.ContainerPath)
 		}
+		// SelinuxRelabel: CreateContainer refuses it where SELinux is on;
+		// elsewhere there is nothing to relabel.
 		name := fmt.Sprintf("cri-%s-%d", id[:12], i)
 		vn, err := types.NewACName(name)
 		if err != nil {
@@ -224,8 +238,8 @@ func capsSpec(add, drop, ambient []string) (retain, remove []string, err error) 
 			if !strings.HasPrefix(c, "CAP_") {
 				c = "CAP_" + c
 			}
-			if _, err := types.NewLinuxCapabilitiesRetainSet(c); err != nil {
-				return nil, false, status.Errorf(codes.InvalidArgument, "capability %q: %v", c, err)
+			if !slices.Contains(allCaps, c) {
+				return nil, false, status.Errorf(codes.InvalidArgument, "capability %q: not a Linux capability", c)
 			}
 			out = append(out, c)
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage1/cgroups"
+	"github.com/rkt-ng/rkt/stage1/kvm/agent"
 	"github.com/rkt-ng/rkt/stage1/kvm/channel"
 	"github.com/rkt-ng/rkt/stage1/podnet"
 )
@@ -38,11 +39,12 @@ const ExitFailed = 254
 
 // Files of the KVM stage1 image, in its rootfs.
 const (
-	// KernelPath is the guest kernel.
-	KernelPath = "/kvm/vmlinuz"
+	// KernelPath is the guest kernel, uncompressed (an ELF file booted
+	// through its PVH entry point; internal/vm.KernelELF).
+	KernelPath = "/kvm/vmlinux"
 	// InitrdPath is the guest initramfs, holding the agent and the
 	// kernel modules it loads.
-	InitrdPath = "/kvm/initramfs.gz"
+	InitrdPath = "/kvm/initramfs"
 )
 
 // Environment of the run entrypoint.
@@ -175,9 +177,13 @@ func (p *pod) machine(qemu string) (*vm.Machine, error) {
 	if accel == vm.AccelTCG && !strings.HasPrefix(why, "$") {
 		fmt.Fprintf(os.Stderr, "rkt: stage1-kvm: warning: the pod runs under emulation (TCG), much slower than KVM: %s\n", why)
 	}
+	cmdline := "console=ttyS0 quiet panic=-1 rdinit=/init"
+	if p.args.Debug {
+		cmdline += " " + agent.DebugParam
+	}
 	return &vm.Machine{
 		QEMU: qemu, Kernel: kernel, Initrd: initrd, Accel: accel, MemoryMB: mem, CPUs: cpus,
-		Cmdline: "console=ttyS0 quiet panic=-1 rdinit=/init",
+		Cmdline: cmdline,
 	}, nil
 }
 

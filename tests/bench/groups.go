@@ -22,6 +22,7 @@ var groups = []group{
 	{"pods", benchPods},
 	{"remote", benchRemote},
 	{"kvm", benchKVM},
+	{"cri", benchCRI},
 }
 
 // benchStart: warm `rkt run` of a /bin/true image already in the store,

@@ -36,7 +36,7 @@ func benchKVM(b *bench) error {
 		return err
 	}
 	dir := filepath.Join(b.work, "kvm")
-	kernel, initrd := filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initramfs.gz")
+	kernel, initrd := filepath.Join(dir, "vmlinux"), filepath.Join(dir, "initramfs")
 	if err := extractFromACI(img, map[string]string{"rootfs" + kvm.KernelPath: kernel, "rootfs" + kvm.InitrdPath: initrd}); err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ import (
 var (
 	rktBin = flag.String("rkt", "bin/rkt", "rkt binary")
 	runs   = flag.Int("n", 20, "counted runs per row (median reported)")
-	only   = flag.String("only", "", "comma-separated groups to run: start,fetch,list,net,stop,log,pods,remote,kvm (default all)")
+	only   = flag.String("only", "", "comma-separated groups to run: start,fetch,list,net,stop,log,pods,remote,kvm,cri (default all)")
 )
 
 type row struct {

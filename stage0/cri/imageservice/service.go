@@ -255,6 +255,11 @@ func (s *Service) PullImage(ctx context.Context, req *runtime.PullImageRequest) 
 	if err != nil {
 		return nil, pullStatus(ctx, err)
 	}
+	if !idRE.MatchString(got.ConfigDigest) {
+		// The store takes sha256 configs only; the record's file is named
+		// after this.
+		return nil, status.Errorf(codes.Internal, "image %s: config digest %q", r.name, got.ConfigDigest)
+	}
 	s.log.Info("image pulled", "image", r.name, "id", got.ConfigDigest, "from", got.From, "took", time.Since(start).Round(time.Millisecond))
 
 	s.mu.Lock()

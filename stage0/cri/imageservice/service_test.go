@@ -187,6 +187,21 @@ func TestPullThroughMirror(t *testing.T) {
 		t.Fatalf("busybox: %v", st)
 	}
 
+	// A mirror that lacks the image is passed over for the next; a path
+	// after a mirror's host prefixes the repository.
+	empty := newRegistry(t, "", "")
+	reg.push(t, "hub/library/alpine:3", uidImg, nil)
+	s2 := newService(t, t.TempDir(), map[string][]string{"docker.io": {"http://" + empty.host, "http://" + reg.host + "/hub"}})
+	if got := pull(t, s2, "alpine:3", nil); got != configDigest(t, uidImg) {
+		t.Fatalf("alpine through the second mirror: %s", got)
+	}
+	if empty.manifests.Load() == 0 {
+		t.Error("the first mirror was not asked")
+	}
+	if st := imageStatus(t, s2, "docker.io/library/alpine:3"); st == nil || !slices.Equal(st.RepoTags, []string{"docker.io/library/alpine:3"}) {
+		t.Fatalf("alpine: %v", st)
+	}
+
 	// A mirror that is down is passed over; with no mirror left, the
 	// registry itself (unreachable here) fails the pull.
 	_, err := s.PullImage(context.Background(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: "registry.invalid/x:1"}})

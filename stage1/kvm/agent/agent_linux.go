@@ -50,9 +50,36 @@ const PodDir = "/var/lib/rkt/pod"
 // the KVM stage1 image.
 const NSRun = "/ns/run"
 
+// Stage2Bin is the stage2 program inside the stage1 rootfs, which the
+// namespace stage1 starts the pod with.
+const Stage2Bin = "/stage2"
+
+// InitramfsStage1 holds, in the initramfs, the namespace stage1 at NSRun
+// and stage2 at Stage2Bin below it: the same programs as the stage1 image's
+// (one build), in the guest's memory from the boot on.
+const InitramfsStage1 = "/stage1"
+
 // BootOnlyParam on the kernel command line makes the agent power off as
 // soon as it runs (make bench's bare-boot floor).
 const BootOnlyParam = "rkt.agent=boot-only"
+
+// DebugParam on the kernel command line (rkt run --debug) makes the agent
+// print each phase of the guest's start and end on the console, with the
+// time since the guest's kernel started (docs/kvm.md, where the time goes).
+const DebugParam = "rkt.debug"
+
+// tracing is set when the kernel command line has DebugParam.
+var tracing bool
+
+// trace prints a phase of the guest's life on the console when tracing.
+func trace(phase string) {
+	if !tracing {
+		return
+	}
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	fmt.Fprintf(os.Stderr, "rkt agent: %.3fs %s\n", float64(ts.Nano())/1e9, phase)
+}
 
 // exitFailed is the code of the agent's own failures (rkt's 254).
 const exitFailed = 254
@@ -79,6 +106,7 @@ func Main() {
 		fmt.Fprintf(os.Stderr, "rkt agent: %v\n", err)
 	}
 	unix.Sync()
+	trace("synced, sending exit")
 	if err := c.writeJSON(channel.Exit, msg); err != nil {
 		fmt.Fprintf(os.Stderr, "rkt agent: send exit: %v\n", err)
 	}
@@ -90,9 +118,15 @@ func setup() (*os.File, error) {
 	if err := guest.MountSystem("nsdelegate"); err != nil {
 		return nil, err
 	}
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return nil, err
+	}
+	tracing = slices.Contains(strings.Fields(string(cmdline)), DebugParam)
+	trace("root switched, system mounted")
 	// The floor of make bench: a bare boot of the same kernel and
 	// initramfs, powered off as soon as the init runs.
-	if b, err := os.ReadFile("/proc/cmdline"); err == nil && slices.Contains(strings.Fields(string(b)), BootOnlyParam) {
+	if slices.Contains(strings.Fields(string(cmdline)), BootOnlyParam) {
 		guest.PowerOff()
 	}
 	b, err := os.ReadFile(ModulesFile)
@@ -106,6 +140,7 @@ func setup() (*os.File, error) {
 			}
 		}
 	}
+	trace("modules loaded")
 	if err := guest.LinkUp("lo"); err != nil {
 		return nil, err
 	}
@@ -181,6 +216,7 @@ const guestPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 func (c *conn) serve() (int, error) {
 	var uts unix.Utsname
 	unix.Uname(&uts)
+	trace("port open, sending hello")
 	if err := c.writeJSON(channel.Hello, channel.HelloMsg{Kernel: unix.ByteSliceToString(uts.Release[:])}); err != nil {
 		return 0, fmt.Errorf("send hello: %w", err)
 	}
@@ -196,9 +232,11 @@ func (c *conn) serve() (int, error) {
 	if err := channel.Decode(t, p, &req); err != nil {
 		return 0, err
 	}
+	trace("start received")
 	if err := preparePod(&req); err != nil {
 		return 0, err
 	}
+	trace("pod directory ready")
 	cmd := &exec.Cmd{
 		Path: filepath.Join(layout.Dir(PodDir).Stage1Rootfs(), NSRun),
 		// cmd/stage1-ns picks its entrypoint by the name it runs as.
@@ -225,6 +263,7 @@ func (c *conn) serve() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("start the pod: %w", err)
 	}
+	trace("namespace stage1 started")
 	mctx, stopMirror := context.WithCancel(context.Background())
 	mirrored := make(chan struct{})
 	go func() {
@@ -241,6 +280,7 @@ func (c *conn) serve() (int, error) {
 	// read, and the agent powers off.
 	go c.dispatch(r, cmd.Process, e)
 	err = wait()
+	trace("namespace stage1 exited")
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(unix.WaitStatus); ok && ws.Signaled() {
@@ -328,6 +368,9 @@ func preparePod(req *channel.StartRequest) error {
 			return fmt.Errorf("share %s on %s: %w", m.Tag, target, os.NewSyscallError("mount", err))
 		}
 	}
+	if err := localBinaries(layout.Dir(PodDir).Stage1Rootfs()); err != nil {
+		return err
+	}
 	if err := localRkt(layout.Dir(PodDir).InStage1(layout.RktDir)); err != nil {
 		return err
 	}
@@ -337,6 +380,24 @@ func preparePod(req *channel.StartRequest) error {
 	if req.Hostname != "" {
 		if err := unix.Sethostname([]byte(req.Hostname)); err != nil {
 			return os.NewSyscallError("sethostname", err)
+		}
+	}
+	return nil
+}
+
+// localBinaries bind-mounts the initramfs's namespace stage1 and stage2,
+// read-only, over their files in the stage1 rootfs share, before anything
+// of the pod runs. Executed from the 9p share (no page cache), every page
+// fault of these Go programs was a request to the host, seconds under TCG;
+// read from it once, they still took most of a second (docs/kvm.md).
+func localBinaries(root string) error {
+	for _, name := range []string{NSRun, Stage2Bin} {
+		src, dst := filepath.Join(InitramfsStage1, name), filepath.Join(root, name)
+		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+			return &os.PathError{Op: "mount bind", Path: dst, Err: err}
+		}
+		if err := unix.Mount("", dst, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+			return &os.PathError{Op: "remount read-only", Path: dst, Err: err}
 		}
 	}
 	return nil

@@ -1,9 +1,12 @@
-// Command mkinitramfs builds the KVM stage1's guest initramfs at build time:
-// the agent at /init, and the kernel modules the guest needs (virtio, 9p,
-// virtio-serial) with their dependencies, decompressed, listed in load
-// order in the agent's modules file.
+// Command mkinitramfs builds the KVM stage1's guest initramfs at build time,
+// uncompressed: the agent at /init; the kernel modules the guest needs
+// (virtio, 9p, virtio-serial) with their dependencies, decompressed, listed
+// in load order in the agent's modules file; and the namespace stage1 and
+// stage2 the agent runs the pod with (below agent.InitramfsStage1, so that
+// they are in the guest's memory from the start instead of paged in over
+// 9p).
 //
-//	go run ./stage1/kvm/internal/mkinitramfs -agent AGENT -moddir DIR -o OUT
+//	go run ./stage1/kvm/internal/mkinitramfs -agent AGENT -ns STAGE1 -stage2 STAGE2 -moddir DIR -o OUT
 package main
 
 import (
@@ -29,21 +32,27 @@ var modules = []string{
 
 func main() {
 	agentBin := flag.String("agent", "", "the agent binary (static)")
+	nsBin := flag.String("ns", "", "the namespace stage1 binary (static)")
+	stage2Bin := flag.String("stage2", "", "the stage2 binary (static)")
 	modDir := flag.String("moddir", "", "the kernel's /lib/modules/<version>")
 	out := flag.String("o", "", "the initramfs to write")
 	flag.Parse()
-	if *agentBin == "" || *modDir == "" || *out == "" {
-		fmt.Fprintln(os.Stderr, "usage: mkinitramfs -agent AGENT -moddir DIR -o OUT")
+	if *agentBin == "" || *nsBin == "" || *stage2Bin == "" || *modDir == "" || *out == "" {
+		fmt.Fprintln(os.Stderr, "usage: mkinitramfs -agent AGENT -ns STAGE1 -stage2 STAGE2 -moddir DIR -o OUT")
 		os.Exit(2)
 	}
-	if err := build(*agentBin, *modDir, *out); err != nil {
+	if err := build(*agentBin, *nsBin, *stage2Bin, *modDir, *out); err != nil {
 		fmt.Fprintf(os.Stderr, "mkinitramfs: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func build(agentBin, modDir, out string) error {
-	files := []vm.File{{Path: "/init", Src: agentBin, Mode: 0o755}}
+func build(agentBin, nsBin, stage2Bin, modDir, out string) error {
+	files := []vm.File{
+		{Path: "/init", Src: agentBin, Mode: 0o755},
+		{Path: path.Join(agent.InitramfsStage1, agent.NSRun), Src: nsBin, Mode: 0o755},
+		{Path: path.Join(agent.InitramfsStage1, agent.Stage2Bin), Src: stage2Bin, Mode: 0o755},
+	}
 	var list []string
 	seen := map[string]bool{}
 	for _, m := range modules {
@@ -69,5 +78,5 @@ func build(agentBin, modDir, out string) error {
 		}
 	}
 	files = append(files, vm.File{Path: agent.ModulesFile, Data: []byte(strings.Join(list, "\n") + "\n"), Mode: 0o644})
-	return vm.WriteInitramfs(out, files)
+	return vm.WriteInitramfsUncompressed(out, files)
 }
