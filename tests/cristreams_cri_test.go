@@ -51,25 +51,25 @@ func TestCRIStreamsServer(t *testing.T) {
 	s.crictl(t, "pull", testutil.CRIDefaultImage)
 	s.crictl(t, "pull", testutil.CRIWebServerImage)
 
-	podCfg := writeJSON(t, dir, "pod.json", map[string]any{
+	podCfg := criWriteJSON(t, dir, "pod.json", map[string]any{
 		"metadata":      map[string]any{"name": "streams", "namespace": "streams-test", "uid": "5e7a1c2d-streams", "attempt": 1},
 		"log_directory": logDir,
 		"linux":         map[string]any{},
 	})
 	podID := s.crictl(t, "runp", podCfg)
-	webID := s.crictl(t, "create", podID, writeJSON(t, dir, "web.json", map[string]any{
+	webID := s.crictl(t, "create", podID, criWriteJSON(t, dir, "web.json", map[string]any{
 		"metadata": map[string]any{"name": "web"},
 		"image":    map[string]any{"image": testutil.CRIWebServerImage},
 		"linux":    map[string]any{},
 	}), podCfg)
-	tickerID := s.crictl(t, "create", podID, writeJSON(t, dir, "ticker.json", map[string]any{
+	tickerID := s.crictl(t, "create", podID, criWriteJSON(t, dir, "ticker.json", map[string]any{
 		"metadata": map[string]any{"name": "ticker"},
 		"image":    map[string]any{"image": testutil.CRIDefaultImage},
 		"command":  []string{"sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"},
 		"log_path": "ticker/0.log",
 		"linux":    map[string]any{},
 	}), podCfg)
-	shellID := s.crictl(t, "create", podID, writeJSON(t, dir, "shell.json", map[string]any{
+	shellID := s.crictl(t, "create", podID, criWriteJSON(t, dir, "shell.json", map[string]any{
 		"metadata":   map[string]any{"name": "shell"},
 		"image":      map[string]any{"image": testutil.CRIDefaultImage},
 		"command":    []string{"sh"},
@@ -108,7 +108,7 @@ func TestCRIStreamsServer(t *testing.T) {
 	if err != nil || !strings.Contains(out, "attached-42") {
 		t.Errorf("crictl attach -i: %v\n%s", err, out)
 	}
-	waitFor(t, "the attached shell exits once its stdin ended", time.Minute, func() bool {
+	criWaitFor(t, "the attached shell exits once its stdin ended", time.Minute, func() bool {
 		return strings.Contains(s.crictl(t, "inspect", shellID), "CONTAINER_EXITED")
 	})
 	if lines := criLogLines(t, filepath.Join(logDir, "shell.log")); len(lines) == 0 || lines[0] != "stdout F attached-42" {
@@ -121,7 +121,7 @@ func TestCRIStreamsServer(t *testing.T) {
 		t.Fatalf("PortForward: %v", err)
 	}
 	var page []byte
-	waitFor(t, "the web server answers through the port forward", time.Minute, func() bool {
+	criWaitFor(t, "the web server answers through the port forward", time.Minute, func() bool {
 		ws := wsDial(t, pf.Url+"?port=80", "v4.channel.k8s.io")
 		defer ws.Close()
 		websocket.Message.Send(ws, append([]byte{0}, "GET / HTTP/1.0\r\n\r\n"...))
@@ -132,14 +132,14 @@ func TestCRIStreamsServer(t *testing.T) {
 
 	// Rotation: rename the log away, ReopenContainerLog, a new file fills.
 	log := filepath.Join(logDir, "ticker", "0.log")
-	waitFor(t, "the ticker logs", time.Minute, func() bool { b, _ := os.ReadFile(log); return bytes.Contains(b, []byte("tick 3")) })
+	criWaitFor(t, "the ticker logs", time.Minute, func() bool { b, _ := os.ReadFile(log); return bytes.Contains(b, []byte("tick 3")) })
 	if err := os.Rename(log, log+".20261207-155959"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cl.rt.ReopenContainerLog(ctx, &runtime.ReopenContainerLogRequest{ContainerId: tickerID}); err != nil {
 		t.Fatalf("ReopenContainerLog: %v", err)
 	}
-	waitFor(t, "the reopened log fills", time.Minute, func() bool { b, _ := os.ReadFile(log); return bytes.Contains(b, []byte("stdout F tick")) })
+	criWaitFor(t, "the reopened log fills", time.Minute, func() bool { b, _ := os.ReadFile(log); return bytes.Contains(b, []byte("stdout F tick")) })
 	if _, err := cl.rt.ReopenContainerLog(ctx, &runtime.ReopenContainerLogRequest{ContainerId: shellID}); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("ReopenContainerLog of an exited container: %v, want FailedPrecondition", err)
 	}
