@@ -53,6 +53,9 @@ func newAppAddCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			apps[0].CRILogPath = *criLog
+			if *stdinOnce && !*stdin {
+				return &usageError{fmt.Errorf("app add: --stdin-once needs --stdin")}
+			}
 			apps[0].Stdin, apps[0].StdinOnce = *stdin, *stdinOnce
 			env := stage0.EnvSources{Inherit: pf.inheritEnv, File: pf.setEnvFile, Set: pf.setEnv}
 			name, err := c.AppAdd(cmd.Context(), pod, apps[0], env, pf.pullPolicy)
