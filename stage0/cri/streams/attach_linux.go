@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -36,22 +37,62 @@ func (a adapter) Attach(ctx context.Context, containerID string, in io.Reader, o
 	if err != nil {
 		return err
 	}
+	// A client that went away shows as a failed write or read of its
+	// streams: the attach then ends (the pod detaches it) instead of
+	// lasting as long as the app.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	ac, err := a.s.cfg.AttachCmd(ctx, podUUID, app, in != nil)
 	if err != nil {
 		return grpcError(err)
 	}
-	var w io.Writer
+	var w, o io.Writer
 	if errw != nil {
-		w = errw
+		w = cancelOnError{errw, cancel}
 	}
-	var o io.Writer
 	if out != nil {
-		o = out
+		o = cancelOnError{out, cancel}
 	}
-	_, err = exitCode(runPiped(ac, in, o, w))
+	var r io.Reader
+	if in != nil {
+		r = cancelOnReadError{in, cancel}
+	}
+	_, err = exitCode(runPiped(ac, r, o, w))
+	if ctx.Err() != nil {
+		return nil // the client is gone
+	}
 	if err != nil {
 		return fmt.Errorf("attach to container %s: %w", containerID, err)
 	}
 	// The app's exit status is not the attach's.
 	return nil
+}
+
+// cancelOnError is a writer whose first failure cancels the attach.
+type cancelOnError struct {
+	w      io.Writer
+	cancel context.CancelFunc
+}
+
+func (c cancelOnError) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil {
+		c.cancel()
+	}
+	return n, err
+}
+
+// cancelOnReadError is a reader whose failure (not its end) cancels the
+// attach.
+type cancelOnReadError struct {
+	r      io.Reader
+	cancel context.CancelFunc
+}
+
+func (c cancelOnReadError) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		c.cancel()
+	}
+	return n, err
 }
