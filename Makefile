@@ -43,7 +43,7 @@ bin/stage1-ns.aci: bin/rkt $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2
 		$(STAGE1_DIR)/rootfs/proc $(STAGE1_DIR)/rootfs/sys $(STAGE1_DIR)/rootfs/dev $(STAGE1_DIR)/rootfs/tmp \
 		$(STAGE1_DIR)/rootfs/usr/lib/rkt/plugins/net
 	cp $(BUILD)/stage1-bin/stage1 $(BUILD)/stage1-bin/stage2 $(STAGE1_DIR)/rootfs/
-	for e in init gc stop enter app-add app-start app-stop app-rm app-reopen-log; do ln $(STAGE1_DIR)/rootfs/stage1 $(STAGE1_DIR)/rootfs/$$e; done
+	for e in init gc stop enter app-add app-start app-stop app-rm app-reopen-log app-attach; do ln $(STAGE1_DIR)/rootfs/stage1 $(STAGE1_DIR)/rootfs/$$e; done
 	cp $(BUILD)/cni-plugins/* $(STAGE1_DIR)/rootfs/usr/lib/rkt/plugins/net/
 	sed 's/@VERSION@/$(VERSION)/; s/@ARCH@/$(APPC_ARCH)/' stage1/ns/image/manifest.json > $(STAGE1_DIR)/manifest
 	bin/rkt image build --overwrite --mtime=0 $(STAGE1_DIR) $@

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rkt-ng/rkt/internal/untrusted"
 	"github.com/rkt-ng/rkt/pods"
+	"github.com/rkt-ng/rkt/stage1"
 )
 
 // EnterCmd returns, unstarted, the command that runs cmd inside a running
@@ -90,4 +91,56 @@ func (c *Config) PodNetNS(ref string) (string, error) {
 		return "", fmt.Errorf("pod %s: netns %q is not a network namespace file", p.UUID, path)
 	}
 	return path, nil
+}
+
+// ErrNotAttachable means an app's output and stdin cannot be reached after
+// it started: it was added without AppSpec.Stdin or a CRI log.
+var ErrNotAttachable = errors.New("app cannot be attached to")
+
+// AttachCmd returns, unstarted, the command that attaches to a running app
+// of a sandbox through the stage1's app/attach entrypoint: its stdout and
+// stderr get the app's output from then on, and with stdin its stdin goes
+// to the app's (an app added with AppSpec.Stdin; for another app it is
+// dropped). Only apps added with AppSpec.Stdin or a CRI log can be attached
+// to (ErrNotAttachable otherwise). It exits with the app's
+// exit status when the app exits; killing it detaches. The app's logs are
+// written as before. It does not take the pod's apps lock.
+func (c *Config) AttachCmd(ctx context.Context, ref, app string, stdin bool) (*exec.Cmd, error) {
+	p, err := c.pod(ref)
+	if err != nil {
+		return nil, err
+	}
+	if p.State() != pods.Running {
+		return nil, fmt.Errorf("pod %s: %w: %s, want running", p.UUID, pods.ErrBadState, p.State())
+	}
+	if r := p.AppRecord(app); r.Started.IsZero() || !r.Finished.IsZero() {
+		return nil, fmt.Errorf("pod %s: app %s: %w", p.UUID, app, ErrAppNotRunning)
+	}
+	ep, err := c.stage1Entrypoints(p)
+	if err != nil {
+		return nil, err
+	}
+	if ep.AppAttach == "" {
+		return nil, fmt.Errorf("pod %s: its stage1 cannot attach to apps (annotation %s missing)", p.UUID, stage1.AnnotationAppAttach)
+	}
+	opts, err := stage1.ReadOptions(p.OptionsPath())
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: %w", p.UUID, err)
+	}
+	ao := opts.Apps[app]
+	if !ao.Stdin && ao.CRILogPath == "" {
+		return nil, fmt.Errorf("pod %s: app %s: %w: it was added without stdin or a CRI log", p.UUID, app, ErrNotAttachable)
+	}
+	// An attach's stdin to an app without one is dropped, as other
+	// runtimes do.
+	stdin = stdin && ao.Stdin
+	path, err := c.stage1Program(p, ep.AppAttach)
+	if err != nil {
+		return nil, err
+	}
+	ac := exec.CommandContext(ctx, path, stage1.AppArgs{App: app, Stdin: stdin, UUID: p.UUID, Debug: c.Debug}.Argv()...)
+	ac.Dir = p.Path()
+	ac.Cancel = func() error { return ac.Process.Signal(unix.SIGTERM) }
+	ac.WaitDelay = 5 * time.Second
+	return ac, nil
 }

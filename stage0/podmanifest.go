@@ -48,6 +48,10 @@ type AppSpec struct {
 	// host path where the pod writes the app's stdout and stderr in the CRI
 	// log format, besides its own log (`rkt logs`); empty for none.
 	CRILogPath string
+	// Stdin, for an app added to a sandbox, keeps its stdin open for
+	// attach clients (AttachCmd); StdinOnce closes it when the first
+	// client's stdin ends (CRI stdin and stdin_once).
+	Stdin, StdinOnce bool
 }
 
 // Mount is --mount volume=NAME,target=PATH.

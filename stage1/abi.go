@@ -36,6 +36,11 @@ const (
 	// extension, docs/stage1-abi.md 2.6): a stage1 that has it writes the
 	// CRI log of apps whose options give apps.<app>.criLogPath.
 	AnnotationAppReopenLog = "rkt-ng.io/stage1/app/reopen-log"
+	// AnnotationAppAttach names the app/attach entrypoint (rkt-ng
+	// extension, docs/stage1-abi.md 2.6.2): a stage1 that has it keeps the
+	// stdin of apps whose options say apps.<app>.stdin open for attach
+	// clients, and gives them the app's output.
+	AnnotationAppAttach = "rkt-ng.io/stage1/app/attach"
 	// AnnotationMDSTokenFile "true" says the stage1 reads the metadata
 	// service token from MDSTokenFile in the pod directory, so stage0 keeps
 	// it off the command line (rkt-ng extension; rkt's stage1s lack it and
@@ -87,7 +92,10 @@ type Entrypoints struct {
 	// AppReopenLog is the app/reopen-log entrypoint; empty when the stage1
 	// lacks it, and then it writes no CRI logs (AppOptions.CRILogPath).
 	AppReopenLog string
-	Version      int
+	// AppAttach is the app/attach entrypoint; empty when the stage1 lacks
+	// it, and then its apps cannot be attached to (AppOptions.Stdin).
+	AppAttach string
+	Version   int
 	// MDSTokenFile: the stage1 reads the token from MDSTokenFile.
 	MDSTokenFile bool
 	// ImagePolicy: the stage1 enforces the image privilege policy.
@@ -104,7 +112,7 @@ func EntrypointsOf(im *schema.ImageManifest) (Entrypoints, error) {
 	e := Entrypoints{Run: get(AnnotationRun), Enter: get(AnnotationEnter), GC: get(AnnotationGC), Stop: get(AnnotationStop), Version: 1,
 		MDSTokenFile: get(AnnotationMDSTokenFile) == "true", ImagePolicy: get(AnnotationImagePolicy) == "true",
 		AppAdd: get(AnnotationAppAdd), AppStart: get(AnnotationAppStart), AppStop: get(AnnotationAppStop), AppRm: get(AnnotationAppRm),
-		AppReopenLog: get(AnnotationAppReopenLog)}
+		AppReopenLog: get(AnnotationAppReopenLog), AppAttach: get(AnnotationAppAttach)}
 	if e.Run == "" {
 		return e, fmt.Errorf("image %s: %w: annotation %s missing", im.Name, ErrNoEntrypoint, AnnotationRun)
 	}
@@ -291,6 +299,11 @@ type AppOptions struct {
 	// go in the CRI log format (an app added by the CRI server), besides
 	// the pod's own log; only for a stage1 with AnnotationAppReopenLog.
 	CRILogPath string `json:"criLogPath,omitempty"`
+	// Stdin keeps the app's stdin a pipe that attach clients write to
+	// (CRI stdin); StdinOnce closes it when the first attach client's
+	// stdin ends. Only for a stage1 with AnnotationAppAttach.
+	Stdin     bool `json:"stdin,omitempty"`
+	StdinOnce bool `json:"stdinOnce,omitempty"`
 }
 
 // Values of AppOptions.GrantedBy.
@@ -408,6 +421,8 @@ type AppArgs struct {
 	Debug bool
 	App   string
 	Force bool
+	// Stdin (app/attach only): the caller's stdin goes to the app's.
+	Stdin bool
 	UUID  string
 }
 
@@ -419,6 +434,9 @@ func (a AppArgs) Argv() []string {
 	}
 	if a.Force {
 		argv = append(argv, "--force")
+	}
+	if a.Stdin {
+		argv = append(argv, "--stdin")
 	}
 	return append(argv, "--app="+a.App, a.UUID)
 }
@@ -433,6 +451,8 @@ func ParseAppArgs(args []string) (AppArgs, error) {
 			a.Debug = true
 		case arg == "--force":
 			a.Force = true
+		case arg == "--stdin":
+			a.Stdin = true
 		case strings.HasPrefix(arg, "--app="):
 			a.App = strings.TrimPrefix(arg, "--app=")
 		case !strings.HasPrefix(arg, "--") && i == len(args)-1:

@@ -27,6 +27,10 @@ const (
 	// OpReopenLog replaces the file of a running app's CRI log with the one
 	// fd the request carries (the kubelet rotated the old one away).
 	OpReopenLog = "reopen-log"
+	// OpAttach gives the request's three fds (stdin, stdout, stderr) the
+	// running app's output, and its stdin with EnterRequest.AttachStdin;
+	// the reply comes when the app exits.
+	OpAttach = "attach"
 )
 
 // MaxAppFds bounds the fds of an OpStart request (its rootfs and binds):
@@ -123,6 +127,10 @@ func (s *supervisor) appOp(r *enterReq) {
 			return
 		}
 		replyEnter(r.conn, EnterReply{})
+	case OpAttach:
+		if err := s.attach(r); err != nil {
+			fail("%v", err)
+		}
 	case OpReopenLog:
 		if err := s.reopenCRILog(r.req.App, r.fds); err != nil {
 			fail("%v", err)
@@ -199,6 +207,11 @@ func (s *supervisor) removeApp(name string) error {
 		l.Close()
 		delete(s.criLogs, name)
 	}
+	if st := s.stdins[name]; st != nil {
+		st.close()
+		delete(s.stdins, name)
+	}
+	delete(s.fanouts, name)
 	// The app's records go with it (an app of the same name may be added
 	// later); its log stays until the pod is gone.
 	for _, f := range []string{layout.AppStatus(name), layout.AppStarted(name), layout.AppStopped(name)} {

@@ -58,6 +58,11 @@ type App struct {
 	// listeners, in order; ListenNames are their port names.
 	ListenFds   []int    `json:"listenFds,omitempty"`
 	ListenNames []string `json:"listenNames,omitempty"`
+	// Stdin makes the app's stdin a pipe that stage2 keeps open for attach
+	// clients (OpAttach); StdinOnce closes it once the first client's stdin
+	// ended (CRI stdin and stdin_once).
+	Stdin     bool `json:"stdin,omitempty"`
+	StdinOnce bool `json:"stdinOnce,omitempty"`
 }
 
 // Proc is one process to start inside an app: the app itself, an event

@@ -40,6 +40,8 @@ type EnterRequest struct {
 	Op    string    `json:"op,omitempty"`
 	Start *AppStart `json:"start,omitempty"`
 	Force bool      `json:"force,omitempty"`
+	// AttachStdin (OpAttach): the first fd goes to the app's stdin.
+	AttachStdin bool `json:"attachStdin,omitempty"`
 }
 
 // EnterReply is sent back when the command has exited.
@@ -131,13 +133,13 @@ func readEnter(conn int) (*enterReq, error) {
 		closeFds(r.fds)
 		return nil, fmt.Errorf("decode enter request: %w", err)
 	}
-	if r.req.Signal != 0 || (r.req.Op != "" && r.req.Op != OpStart && r.req.Op != OpReopenLog) {
+	if r.req.Signal != 0 || (r.req.Op != "" && r.req.Op != OpStart && r.req.Op != OpReopenLog && r.req.Op != OpAttach) {
 		closeFds(r.fds)
 		r.fds = nil
 		return r, nil
 	}
-	if r.req.Op == OpStart || r.req.Op == OpReopenLog {
-		return r, nil // the mounter, or the reopen, checks its fds
+	if r.req.Op == OpStart || r.req.Op == OpReopenLog || r.req.Op == OpAttach {
+		return r, nil // the mounter, the reopen or the attach checks its fds
 	}
 	if len(r.fds) != 3 {
 		closeFds(r.fds)
@@ -195,10 +197,14 @@ func (s *supervisor) watchEnter(id uint64, conn int) {
 	}()
 }
 
-// enterClientGone kills the session of enter id if it still runs: its
-// client went away. A command that already exited was replied to; its id
-// is then unknown.
+// enterClientGone kills the session of enter id if it still runs, or
+// ends attach id: its client went away. A command that already exited was
+// replied to; its id is then unknown.
 func (s *supervisor) enterClientGone(id uint64) {
+	if s.attaches[id] != nil {
+		s.detach(id, nil)
+		return
+	}
 	for pid, p := range s.procs {
 		if p.kind == kindEnter && p.id == id {
 			s.log.Debug("enter client gone, killing its command", "pid", pid)

@@ -87,6 +87,13 @@ type supervisor struct {
 	enterGone chan uint64
 	watchQuit chan struct{}
 	watchers  sync.WaitGroup
+	// Attach (attach_linux.go): the output fanouts of attachable apps and
+	// the stdin pipes of App.Stdin apps, by app; the pending attach
+	// requests, by id; attachers waits for their stdin copiers.
+	fanouts   map[string]*fanout
+	stdins    map[string]*appStdin
+	attaches  map[uint64]*attachReq
+	attachers sync.WaitGroup
 }
 
 // Init is the body of the stage2 binary as the pod's PID 1. It returns the
@@ -117,6 +124,9 @@ func Init(log *slog.Logger, opts ...Option) int {
 		waiting:   map[string]bool{},
 		stops:     map[string]*appStop{},
 		criLogs:   map[string]*criLog{},
+		fanouts:   map[string]*fanout{},
+		stdins:    map[string]*appStdin{},
+		attaches:  map[uint64]*attachReq{},
 		enterGone: make(chan uint64),
 		watchQuit: make(chan struct{}),
 	}
@@ -196,7 +206,8 @@ func (s *supervisor) run() int {
 	// it, so nothing an app forked outlives the pod.
 	unix.Kill(-1, unix.SIGKILL)
 	s.reapAll(true)
-	// Every enter was replied to, which ends its watcher.
+	s.endAttaches()
+	// Every enter and attach was replied to, which ends its watcher.
 	s.watchers.Wait()
 	// Every writer is dead now, so the copiers see EOF and finish.
 	for _, wait := range s.logWaits {
@@ -252,6 +263,18 @@ func (s *supervisor) startApp(app *App) error {
 			return fmt.Errorf("pre-start handler %q exited with status %d", app.PreStart[0], code)
 		}
 	}
+	stdin := os.Stdin
+	if s.attachable(app) && !app.Terminal {
+		s.fanouts[app.Name] = newFanout()
+	}
+	if app.Stdin && !app.Terminal {
+		r, err := s.appStdinPipe(app)
+		if err != nil {
+			return fmt.Errorf("stdin: %w", err)
+		}
+		defer r.Close() // the app holds its own copy once launched
+		stdin = r
+	}
 	stdout, stderr, closeOut, err := s.capture(app)
 	if err != nil {
 		return err
@@ -262,7 +285,7 @@ func (s *supervisor) startApp(app *App) error {
 		extra = append(extra, os.NewFile(uintptr(fd), "listener"))
 	}
 	appProc.ListenFds, appProc.ListenNames = len(extra), app.ListenNames
-	pid, err := s.launchWith(appProc, []*os.File{os.Stdin, stdout, stderr}, app.Terminal, extra...)
+	pid, err := s.launchWith(appProc, []*os.File{stdin, stdout, stderr}, app.Terminal, extra...)
 	// The app holds its own copies of the write ends now.
 	closeOut()
 	if err != nil {
@@ -414,6 +437,7 @@ func (s *supervisor) onExit(pid int, ws unix.WaitStatus) {
 	}
 	s.record(name, code)
 	s.stopped(name, code)
+	s.appExitedAttached(name, code)
 	stoppedByUs := s.killed[pid] && ws.Signaled() && ws.Signal() == stopSignal(p.app)
 	if code != 0 && !stoppedByUs && s.first == nil && !s.cfg.Mutable {
 		s.first = &failure{name, code}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -204,18 +205,32 @@ func (s *supervisor) capture(app *App) (stdout, stderr *os.File, done func(), er
 		return nil, nil, nil, err
 	}
 	var wg sync.WaitGroup
-	cri := s.criLogs[app.Name]
+	cri, fo := s.criLogs[app.Name], s.fanouts[app.Name]
+	var left atomic.Int32
+	left.Store(2)
 	copyStream := func(r *os.File, to *os.File, stream string) {
 		defer wg.Done()
 		defer r.Close()
-		if cri == nil {
+		if cri == nil && fo == nil {
 			pump(r, to, l)
 			return
 		}
-		// The CRI log needs the bytes in user space to stamp its records.
-		cs := newCRIStream(cri, stream)
-		defer cs.Close()
-		copyLoop(r, to, l, cs)
+		// The CRI log and attach clients need the bytes in user space.
+		var also []io.Writer
+		if cri != nil {
+			cs := newCRIStream(cri, stream)
+			defer cs.Close()
+			also = append(also, cs)
+		}
+		if fo != nil {
+			also = append(also, fo.writer(stream))
+			defer func() {
+				if left.Add(-1) == 0 {
+					fo.close() // both streams ended: attach clients get EOF
+				}
+			}()
+		}
+		copyLoop(r, to, l, io.MultiWriter(also...))
 	}
 	wg.Add(2)
 	go copyStream(outR, os.Stdout, "stdout")

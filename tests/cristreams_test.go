@@ -76,10 +76,20 @@ func TestCRIStreams(t *testing.T) {
 	c.MustRun(t, "app", "start", "--app=web", uuid)
 	waitState(t, c, uuid, "web", "running")
 
+	// An app with its stdin kept open for attach (closed after the first
+	// client's stdin ends).
+	c.MustRun(t, "--insecure-options=image", "app", "add", "--stdin", "--stdin-once", uuid, aci, "--name=shell", "--exec=/bin/sh")
+	c.MustRun(t, "app", "start", "--app=shell", uuid)
+	waitState(t, c, uuid, "shell", "running")
+
 	const cid = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	const shellID = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 	resolve := func(id string) (string, string, error) {
-		if id == cid {
+		switch id {
+		case cid:
 			return uuid, "web", nil
+		case shellID:
+			return uuid, "shell", nil
 		}
 		return "", "", status.Errorf(codes.NotFound, "no container %q", id)
 	}
@@ -201,6 +211,33 @@ func TestCRIStreams(t *testing.T) {
 	ws.Close()
 	if out := string(got[1]); !strings.Contains(out, "TTY=yes") || !strings.Contains(out, "TTY_SIZE=45x123") {
 		t.Errorf("Exec on a terminal printed %q, want TTY=yes and TTY_SIZE=45x123", out)
+	}
+
+	// Attach: the client's stdin goes to the app's, its output comes back;
+	// when the client's stdin ends the app's does (stdin_once) and the
+	// shell exits. An app added without stdin or CRI log cannot be
+	// attached to.
+	ar, err := s.Attach(ctx, &runtime.AttachRequest{ContainerId: shellID, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		t.Fatalf("Attach: %v", err)
+	}
+	ws = wsDial(t, ar.Url, "v4.channel.k8s.io")
+	websocket.Message.Send(ws, append([]byte{0}, "echo hello from attach; echo to stderr >&2\n"...))
+	got = wsRead(t, ws, func(got map[byte][]byte) bool {
+		return strings.Contains(string(got[1]), "hello from attach") && strings.Contains(string(got[2]), "to stderr")
+	})
+	if !strings.Contains(string(got[1]), "hello from attach\n") || !strings.Contains(string(got[2]), "to stderr\n") {
+		t.Errorf("Attach: stdout %q stderr %q", got[1], got[2])
+	}
+	ws.Close()
+	if st := waitState(t, c, uuid, "shell", "exited"); st["exit_code"] != float64(0) {
+		t.Errorf("the attached shell after its stdin ended: %v", st)
+	}
+	if _, err := s.Attach(ctx, &runtime.AttachRequest{ContainerId: cid, Stdout: true, Tty: true}); status.Code(err) != codes.Unimplemented {
+		t.Errorf("Attach with a terminal: %v, want Unimplemented", err)
+	}
+	if _, err := s.Attach(ctx, &runtime.AttachRequest{ContainerId: cid, Stdin: true, Stdout: true}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("Attach to an app added without stdin or CRI log: %v, want FailedPrecondition", err)
 	}
 
 	// PortForward to 127.0.0.1:8080 inside the pod's network namespace

@@ -24,6 +24,8 @@ func newAppAddCmd(g *globalFlags) *cobra.Command {
 			fs.BoolVar(&pf.inheritEnv, "inherit-env", false, "the app inherits the environment of rkt")
 			fs.StringVar(&pf.pullPolicy, "pull-policy", "new", "when to fetch the image: new, update or never")
 			criLog := fs.String("cri-log-path", "", "also write the app's output to this host file in the CRI log format")
+			stdin := fs.Bool("stdin", false, "keep the app's stdin open for attach clients (the CRI server's attach)")
+			stdinOnce := fs.Bool("stdin-once", false, "with --stdin: close the app's stdin when the first attach client's stdin ends")
 			help := fs.BoolP("help", "h", false, "help")
 			if err := fs.Parse(args); err != nil {
 				return &usageError{err}
@@ -51,6 +53,10 @@ func newAppAddCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			apps[0].CRILogPath = *criLog
+			if *stdinOnce && !*stdin {
+				return &usageError{fmt.Errorf("app add: --stdin-once needs --stdin")}
+			}
+			apps[0].Stdin, apps[0].StdinOnce = *stdin, *stdinOnce
 			env := stage0.EnvSources{Inherit: pf.inheritEnv, File: pf.setEnvFile, Set: pf.setEnv}
 			name, err := c.AppAdd(cmd.Context(), pod, apps[0], env, pf.pullPolicy)
 			if err != nil {

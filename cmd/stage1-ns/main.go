@@ -1,7 +1,7 @@
 // Command stage1-ns is the namespace stage1. One static binary serves every
 // entrypoint of the stage1 image, chosen by the name it is started as (/init,
 // /gc, /stop, /enter, /app-add, /app-start, /app-stop, /app-rm,
-// /app-reopen-log).
+// /app-reopen-log, /app-attach).
 package main
 
 import (
@@ -47,6 +47,11 @@ func main() {
 		err = ns.AppRm(args)
 	case "app-reopen-log":
 		err = ns.AppReopenLog(args)
+	case "app-attach":
+		var code int
+		if code, err = ns.AppAttach(args); err == nil {
+			os.Exit(code)
+		}
 	case "enter":
 		var code int
 		if code, err = ns.Enter(args); err == nil {

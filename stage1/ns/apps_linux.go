@@ -153,6 +153,7 @@ func AppStart(args []string, log *slog.Logger) (retErr error) {
 		return fmt.Errorf("app %s: %d mounts, at most %d for an app added to a running pod", name, len(binds), stage2.MaxAppFds-reserved)
 	}
 	app := a.Stage2
+	app.Stdin, app.StdinOnce = p.opts.Apps[name].Stdin, p.opts.Apps[name].StdinOnce
 	var cgMounts []podsetup.Mount
 	if p.cg != nil {
 		cg, err := p.cg.NewApp(name, a.Limits)

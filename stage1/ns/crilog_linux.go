@@ -72,3 +72,15 @@ func AppReopenLog(args []string) error {
 	_, err = callStage2(stage2.EnterRequest{Op: stage2.OpReopenLog, App: aa.App}, unix.UnixRights(fd))
 	return err
 }
+
+// AppAttach is the app/attach entrypoint: its stdout and stderr (and its
+// stdin, with --stdin) go to stage2, which gives them the running app's
+// output (and its stdin) until the app exits; it then exits with the app's
+// exit status. Killing it detaches.
+func AppAttach(args []string) (int, error) {
+	aa, err := stage1.ParseAppArgs(args)
+	if err != nil {
+		return 0, err
+	}
+	return callStage2(stage2.EnterRequest{Op: stage2.OpAttach, App: aa.App, AttachStdin: aa.Stdin}, unix.UnixRights(0, 1, 2))
+}

@@ -2,18 +2,97 @@ package streams
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 )
 
-// errNoAttach is the answer to Attach: stage2 does not yet keep an app's
-// stdin open for later clients, nor hand its output to them.
-var errNoAttach = status.Error(codes.Unimplemented, "attach is not supported by rkt-ng yet: an app's stdin and output cannot be reached after it started (use exec, and logs)")
+// Attach checks the request and returns the URL of its stream. Containers
+// on a terminal are not supported (CreateContainer refuses them).
+func (s *Server) Attach(ctx context.Context, req *runtime.AttachRequest) (*runtime.AttachResponse, error) {
+	podUUID, app, err := s.container(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetTty() {
+		return nil, status.Error(codes.Unimplemented, "attach with a terminal: rkt-ng apps have no terminal")
+	}
+	// Refused now rather than on the stream: not attachable.
+	if _, err := s.cfg.AttachCmd(ctx, podUUID, app, req.GetStdin()); err != nil {
+		return nil, grpcError(err)
+	}
+	return s.srv.GetAttach(req)
+}
 
-// Attach of the streaming library's Runtime.
+// Attach of the streaming library's Runtime: the client gets the app's
+// output until it exits (or the client goes), and with in, its stdin goes
+// to the app's (a container created with stdin).
 func (a adapter) Attach(ctx context.Context, containerID string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
-	return errNoAttach
+	podUUID, app, err := a.s.container(containerID)
+	if err != nil {
+		return err
+	}
+	// A client that went away shows as a failed write or read of its
+	// streams: the attach then ends (the pod detaches it) instead of
+	// lasting as long as the app.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ac, err := a.s.cfg.AttachCmd(ctx, podUUID, app, in != nil)
+	if err != nil {
+		return grpcError(err)
+	}
+	var w, o io.Writer
+	if errw != nil {
+		w = cancelOnError{errw, cancel}
+	}
+	if out != nil {
+		o = cancelOnError{out, cancel}
+	}
+	var r io.Reader
+	if in != nil {
+		r = cancelOnReadError{in, cancel}
+	}
+	_, err = exitCode(runPiped(ac, r, o, w))
+	if ctx.Err() != nil {
+		return nil // the client is gone
+	}
+	if err != nil {
+		return fmt.Errorf("attach to container %s: %w", containerID, err)
+	}
+	// The app's exit status is not the attach's.
+	return nil
+}
+
+// cancelOnError is a writer whose first failure cancels the attach.
+type cancelOnError struct {
+	w      io.Writer
+	cancel context.CancelFunc
+}
+
+func (c cancelOnError) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil {
+		c.cancel()
+	}
+	return n, err
+}
+
+// cancelOnReadError is a reader whose failure (not its end) cancels the
+// attach.
+type cancelOnReadError struct {
+	r      io.Reader
+	cancel context.CancelFunc
+}
+
+func (c cancelOnReadError) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		c.cancel()
+	}
+	return n, err
 }

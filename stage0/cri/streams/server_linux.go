@@ -149,14 +149,6 @@ func (s *Server) Exec(ctx context.Context, req *runtime.ExecRequest) (*runtime.E
 	return s.srv.GetExec(req)
 }
 
-// Attach checks the request and returns the URL of its stream.
-func (s *Server) Attach(ctx context.Context, req *runtime.AttachRequest) (*runtime.AttachResponse, error) {
-	if _, _, err := s.container(req.GetContainerId()); err != nil {
-		return nil, err
-	}
-	return nil, errNoAttach
-}
-
 // PortForward checks the request and returns the URL of its stream.
 func (s *Server) PortForward(ctx context.Context, req *runtime.PortForwardRequest) (*runtime.PortForwardResponse, error) {
 	id := req.GetPodSandboxId()
@@ -179,7 +171,7 @@ func grpcError(err error) error {
 	switch {
 	case errors.Is(err, pods.ErrNotFound), errors.Is(err, stage0.ErrNoApp):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, pods.ErrBadState), errors.Is(err, stage0.ErrAppNotRunning):
+	case errors.Is(err, pods.ErrBadState), errors.Is(err, stage0.ErrAppNotRunning), errors.Is(err, stage0.ErrNotAttachable):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	}
 	if _, ok := status.FromError(err); ok {
