@@ -225,10 +225,20 @@ func TestContainerSpec(t *testing.T) {
 	if spec, _, err := containerSpec(id, cc2, sb, "img", []string{"/ep"}); err != nil || spec.Exec != "/bin/echo" || !slices.Equal(spec.Args, []string{"a"}) {
 		t.Errorf("command: %v %q %q", err, spec.Exec, spec.Args)
 	}
-	// Neither: the image's own exec.
+	// Neither: the image's own exec. No seccomp profile: unconfined.
 	cc3 := &runtimeapi.ContainerConfig{Metadata: cc.Metadata, Image: cc.Image}
-	if spec, _, err := containerSpec(id, cc3, sb, "img", []string{"/ep"}); err != nil || spec.Exec != "" || spec.HasArgs {
-		t.Errorf("image exec: %v %q %v", err, spec.Exec, spec.HasArgs)
+	if spec, _, err := containerSpec(id, cc3, sb, "img", []string{"/ep"}); err != nil || spec.Exec != "" || spec.HasArgs || spec.Seccomp != unconfinedSeccomp {
+		t.Errorf("image exec: %v %q %v seccomp %q", err, spec.Exec, spec.HasArgs, spec.Seccomp)
+	}
+	// RuntimeDefault, also by the deprecated path: rkt's default filter.
+	for _, sc := range []*runtimeapi.LinuxContainerSecurityContext{
+		{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_RuntimeDefault}},
+		{SeccompProfilePath: "runtime/default"},
+	} {
+		cc4 := &runtimeapi.ContainerConfig{Metadata: cc.Metadata, Image: cc.Image, Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: sc}}
+		if spec, _, err := containerSpec(id, cc4, sb, "img", nil); err != nil || spec.Seccomp != "" {
+			t.Errorf("runtime default %v: %v seccomp %q", sc, err, spec.Seccomp)
+		}
 	}
 }
 
@@ -260,6 +270,9 @@ func TestContainerSpecRefused(t *testing.T) {
 		}, codes.Unimplemented},
 		"seccomp localhost": {func(c *runtimeapi.ContainerConfig) {
 			c.Linux = sec(&runtimeapi.LinuxContainerSecurityContext{Seccomp: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "/p.json"}})
+		}, codes.Unimplemented},
+		"seccomp localhost path": {func(c *runtimeapi.ContainerConfig) {
+			c.Linux = sec(&runtimeapi.LinuxContainerSecurityContext{SeccompProfilePath: "localhost/p.json"})
 		}, codes.Unimplemented},
 		"bad cap": {func(c *runtimeapi.ContainerConfig) {
 			c.Linux = sec(&runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{AddCapabilities: []string{"NOT_A_CAP"}}})

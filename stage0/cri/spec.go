@@ -190,6 +190,9 @@ func containerSpec(id string, cc *runtimeapi.ContainerConfig, sb sandboxMeta, im
 // linuxSpec maps the Linux part of a ContainerConfig: resources and the
 // security context.
 func linuxSpec(l *runtimeapi.LinuxContainerConfig, spec *stage0.AppSpec, meta *containerMeta) error {
+	// No seccomp profile means unconfined in the CRI (the kubelet sends
+	// RuntimeDefault when it wants the runtime's filter).
+	spec.Seccomp = unconfinedSeccomp
 	if l == nil {
 		return nil
 	}
@@ -238,14 +241,22 @@ func linuxSpec(l *runtimeapi.LinuxContainerConfig, spec *stage0.AppSpec, meta *c
 		}
 		spec.CapsRetain, spec.CapsRemove = retain, remove
 	}
-	if p := sc.Seccomp; p != nil {
-		switch p.ProfileType {
-		case runtimeapi.SecurityProfile_RuntimeDefault:
-		case runtimeapi.SecurityProfile_Unconfined:
-			spec.Seccomp = unconfinedSeccomp
-		default:
-			return status.Error(codes.Unimplemented, "seccomp localhost profiles are not supported: rkt's seccomp isolators are syscall sets, not OCI profiles")
-		}
+	profile := runtimeapi.SecurityProfile_Unconfined
+	switch p := sc.Seccomp; {
+	case p != nil:
+		profile = p.ProfileType
+	case sc.SeccompProfilePath == "runtime/default" || sc.SeccompProfilePath == "docker/default":
+		// The deprecated field's names.
+		profile = runtimeapi.SecurityProfile_RuntimeDefault
+	case strings.HasPrefix(sc.SeccompProfilePath, "localhost/"):
+		profile = runtimeapi.SecurityProfile_Localhost
+	}
+	switch profile {
+	case runtimeapi.SecurityProfile_RuntimeDefault:
+		spec.Seccomp = ""
+	case runtimeapi.SecurityProfile_Unconfined:
+	default:
+		return status.Error(codes.Unimplemented, "seccomp localhost profiles are not supported: rkt's seccomp isolators are syscall sets, not OCI profiles")
 	}
 	if p := sc.Apparmor; p != nil && p.ProfileType == runtimeapi.SecurityProfile_Localhost {
 		return status.Error(codes.Unimplemented, "apparmor profiles are not supported")
