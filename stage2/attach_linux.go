@@ -95,30 +95,17 @@ func (f *fanout) close() {
 }
 
 // appStdin is the write end of an app's stdin pipe (App.Stdin), shared by
-// its attach clients' copiers.
+// its attach clients' copiers. *os.File is safe for concurrent use, and
+// its Close interrupts a write parked on a full pipe, so closing never
+// waits for a copier (the supervisor's loop closes it).
 type appStdin struct {
-	// mu guards f (nil once closed).
-	mu sync.Mutex
-	f  *os.File
+	f    *os.File
+	once sync.Once
 }
 
-func (s *appStdin) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f == nil {
-		return 0, os.ErrClosed
-	}
-	return s.f.Write(p)
-}
+func (s *appStdin) Write(p []byte) (int, error) { return s.f.Write(p) }
 
-func (s *appStdin) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f != nil {
-		s.f.Close()
-		s.f = nil
-	}
-}
+func (s *appStdin) close() { s.once.Do(func() { s.f.Close() }) }
 
 // attachReq is a pending OpAttach: the reply comes when the app exits.
 type attachReq struct {
