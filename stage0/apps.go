@@ -60,6 +60,13 @@ func (c *Config) AppSandbox(ctx context.Context, pc PrepareConfig, ro RunOptions
 	if err := podAnnotations(&schema.PodManifest{}, pc); err != nil {
 		return err
 	}
+	if err := podSysctls(&schema.PodManifest{}, pc); err != nil {
+		return err
+	}
+	if n := strings.TrimSpace(ro.Args.Net); len(pc.Sysctls) > 0 && (n == "host" || n == "none") {
+		// On the host network they would change the host.
+		return fmt.Errorf("--sysctl needs a network of the pod's own; not allowed with --net=%s", n)
+	}
 	if ro.Args.Interactive {
 		return errors.New("app sandbox: --interactive is not supported for sandboxes (their apps log; use rkt enter --app)")
 	}

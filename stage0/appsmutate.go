@@ -197,6 +197,15 @@ func (c *Config) AppAdd(ctx context.Context, ref string, spec AppSpec, env EnvSo
 	if err != nil {
 		return "", err
 	}
+	if len(spec.Volumes) > 0 {
+		// AppRm removes them with the app, so that no later app's image
+		// can name its mount point after them.
+		var names []string
+		for _, v := range spec.Volumes {
+			names = append(names, v.Name.String())
+		}
+		ra.Annotations.Set(appVolumesAnnotation, strings.Join(names, ","))
+	}
 	vols := map[types.ACName]types.Volume{}
 	for _, v := range m.manifest.Volumes {
 		vols[v.Name] = v
@@ -264,6 +273,36 @@ func (c *Config) AppAdd(ctx context.Context, ref string, spec AppSpec, env EnvSo
 	}
 	s.Touch(ctx, id)
 	return name.String(), nil
+}
+
+// appVolumesAnnotation, on an app added to a sandbox, names the volumes it
+// brought (AppSpec.Volumes), comma-separated.
+const appVolumesAnnotation = "rkt-ng.io/app-volumes"
+
+// dropAppVolumes returns the pod's volumes without those of names that no
+// remaining app mounts.
+func dropAppVolumes(pm *schema.PodManifest, names []string) []types.Volume {
+	if len(names) == 0 {
+		return pm.Volumes
+	}
+	used := map[types.ACName]bool{}
+	for _, ra := range pm.Apps {
+		for _, mt := range ra.Mounts {
+			used[mt.Volume] = true
+		}
+	}
+	drop := map[string]bool{}
+	for _, n := range names {
+		drop[n] = true
+	}
+	out := make([]types.Volume, 0, len(pm.Volumes))
+	for _, v := range pm.Volumes {
+		if drop[v.Name.String()] && !used[v.Name] {
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 func cloneAppOptions(in map[string]stage1.AppOptions) map[string]stage1.AppOptions {
@@ -376,12 +415,17 @@ func (c *Config) AppRm(ctx context.Context, ref, app string) error {
 		return err
 	}
 	treeID, _ := os.ReadFile(m.pod.AppTreeStoreIDPath(app))
+	var own []string
 	for i := range m.manifest.Apps {
 		if m.manifest.Apps[i].Name.String() == app {
+			if v, ok := m.manifest.Apps[i].Annotations.Get(appVolumesAnnotation); ok {
+				own = strings.Split(v, ",")
+			}
 			m.manifest.Apps = append(m.manifest.Apps[:i:i], m.manifest.Apps[i+1:]...)
 			break
 		}
 	}
+	m.manifest.Volumes = dropAppVolumes(m.manifest, own)
 	m.opts.Apps = cloneAppOptions(m.opts.Apps)
 	delete(m.opts.Apps, app)
 	if err := m.save(); err != nil {

@@ -426,6 +426,25 @@ func podAnnotations(pm *schema.PodManifest, pc PrepareConfig) error {
 	return nil
 }
 
+// podSysctls sets the pod's sysctls as its os/unix/sysctl isolator. Only
+// sysctls of the pod's own network namespace (net.*) are accepted, as the
+// stage1 applies them.
+func podSysctls(pm *schema.PodManifest, pc PrepareConfig) error {
+	if len(pc.Sysctls) == 0 {
+		return nil
+	}
+	for k, v := range pc.Sysctls {
+		if !strings.HasPrefix(k, "net.") || strings.Contains(k, "..") || strings.ContainsAny(k, "/ ") || strings.HasSuffix(k, ".") {
+			return fmt.Errorf("--sysctl %s: only namespaced net.* sysctls may be set", k)
+		}
+		if strings.ContainsAny(v, "\n\x00") {
+			return fmt.Errorf("--sysctl %s: malformed value", k)
+		}
+	}
+	pm.Isolators = append(pm.Isolators, types.UnixSysctl(maps.Clone(pc.Sysctls)).AsIsolator())
+	return nil
+}
+
 // ParseSandboxPort parses the --port of rkt app sandbox, rkt 1.30's
 // NAME:PROTOCOL:PODPORT:HOSTIP:HOSTPORT (e.g. http:tcp:8080:0.0.0.0:80). A
 // sandbox starts with no app, so the forward names the pod port itself

@@ -49,6 +49,9 @@ type PrepareConfig struct {
 	// Annotations, UserAnnotations and UserLabels are the pod's own
 	// (rkt app sandbox --annotation, --user-annotation, --user-label).
 	Annotations, UserAnnotations, UserLabels map[string]string
+	// Sysctls are the pod's namespaced net.* sysctls (rkt app sandbox
+	// --sysctl), an os/unix/sysctl isolator of the pod manifest.
+	Sysctls map[string]string
 }
 
 // prepared is a pod being built and what it was built from.
@@ -187,6 +190,9 @@ func (c *Config) podManifest(ctx context.Context, s *store.Store, held *imageHol
 	// stored, and appc clients compare them with the decoded manifest.
 	pm.Annotations = types.Annotations{}
 	if err := podAnnotations(pm, pc); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := podSysctls(pm, pc); err != nil {
 		return nil, nil, nil, err
 	}
 	vols := map[types.ACName]types.Volume{}

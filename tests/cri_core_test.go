@@ -206,7 +206,7 @@ func TestCRICoreLifecycle(t *testing.T) {
 		"log_directory": filepath.Join(tmp, "logs"),
 		"labels":        map[string]string{"app": "web"},
 		"annotations":   map[string]string{"team": "cri"},
-		"linux":         map[string]any{},
+		"linux":         map[string]any{"sysctls": map[string]string{"net.core.somaxconn": "1234"}},
 	})
 	pod := s.mustCrictl(t, "runp", podCfg)
 	if len(pod) != 36 {
@@ -271,11 +271,22 @@ func TestCRICoreLifecycle(t *testing.T) {
 	if out := s.mustCrictl(t, "exec", "-s", sleeper, "/bin/cat", "/data/flag"); out != "from-host" {
 		t.Errorf("host volume in the container: %q, want from-host", out)
 	}
+	if out := s.mustCrictl(t, "exec", "-s", sleeper, "/bin/cat", "/proc/sys/net/core/somaxconn"); out != "1234" {
+		t.Errorf("sandbox sysctl net.core.somaxconn in the container: %q, want 1234", out)
+	}
 	if _, _, ok := s.crictl(t, "exec", "-s", sleeper, "/bin/sh", "-c", "echo x > /data/new"); ok {
 		t.Errorf("a read-only mount was writable")
 	}
 	if out := s.mustCrictl(t, "stats", "-o", "json", "--id", sleeper); !strings.Contains(out, "workingSetBytes") {
 		t.Errorf("crictl stats of a running container:\n%s", out)
+	}
+	// Its limits change while it runs.
+	s.mustCrictl(t, "update", "--memory=67108864", "--cpu-quota=50000", "--cpu-period=100000", sleeper)
+	ust := s.inspect(t, "inspect", sleeper)
+	res, _ := ust["resources"].(map[string]any)
+	lx, _ := res["linux"].(map[string]any)
+	if fmt.Sprint(lx["memoryLimitInBytes"]) != "67108864" || fmt.Sprint(lx["cpuQuota"]) != "50000" {
+		t.Errorf("resources after update: %v", res)
 	}
 	failer := s.mustCrictl(t, "create", "--no-pull", pod, ctrCfg("failer", "/bin/sh", "-c", "exit 3"), podCfg)
 	s.mustCrictl(t, "start", failer)
@@ -320,6 +331,10 @@ func TestCRICoreLifecycle(t *testing.T) {
 	s.mustCrictl(t, "stop", "--timeout=0", sleeper)
 	s.waitContainerState(t, sleeper, "CONTAINER_EXITED")
 	s.mustCrictl(t, "rm", sleeper)
+	// The host volume it brought left the pod with it.
+	if r := c.MustRun(t, "cat-manifest", pod); strings.Contains(r.Stdout, "cri-"+sleeper[:12]) {
+		t.Errorf("the removed container's volume is still in the pod manifest:\n%s", r.Stdout)
+	}
 	if out := s.mustCrictl(t, "ps", "-a", "-q"); out != failer {
 		t.Errorf("ps -a after rm: %q, want %s", out, failer)
 	}
@@ -348,7 +363,6 @@ func TestCRICoreBadInput(t *testing.T) {
 	for _, args := range [][]string{
 		{"inspectp", "0000"},
 		{"inspect", "ffff"},
-		{"stop", "ffff"},
 		{"start", "ffff"},
 	} {
 		_, errOut, ok := s.crictl(t, args...)
@@ -356,10 +370,10 @@ func TestCRICoreBadInput(t *testing.T) {
 			t.Errorf("crictl %v: ok=%v, want NotFound\n%s", args, ok, errOut)
 		}
 	}
-	// Unsupported: sysctls, and a privileged sandbox.
+	// Unsupported: sysctls, the host's PID namespace.
 	for name, linux := range map[string]any{
-		"sysctls":    map[string]any{"sysctls": map[string]string{"net.ipv4.ip_forward": "1"}},
-		"privileged": map[string]any{"security_context": map[string]any{"privileged": true}},
+		"sysctls":  map[string]any{"sysctls": map[string]string{"kernel.shm_rmid_forced": "1"}},
+		"host-pid": map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"pid": 2}}},
 	} {
 		cfg := coreJSON(t, filepath.Join(tmp, name+".json"), map[string]any{
 			"metadata": map[string]any{"name": name, "namespace": "ns", "uid": name},

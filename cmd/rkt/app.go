@@ -22,7 +22,7 @@ func newAppCmd(g *globalFlags) *cobra.Command {
 
 func newAppSandboxCmd(g *globalFlags) *cobra.Command {
 	var pf podFlags
-	var annotations, userAnnotations, userLabels []string
+	var annotations, userAnnotations, userLabels, sysctls []string
 	cmd := &cobra.Command{
 		Use:   "sandbox [--pod flags]",
 		Short: "Run a pod with no apps that stays until stopped",
@@ -39,6 +39,9 @@ func newAppSandboxCmd(g *globalFlags) *cobra.Command {
 			if pc.UserLabels, err = kvMap("user-label", userLabels); err != nil {
 				return err
 			}
+			if pc.Sysctls, err = kvMap("sysctl", sysctls); err != nil {
+				return err
+			}
 			c, err := g.config()
 			if err != nil {
 				return err
@@ -50,6 +53,7 @@ func newAppSandboxCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringArrayVar(&annotations, "annotation", nil, "set a pod annotation (NAME=VALUE)")
 	cmd.Flags().StringArrayVar(&userAnnotations, "user-annotation", nil, "set a pod user annotation (NAME=VALUE)")
 	cmd.Flags().StringArrayVar(&userLabels, "user-label", nil, "set a pod user label (NAME=VALUE)")
+	cmd.Flags().StringArrayVar(&sysctls, "sysctl", nil, "set a namespaced net.* sysctl of the pod (NAME=VALUE)")
 	// A sandbox has no app whose port a forward could name: rkt's
 	// sandbox format names the pod port itself.
 	cmd.Flags().Lookup("port").Usage = "forward a host port to a pod port: NAME:PROTOCOL:PODPORT:HOSTIP:HOSTPORT (HOSTIP 0.0.0.0 for all)"

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rkt-ng/rkt/internal/mountinfo"
 	"github.com/rkt-ng/rkt/internal/untrusted"
 )
@@ -68,7 +70,7 @@ func podCgroups(subcgroupFile string) (cgroupDirs, error) {
 		for _, m := range mounts {
 			if m.FSType == "cgroup" {
 				for _, c := range strings.Split(m.SuperOptions, ",") {
-					if dir := under(m, s); dir != "" && (c == "cpuacct" || c == "memory") {
+					if dir := under(m, s); dir != "" && (c == "cpu" || c == "cpuacct" || c == "memory") {
 						d.v1[c] = dir
 					}
 				}
@@ -227,4 +229,133 @@ func (d cgroupDirs) oomKilled() bool {
 		}
 	}
 	return false
+}
+
+// unixNoFollow refuses a symlink in place of a cgroup file.
+const unixNoFollow = unix.O_NOFOLLOW
+
+// unlimited is where a v1 memory limit means none.
+const unlimited = 1 << 62
+
+// limits reads a cgroup's memory and CPU limits back (0 for none).
+func (d cgroupDirs) limits() (limitsMeta, bool) {
+	var l limitsMeta
+	read := func(p string) (string, bool) {
+		b, err := untrusted.ReadFile(p, 128)
+		return strings.TrimSpace(string(b)), err == nil
+	}
+	num := func(s string) int64 {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 || n >= unlimited {
+			return 0
+		}
+		return n
+	}
+	found := false
+	if d.unified != "" {
+		if v, ok := read(filepath.Join(d.unified, "memory.max")); ok {
+			l.MemoryBytes, found = num(v), true
+		}
+		if v, ok := read(filepath.Join(d.unified, "cpu.max")); ok {
+			q, p, _ := strings.Cut(v, " ")
+			l.CPUQuota, l.CPUPeriod, found = num(q), num(p), true
+		}
+		if v, ok := read(filepath.Join(d.unified, "cpu.weight")); ok {
+			if w := num(v); w > 0 {
+				// The inverse of the kubelet's shares-to-weight mapping.
+				l.CPUShares = 2 + ((w-1)*262142)/9999
+			}
+			found = true
+		}
+	}
+	if dir := d.v1["memory"]; dir != "" && l.MemoryBytes == 0 {
+		if v, ok := read(filepath.Join(dir, "memory.limit_in_bytes")); ok {
+			l.MemoryBytes, found = num(v), true
+		}
+	}
+	if dir := d.v1["cpu"]; dir != "" && d.unified == "" {
+		if v, ok := read(filepath.Join(dir, "cpu.shares")); ok {
+			l.CPUShares, found = num(v), true
+		}
+		if v, ok := read(filepath.Join(dir, "cpu.cfs_quota_us")); ok {
+			l.CPUQuota = num(v)
+		}
+		if v, ok := read(filepath.Join(dir, "cpu.cfs_period_us")); ok {
+			l.CPUPeriod = num(v)
+		}
+	}
+	return l, found
+}
+
+// setLimits writes the non-zero limits of l to a cgroup: cgroup v2's
+// memory.max, cpu.weight and cpu.max, or v1's memory.limit_in_bytes,
+// cpu.shares, cpu.cfs_period_us and cpu.cfs_quota_us.
+func (d cgroupDirs) setLimits(l limitsMeta) error {
+	write := func(dir, file, v string) error {
+		if dir == "" {
+			return fmt.Errorf("no cgroup for %s", file)
+		}
+		f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY|unixNoFollow, 0)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteString(v)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", file, err)
+		}
+		return nil
+	}
+	period := l.CPUPeriod
+	if period == 0 {
+		period = 100000
+	}
+	if d.unified != "" {
+		if l.MemoryBytes > 0 {
+			if err := write(d.unified, "memory.max", strconv.FormatInt(l.MemoryBytes, 10)); err != nil {
+				return err
+			}
+		}
+		if l.CPUShares > 0 {
+			w := 1 + ((min(max(l.CPUShares, 2), 262144)-2)*9999)/262142
+			if err := write(d.unified, "cpu.weight", strconv.FormatInt(w, 10)); err != nil {
+				return err
+			}
+		}
+		if l.CPUQuota != 0 {
+			q := "max"
+			if l.CPUQuota > 0 {
+				q = strconv.FormatInt(l.CPUQuota, 10)
+			}
+			if err := write(d.unified, "cpu.max", q+" "+strconv.FormatInt(period, 10)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if l.MemoryBytes > 0 {
+		if err := write(d.v1["memory"], "memory.limit_in_bytes", strconv.FormatInt(l.MemoryBytes, 10)); err != nil {
+			return err
+		}
+	}
+	if l.CPUShares > 0 {
+		if err := write(d.v1["cpu"], "cpu.shares", strconv.FormatInt(min(max(l.CPUShares, 2), 262144), 10)); err != nil {
+			return err
+		}
+	}
+	if l.CPUQuota != 0 {
+		if err := write(d.v1["cpu"], "cpu.cfs_period_us", strconv.FormatInt(period, 10)); err != nil {
+			return err
+		}
+		q := l.CPUQuota
+		if q < 0 {
+			q = -1
+		}
+		if err := write(d.v1["cpu"], "cpu.cfs_quota_us", strconv.FormatInt(q, 10)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

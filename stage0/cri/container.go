@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/appc/spec/schema"
 	"google.golang.org/grpc/codes"
@@ -306,6 +307,41 @@ func selinuxEnabled() bool {
 	return err == nil
 }
 
+// UpdateContainerResources changes a running container's memory and CPU
+// limits in its cgroup (the fields given; a zero field is left as it is).
+// Limits outside memory and CPU are refused.
+func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.UpdateContainerResourcesRequest) (*runtimeapi.UpdateContainerResourcesResponse, error) {
+	ct, err := s.findContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	r := req.GetLinux()
+	if r == nil {
+		if req.GetWindows() != nil {
+			return nil, status.Error(codes.InvalidArgument, "windows resources on linux")
+		}
+		return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+	}
+	if r.MemoryLimitInBytes < 0 || r.CpuShares < 0 || r.CpuPeriod < 0 {
+		return nil, status.Error(codes.InvalidArgument, "resources: negative limit")
+	}
+	if r.CpusetCpus != "" || r.CpusetMems != "" || len(r.HugepageLimits) > 0 || len(r.Unified) > 0 || r.MemorySwapLimitInBytes != 0 {
+		return nil, status.Error(codes.Unimplemented, "update resources: only memory and cpu limits can be changed")
+	}
+	if ct.state.State != stage0.AppRunning {
+		return nil, status.Errorf(codes.FailedPrecondition, "container %s is not running", ct.id)
+	}
+	cg := s.sandboxCgroups(ct.sb)
+	if cg == nil {
+		return nil, status.Errorf(codes.Unimplemented, "update resources: pod %s has no host cgroups (its stage1 keeps them elsewhere)", ct.sb.pod.UUID)
+	}
+	l := limitsMeta{MemoryBytes: r.MemoryLimitInBytes, CPUShares: r.CpuShares, CPUQuota: r.CpuQuota, CPUPeriod: r.CpuPeriod}
+	if err := cg.child(ct.app).setLimits(l); err != nil {
+		return nil, status.Errorf(codes.Unknown, "update resources of container %s: %v", ct.id, err)
+	}
+	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
+}
+
 // StartContainer starts a created container.
 func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
 	ct, err := s.findContainer(req.GetContainerId())
@@ -322,23 +358,50 @@ func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContai
 }
 
 // StopContainer stops a running container: its stop signal, then SIGKILL
-// after the pod's stop timeout, at once with a timeout of 0. Stopping a
-// container that does not run succeeds.
+// after the timeout (or the pod's stop timeout if shorter), at once with a
+// timeout of 0. Stopping a container that does not run succeeds.
 func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
 	ct, err := s.findContainer(req.GetContainerId())
+	if status.Code(err) == codes.NotFound {
+		// Stopping is idempotent, also for a container already removed.
+		return &runtimeapi.StopContainerResponse{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	if ct.state.State != stage0.AppRunning {
 		return &runtimeapi.StopContainerResponse{}, nil
 	}
-	if err := s.stage0.AppStop(ctx, ct.sb.pod.UUID, ct.app, req.Timeout <= 0); err != nil {
+	if err := s.stopApp(ctx, ct, req.Timeout); err != nil {
 		if now, ferr := s.findContainer(ct.id); ferr == nil && now.state.State != stage0.AppRunning {
 			return &runtimeapi.StopContainerResponse{}, nil
 		}
 		return nil, grpcError("stop container", err)
 	}
 	return &runtimeapi.StopContainerResponse{}, nil
+}
+
+// stopApp stops a running app: at once (SIGKILL) without a timeout, else
+// its stop signal, then SIGKILL after the pod's stop timeout or after
+// timeout seconds, whichever comes first.
+func (s *Server) stopApp(ctx context.Context, ct container, timeout int64) error {
+	uuid := ct.sb.pod.UUID
+	if timeout <= 0 {
+		return s.stage0.AppStop(ctx, uuid, ct.app, true)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.stage0.AppStop(ctx, uuid, ct.app, false) }()
+	t := time.NewTimer(time.Duration(timeout) * time.Second)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		if err := s.stage0.Kill(ctx, uuid, ct.app, "SIGKILL"); err != nil {
+			s.log.Warn("kill after stop timeout", "pod", uuid, "app", ct.app, "err", err)
+		}
+		return <-done
+	}
 }
 
 // RemoveContainer removes a container, stopping it first if it runs. An
@@ -406,6 +469,12 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 	}
 	for _, m := range ct.meta.Mounts {
 		st.Mounts = append(st.Mounts, &runtimeapi.Mount{ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.ReadOnly})
+	}
+	if cg := s.sandboxCgroups(ct.sb); cg != nil && ct.state.State == stage0.AppRunning {
+		// A running container's limits as they are now (UpdateContainerResources).
+		if l, ok := cg.child(ct.app).limits(); ok {
+			ct.meta.Limits = &l
+		}
 	}
 	if l := ct.meta.Limits; l != nil {
 		st.Resources = &runtimeapi.ContainerResources{Linux: &runtimeapi.LinuxContainerResources{

@@ -19,6 +19,7 @@ func podConfig() *runtimeapi.PodSandboxConfig {
 		Hostname:     "web-0",
 		LogDirectory: "/var/log/pods/ns_web_u1",
 		DnsConfig:    &runtimeapi.DNSConfig{Servers: []string{"10.0.0.10"}, Searches: []string{"ns.svc.cluster.local"}, Options: []string{"ndots:5"}},
+		Linux:        &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"net.core.somaxconn": "1024"}},
 		PortMappings: []*runtimeapi.PortMapping{
 			{Protocol: runtimeapi.Protocol_TCP, ContainerPort: 80, HostPort: 8080},
 			{Protocol: runtimeapi.Protocol_UDP, ContainerPort: 53, HostPort: 5353, HostIp: "127.0.0.1"},
@@ -37,7 +38,7 @@ func TestSandboxArgs(t *testing.T) {
 	want := []string{
 		"--net=default", "--hostname=web-0", "--ipc=private", "--dns=10.0.0.10", "--dns-search=ns.svc.cluster.local",
 		"--dns-opt=ndots:5", "--port=tcp-80-8080:tcp:80:0.0.0.0:8080", "--port=udp-53-5353:udp:53:127.0.0.1:5353",
-		"--user-label=app=web",
+		"--sysctl=net.core.somaxconn=1024", "--user-label=app=web",
 	}
 	if args[0] != "app" || args[1] != "sandbox" || !strings.HasPrefix(args[2], "--annotation="+sandboxAnnotation+"=") {
 		t.Fatalf("args start %q", args[:3])
@@ -87,15 +88,16 @@ func TestSandboxArgsRefused(t *testing.T) {
 		"bad dns":      {func(c *runtimeapi.PodSandboxConfig) { c.DnsConfig.Servers = []string{"x y"} }, "", codes.InvalidArgument},
 		"bad search":   {func(c *runtimeapi.PodSandboxConfig) { c.DnsConfig.Searches = []string{"a,b"} }, "", codes.InvalidArgument},
 		"bad hostname": {func(c *runtimeapi.PodSandboxConfig) { c.Hostname = "a/b" }, "", codes.InvalidArgument},
-		"sysctls": {func(c *runtimeapi.PodSandboxConfig) {
-			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"net.core.somaxconn": "1024"}}
+		"ipc sysctl": {func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"kernel.shm_rmid_forced": "1"}}
 		}, "", codes.Unimplemented},
+		"sysctl on host network": {func(c *runtimeapi.PodSandboxConfig) {
+			c.Linux = &runtimeapi.LinuxPodSandboxConfig{Sysctls: map[string]string{"net.core.somaxconn": "1024"},
+				SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE}}}
+		}, "", codes.InvalidArgument},
 		"host pid": {func(c *runtimeapi.PodSandboxConfig) {
 			c.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
 				NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_NODE}}}
-		}, "", codes.Unimplemented},
-		"privileged": {func(c *runtimeapi.PodSandboxConfig) {
-			c.Linux = &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{Privileged: true}}
 		}, "", codes.Unimplemented},
 	} {
 		pc := podConfig()
@@ -178,8 +180,11 @@ func TestContainerSpec(t *testing.T) {
 			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
 				RunAsUser: &runtimeapi.Int64Value{Value: 1000}, RunAsGroup: &runtimeapi.Int64Value{Value: 100},
 				SupplementalGroups: []int64{5, 6}, ReadonlyRootfs: true,
-				Capabilities: &runtimeapi.Capability{DropCapabilities: []string{"NET_RAW"}},
-				Seccomp:      &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined},
+				MaskedPaths: []string{"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+					"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"},
+				ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+				Capabilities:  &runtimeapi.Capability{DropCapabilities: []string{"NET_RAW"}},
+				Seccomp:       &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Unconfined},
 			},
 		},
 	}
@@ -261,6 +266,15 @@ func TestContainerSpecRefused(t *testing.T) {
 		}, codes.InvalidArgument},
 		"add all": {func(c *runtimeapi.ContainerConfig) {
 			c.Linux = sec(&runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{AddCapabilities: []string{"ALL"}}})
+		}, codes.Unimplemented},
+		"group without user": {func(c *runtimeapi.ContainerConfig) {
+			c.Linux = sec(&runtimeapi.LinuxContainerSecurityContext{RunAsGroup: &runtimeapi.Int64Value{Value: 5}})
+		}, codes.InvalidArgument},
+		"masked path": {func(c *runtimeapi.ContainerConfig) {
+			c.Linux = sec(&runtimeapi.LinuxContainerSecurityContext{MaskedPaths: []string{"/proc/kcore", "/bin/ls"}})
+		}, codes.Unimplemented},
+		"readonly path": {func(c *runtimeapi.ContainerConfig) {
+			c.Linux = sec(&runtimeapi.LinuxContainerSecurityContext{ReadonlyPaths: []string{"/etc"}})
 		}, codes.Unimplemented},
 		"negative memory": {func(c *runtimeapi.ContainerConfig) {
 			c.Linux = &runtimeapi.LinuxContainerConfig{Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: -1}}

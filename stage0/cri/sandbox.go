@@ -91,12 +91,18 @@ func sandboxArgs(cfg Config, sc *runtimeapi.PodSandboxConfig, runtimeHandler str
 	if ns.GetNetwork() != runtimeapi.NamespaceMode_NODE && ns.GetNetwork() != runtimeapi.NamespaceMode_POD {
 		return nil, meta, status.Errorf(codes.InvalidArgument, "network namespace mode %s: want POD or NODE", ns.GetNetwork())
 	}
-	if len(sc.GetLinux().GetSysctls()) > 0 {
-		return nil, meta, status.Error(codes.Unimplemented, "sysctls: rkt app sandbox cannot set a sandbox's sysctls")
+	sysctls := sc.GetLinux().GetSysctls()
+	for _, k := range sortedKeys(sysctls) {
+		if !strings.HasPrefix(k, "net.") {
+			return nil, meta, status.Errorf(codes.Unimplemented, "sysctl %s: rkt sets only the pod's network namespace sysctls (net.*)", k)
+		}
+		if ns.GetNetwork() == runtimeapi.NamespaceMode_NODE {
+			return nil, meta, status.Errorf(codes.InvalidArgument, "sysctl %s on the host network would change the host", k)
+		}
 	}
-	if sc.GetLinux().GetSecurityContext().GetPrivileged() {
-		return nil, meta, status.Error(codes.Unimplemented, "privileged sandboxes are not supported: rkt-ng has no grant for host devices and a writable /sys")
-	}
+	// A privileged sandbox only allows privileged containers; the pod
+	// itself runs no process of the kubelet's, and CreateContainer
+	// refuses privileged containers.
 	if sc.GetWindows() != nil {
 		return nil, meta, status.Error(codes.InvalidArgument, "windows sandbox config on linux")
 	}
@@ -154,6 +160,9 @@ func sandboxArgs(cfg Config, sc *runtimeapi.PodSandboxConfig, runtimeHandler str
 		for _, k := range sortedKeys(sc.Annotations) {
 			args = append(args, "--user-annotation="+k+"="+sc.Annotations[k])
 		}
+	}
+	for _, k := range sortedKeys(sysctls) {
+		args = append(args, "--sysctl="+k+"="+sysctls[k])
 	}
 	for _, k := range sortedKeys(sc.Labels) {
 		args = append(args, "--user-label="+k+"="+sc.Labels[k])
@@ -446,6 +455,10 @@ func (s *Server) findSandbox(id string) (sandbox, error) {
 // stopped sandbox succeeds.
 func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
 	sb, err := s.findSandbox(req.GetPodSandboxId())
+	if status.Code(err) == codes.NotFound {
+		// Stopping is idempotent, also for a sandbox already removed.
+		return &runtimeapi.StopPodSandboxResponse{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,32 @@ var allCaps = []string{
 	"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 }
 
+// maskedPaths are the paths a container may ask to have masked: those
+// rkt's stage1 masks for every app (runc's and Docker's defaults, rkt's),
+// and the kubelet's defaults, of which /proc/asound, /proc/timer_stats
+// and /sys/devices/virtual/powercap are not masked by rkt (docs/cri.md).
+var maskedPaths = []string{
+	"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats",
+	"/proc/acpi", "/proc/scsi", "/sys/firmware", "/proc/interrupts", "/proc/config.gz", "/proc/kallsyms",
+	"/proc/kmem", "/proc/mem", "/sys/hypervisor", "/sys/module", "/sys/power",
+	"/proc/asound", "/proc/timer_stats", "/sys/devices/virtual/powercap",
+}
+
+// readonlyPaths are the paths rkt's stage1 makes read-only for every app
+// (the kubelet's default list).
+var readonlyPaths = []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}
+
+// checkPaths refuses masked or read-only paths beyond those rkt applies to
+// every app: rkt has no per-app list.
+func checkPaths(kind string, asked, have []string) error {
+	for _, p := range asked {
+		if !slices.Contains(have, path.Clean(p)) {
+			return status.Errorf(codes.Unimplemented, "%s path %s: rkt applies a fixed list of %s paths to every app, without it", kind, p, kind)
+		}
+	}
+	return nil
+}
+
 // unconfinedSeccomp is the nearest rkt has to no seccomp filter for one
 // app: a remove set of a single syscall that an unprivileged app cannot
 // use anyway (it needs CAP_SYS_BOOT), so nothing else is filtered.
@@ -184,6 +210,15 @@ func linuxSpec(l *runtimeapi.LinuxContainerConfig, spec *stage0.AppSpec, meta *c
 		spec.User = strconv.FormatInt(sc.RunAsUser.Value, 10)
 	case sc.RunAsUsername != "":
 		spec.User = sc.RunAsUsername
+	}
+	if sc.RunAsGroup != nil && sc.RunAsUser == nil && sc.RunAsUsername == "" {
+		return status.Error(codes.InvalidArgument, "run_as_group without run_as_user or run_as_username")
+	}
+	if err := checkPaths("masked", sc.MaskedPaths, maskedPaths); err != nil {
+		return err
+	}
+	if err := checkPaths("readonly", sc.ReadonlyPaths, append(readonlyPaths, maskedPaths...)); err != nil {
+		return err
 	}
 	if sc.RunAsGroup != nil {
 		spec.Group = strconv.FormatInt(sc.RunAsGroup.Value, 10)

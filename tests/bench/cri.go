@@ -25,6 +25,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/rkt-ng/rkt/pods"
 )
@@ -142,8 +145,13 @@ func benchCRI(b *bench) error {
 	if _, err := b.rktOut("--insecure-options=image,http", "fetch", "docker://"+ref); err != nil {
 		return err
 	}
+	cl, err := newCRIClient(sock)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
 	n := min(*runs, 10)
-	var criDs, rktDs []time.Duration
+	var criDs, grpcDs, rktDs []time.Duration
 	for i := -1; i < n; i++ {
 		// Through rkt-cri.
 		podCfg := filepath.Join(dir, fmt.Sprintf("pod-%d.json", i+1))
@@ -180,6 +188,15 @@ func benchCRI(b *bench) error {
 			return err
 		}
 
+		// The same three calls over gRPC, without crictl's process starts.
+		d, err = grpcRunCreateStart(cl, ref, filepath.Join(dir, "logs", fmt.Sprint("g", i+1)), fmt.Sprintf("bench-g-%d", i+1))
+		if err != nil {
+			return err
+		}
+		if i >= 0 {
+			grpcDs = append(grpcDs, d)
+		}
+
 		// Through rkt.
 		d, err = rktSandboxAddStart(b, ref, filepath.Join(dir, fmt.Sprintf("uuid-%d", i+1)))
 		if err != nil {
@@ -192,6 +209,7 @@ func benchCRI(b *bench) error {
 	floor := "rkt app sandbox + add + start (busybox, default net)"
 	record("cri", floor, floor, median(rktDs), "")
 	record("cri", "crictl runp + create + start (busybox, default net)", floor, median(criDs), "")
+	record("cri", "RunPodSandbox + CreateContainer + StartContainer (gRPC)", floor, median(grpcDs), "")
 	return nil
 }
 
@@ -294,4 +312,51 @@ func writeJSONFile(path string, v any) error {
 		return err
 	}
 	return os.WriteFile(path, b, 0o644)
+}
+
+type criClient struct {
+	conn *grpc.ClientConn
+	rt   runtimeapi.RuntimeServiceClient
+}
+
+func newCRIClient(sock string) (*criClient, error) {
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	return &criClient{conn: conn, rt: runtimeapi.NewRuntimeServiceClient(conn)}, nil
+}
+
+func (c *criClient) Close() { c.conn.Close() }
+
+// grpcRunCreateStart times RunPodSandbox, CreateContainer and
+// StartContainer of image ref as the kubelet sends them, then removes the
+// sandbox (not timed).
+func grpcRunCreateStart(c *criClient, ref, logDir, name string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pc := &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "bench", Uid: name + "-uid"},
+		LogDirectory: logDir,
+		Linux:        &runtimeapi.LinuxPodSandboxConfig{},
+	}
+	start := time.Now()
+	rp, err := c.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pc})
+	if err != nil {
+		return 0, fmt.Errorf("RunPodSandbox: %w", err)
+	}
+	defer func() {
+		c.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: rp.PodSandboxId})
+		c.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: rp.PodSandboxId})
+	}()
+	cc, err := c.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: rp.PodSandboxId, SandboxConfig: pc,
+		Config: &runtimeapi.ContainerConfig{Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"}, Image: &runtimeapi.ImageSpec{Image: ref},
+			LogPath: "sleep.log", Linux: &runtimeapi.LinuxContainerConfig{}}})
+	if err != nil {
+		return 0, fmt.Errorf("CreateContainer: %w", err)
+	}
+	if _, err := c.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cc.ContainerId}); err != nil {
+		return 0, fmt.Errorf("StartContainer: %w", err)
+	}
+	return time.Since(start), nil
 }

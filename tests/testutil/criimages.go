@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -31,6 +32,9 @@ const (
 	// CRIHttpdImage is the web server of the "Multiple Containers" specs:
 	// its log must name httpd.
 	CRIHttpdImage = "registry.k8s.io/e2e-test-images/httpd:2.4.39-4"
+	// CRINoNewPrivsImage prints "Effective uid: N" from a setuid-root
+	// program (tests/cmd/nnp).
+	CRINoNewPrivsImage = "registry.k8s.io/e2e-test-images/nonewprivs:1.3"
 	// CRIPauseImage is registry.k8s.io/pause; critest also pulls it as
 	// k8s.gcr.io/pause:3.9 and wants the same image.
 	CRIPauseImage = "registry.k8s.io/pause:3.9"
@@ -76,6 +80,14 @@ for d in /proc/[0-9]*; do
 	found=0
 done
 exit $found
+`
+	// criIpcs is ipcs [-m]: the System V shared memory segments, from
+	// /proc/sysvipc/shm, in util-linux's columns (the key in decimal).
+	criIpcs = `#!/bin/sh
+echo
+echo "------ Shared Memory Segments --------"
+echo "key        shmid      owner      perms      bytes      nattch     status"
+awk 'NR > 1 { printf "%-10s %-10s %-10s %-10s %-10s %-10s\n", $1, $2, $8, $3, $4, $7 }' /proc/sysvipc/shm
 `
 	criPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
@@ -147,6 +159,10 @@ func busyboxLayer(t testing.TB) v1.Layer {
 		if a != "busybox" && !strings.Contains(a, "/") {
 			es = append(es, criEntry{name: "bin/" + a, link: "busybox"})
 		}
+	}
+	if !slices.Contains(applets, "ipcs") {
+		// Nor ipcs, which the HostIpc specs run as "ipcs -m".
+		es = append(es, criEntry{name: "bin/ipcs", mode: 0o755, data: []byte(criIpcs)})
 	}
 	if !slices.Contains(applets, "pgrep") {
 		// Debian's static busybox has no pgrep; critest's exec specs run
@@ -232,6 +248,21 @@ func PushCRIImages(t testing.TB, r *Registry) CRIImages {
 		{Names: []string{criToolsRegistry + "test-image-tag:test", criToolsRegistry + "test-image-tag:all"}, Image: tag},
 		{Names: []string{criToolsRegistry + "test-image-tags:1", criToolsRegistry + "test-image-tags:2", criToolsRegistry + "test-image-tags:3"}, Image: tags},
 	}
+	// The host-network web server of the streaming specs listens on 12003.
+	list = append(list, CRIImage{Names: []string{criToolsRegistry + "hostnet-nginx-" + runtime.GOARCH + ":latest"}, Image: criImage(t, base, index, v1.Config{
+		Entrypoint:   []string{"httpd", "-f", "-p", "12003", "-h", "/www"},
+		ExposedPorts: map[string]struct{}{"12003/tcp": {}},
+	})})
+	// nonewprivs: a setuid-root program printing its effective UID.
+	nnp, err := os.ReadFile(buildNNP(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list = append(list, CRIImage{Names: []string{CRINoNewPrivsImage}, Image: criImage(t, base, []criEntry{
+		{name: "usr/local", dir: true, mode: 0o755},
+		{name: "usr/local/bin", dir: true, mode: 0o755},
+		{name: "usr/local/bin/nnp", mode: 0o4755, data: nnp},
+	}, v1.Config{Cmd: []string{"/usr/local/bin/nnp"}})})
 	for _, n := range []string{"1", "2", "3"} {
 		list = append(list, CRIImage{Names: []string{criToolsRegistry + "test-image-" + n + ":latest"}, Image: marked("test-image-" + n)})
 	}
@@ -248,6 +279,23 @@ func PushCRIImages(t testing.TB, r *Registry) CRIImages {
 		out.Images[im.Names[0]] = im
 	}
 	return out
+}
+
+var (
+	nnpOnce sync.Once
+	nnpPath string
+	nnpErr  error
+)
+
+// buildNNP builds tests/cmd/nnp, static, once per test binary.
+func buildNNP(t testing.TB) string {
+	t.Helper()
+	root := RepoRoot(t)
+	nnpOnce.Do(func() { nnpPath, nnpErr = goBuild(root, "./tests/cmd/nnp", "cri-nnp") })
+	if nnpErr != nil {
+		t.Fatalf("build tests/cmd/nnp: %v", nnpErr)
+	}
+	return nnpPath
 }
 
 // CRITestImagesFile is critest's --test-images-file (YAML) naming

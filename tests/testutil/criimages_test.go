@@ -89,7 +89,7 @@ func TestCRIImages(t *testing.T) {
 	// web servers serve an index.
 	img, _ := get(CRIDefaultImage)
 	files := layerFiles(t, img)
-	for _, f := range []string{"bin/busybox", "bin/sh", "bin/sleep", "bin/echo", "bin/ls", "bin/hostname", "bin/top", "bin/pgrep", "bin/wget", "bin/httpd", "etc/passwd", "tmp/"} {
+	for _, f := range []string{"bin/busybox", "bin/sh", "bin/sleep", "bin/echo", "bin/ls", "bin/hostname", "bin/top", "bin/pgrep", "bin/wget", "bin/httpd", "bin/ipcs", "etc/passwd", "tmp/"} {
 		if !files[f] {
 			t.Errorf("default image lacks %s", f)
 		}
@@ -104,6 +104,11 @@ func TestCRIImages(t *testing.T) {
 			t.Errorf("%s: config %+v", n, cf.Config)
 		}
 	}
+	// nonewprivs: nnp, setuid root.
+	img, _ = get(CRINoNewPrivsImage)
+	if mode := layerModes(t, img)["usr/local/bin/nnp"]; mode&0o4000 == 0 || mode&0o111 == 0 {
+		t.Errorf("nonewprivs: nnp mode %o, want setuid and executable", mode)
+	}
 	if !strings.Contains(CRITestImagesFile(), "defaultTestContainerImage: "+CRIDefaultImage) {
 		t.Error(CRITestImagesFile())
 	}
@@ -111,11 +116,21 @@ func TestCRIImages(t *testing.T) {
 
 func layerFiles(t *testing.T, img v1.Image) map[string]bool {
 	t.Helper()
+	out := map[string]bool{}
+	for n := range layerModes(t, img) {
+		out[n] = true
+	}
+	return out
+}
+
+// layerModes maps each path of img's layers to its tar mode.
+func layerModes(t *testing.T, img v1.Image) map[string]int64 {
+	t.Helper()
 	ls, err := img.Layers()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]bool{}
+	out := map[string]int64{}
 	for _, l := range ls {
 		rc, err := l.Uncompressed()
 		if err != nil {
@@ -130,7 +145,7 @@ func layerFiles(t *testing.T, img v1.Image) map[string]bool {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out[h.Name] = true
+			out[h.Name] = h.Mode
 		}
 		rc.Close()
 	}

@@ -52,6 +52,23 @@ type Service struct {
 	// mu serializes the changes of records (pull, remove); the fetches
 	// themselves run in parallel.
 	mu sync.Mutex
+
+	// fsMu guards fsUsage: ImageFsInfo's last count, reused for
+	// fsInfoMaxAge unless a pull or removal came since (crictl asks before
+	// every command, the kubelet every few seconds, and a count walks the
+	// whole store).
+	fsMu    sync.Mutex
+	fsUsage *runtime.FilesystemUsage
+}
+
+// fsInfoMaxAge is how long an ImageFsInfo count is reused.
+const fsInfoMaxAge = 5 * time.Second
+
+// fsChanged drops the cached ImageFsInfo count.
+func (s *Service) fsChanged() {
+	s.fsMu.Lock()
+	s.fsUsage = nil
+	s.fsMu.Unlock()
 }
 
 var _ runtime.ImageServiceServer = (*Service)(nil)
@@ -301,6 +318,7 @@ func (s *Service) PullImage(ctx context.Context, req *runtime.PullImageRequest) 
 	if err := s.write(rec); err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
+	s.fsChanged()
 	return &runtime.PullImageResponse{ImageRef: rec.ID}, nil
 }
 
@@ -452,23 +470,36 @@ func (s *Service) RemoveImage(ctx context.Context, req *runtime.RemoveImageReque
 			s.log.Warn("store image not removed", "image", rec.ID, "store", id, "err", err)
 		}
 	}
+	s.fsChanged()
 	s.log.Info("image removed", "image", rec.ID, "tags", rec.RepoTags)
 	return &runtime.RemoveImageResponse{}, nil
 }
 
 // ImageFsInfo reports the bytes and inodes of the image store (the data
-// directory's cas/), counted on its own file system.
+// directory's cas/), counted on its own file system; a count is reused for
+// up to fsInfoMaxAge, or until the next pull or removal.
 func (s *Service) ImageFsInfo(ctx context.Context, req *runtime.ImageFsInfoRequest) (*runtime.ImageFsInfoResponse, error) {
-	root := filepath.Join(s.images.Dir, "cas")
-	used, inodes, err := usage(ctx, root)
-	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
+	s.fsMu.Lock()
+	defer s.fsMu.Unlock()
+	if u := s.fsUsage; u == nil || time.Since(time.Unix(0, u.Timestamp)) > fsInfoMaxAge {
+		root := filepath.Join(s.images.Dir, "cas")
+		used, inodes, err := usage(ctx, root)
+		if err != nil {
+			return nil, status.Error(codes.Internal, err.Error())
+		}
+		s.fsUsage = &runtime.FilesystemUsage{
+			Timestamp:  time.Now().UnixNano(),
+			FsId:       &runtime.FilesystemIdentifier{Mountpoint: root},
+			UsedBytes:  &runtime.UInt64Value{Value: used},
+			InodesUsed: &runtime.UInt64Value{Value: inodes},
+		}
 	}
+	u := s.fsUsage
 	return &runtime.ImageFsInfoResponse{ImageFilesystems: []*runtime.FilesystemUsage{{
-		Timestamp:  time.Now().UnixNano(),
-		FsId:       &runtime.FilesystemIdentifier{Mountpoint: root},
-		UsedBytes:  &runtime.UInt64Value{Value: used},
-		InodesUsed: &runtime.UInt64Value{Value: inodes},
+		Timestamp:  u.Timestamp,
+		FsId:       &runtime.FilesystemIdentifier{Mountpoint: u.FsId.Mountpoint},
+		UsedBytes:  &runtime.UInt64Value{Value: u.UsedBytes.Value},
+		InodesUsed: &runtime.UInt64Value{Value: u.InodesUsed.Value},
 	}}}, nil
 }
 

@@ -337,6 +337,11 @@ func TestNamesListRemoveResolve(t *testing.T) {
 		t.Fatalf("after restart: %v", got)
 	}
 
+	before, err := s2.ImageFsInfo(ctx, &runtime.ImageFsInfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// Removing by one tag removes the image under every name, and the
 	// store image with it; again is no error.
 	for range 2 {
@@ -363,6 +368,10 @@ func TestNamesListRemoveResolve(t *testing.T) {
 	}
 	if u := fsi.ImageFilesystems[0]; u.UsedBytes.GetValue() == 0 || u.InodesUsed.GetValue() == 0 || u.FsId.GetMountpoint() == "" {
 		t.Fatalf("fs info %v", u)
+	}
+	// The removal is counted at once, not after the cached count expires.
+	if b, a := before.ImageFilesystems[0].InodesUsed.GetValue(), fsi.ImageFilesystems[0].InodesUsed.GetValue(); a >= b {
+		t.Fatalf("inodes used %d before the removal, %d after", b, a)
 	}
 }
 
