@@ -13,8 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkt-ng/rkt/cni"
-	"github.com/rkt-ng/rkt/internal/pty"
 	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/internal/pty"
 	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage1/cgroups"
