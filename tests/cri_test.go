@@ -390,6 +390,9 @@ func TestCrictl(t *testing.T) {
 		t.Errorf("the client's log stopped while rkt-cri was down (%d lines, then %d)", before, after)
 	}
 	s.start(t)
+	if got := s.crictl(t, "images", "-o", "json"); got != images {
+		t.Errorf("images after restart:\n%s\nwant:\n%s", got, images)
+	}
 	if got := s.crictl(t, "pods", "-q", "--state=ready"); got != podID {
 		t.Fatalf("ready sandboxes after restart: %q, want %s", got, podID)
 	}
