@@ -50,18 +50,26 @@ type writerFunc func([]byte) (int, error)
 
 func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
 
+// write gives p to every client. The writes happen outside f.mu, so that
+// a slow client holds up only the app's output, never the supervisor
+// (add, remove and close take f.mu; closing a client's pollable files
+// interrupts a write in progress).
 func (f *fanout) write(stream string, p []byte) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	ids := make([]uint64, 0, len(f.clients))
+	ws := make([]*os.File, 0, len(f.clients))
 	for id, c := range f.clients {
 		w := c.out
 		if stream == "stderr" {
 			w = c.err
 		}
+		ids, ws = append(ids, id), append(ws, w)
+	}
+	f.mu.Unlock()
+	for i, w := range ws {
 		w.SetWriteDeadline(time.Now().Add(attachWriteTimeout))
 		if _, err := w.Write(p); err != nil {
-			c.close()
-			delete(f.clients, id)
+			f.remove(ids[i])
 		}
 	}
 }
