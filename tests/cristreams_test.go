@@ -277,6 +277,7 @@ func TestCRIStreams(t *testing.T) {
 	if st := waitState(t, c, uuid, "term", "exited"); st["exit_code"] != float64(4) {
 		t.Errorf("the shell on its terminal after exit 4: %v", st)
 	}
+	waitLog(t, c, uuid, "term", "TTY_SIZE=31x101") // its terminal's output is logged too
 	if _, err := s.Attach(ctx, &runtime.AttachRequest{ContainerId: cid, Stdin: true, Stdout: true}); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("Attach to an app added without stdin or CRI log: %v, want FailedPrecondition", err)
 	}
