@@ -401,7 +401,8 @@ func readSandbox(p *pods.Pod) (sandbox, bool) {
 	return sandbox{pod: p, meta: meta}, true
 }
 
-// sandboxes lists rkt-cri's sandboxes (garbage pods excluded).
+// listSandboxes lists rkt-cri's sandboxes that run or ran: pods still
+// being made or removed are left out.
 func (s *Server) listSandboxes() ([]sandbox, error) {
 	pd, err := s.stage0.Pods()
 	if err != nil {
@@ -413,6 +414,12 @@ func (s *Server) listSandboxes() ([]sandbox, error) {
 	}
 	var out []sandbox
 	for _, p := range ps {
+		switch p.State() {
+		case pods.Embryo, pods.Preparing, pods.AbortedPrepare, pods.Prepared, pods.Deleting, pods.ExitedDeleting:
+			// Not yet a sandbox (RunPodSandbox answers once it runs), or
+			// already on its way out.
+			continue
+		}
 		if p.IsGarbage() {
 			continue
 		}
