@@ -161,7 +161,7 @@ func (c *Config) AppAdd(ctx context.Context, ref string, spec AppSpec, env EnvSo
 	if spec.CRILogPath != "" && m.ep.AppReopenLog == "" {
 		return "", fmt.Errorf("pod %s: its stage1 cannot write CRI logs (annotation %s missing)", p.UUID, stage1.AnnotationAppReopenLog)
 	}
-	if (spec.Stdin || spec.StdinOnce) && m.ep.AppAttach == "" {
+	if (spec.Stdin || spec.StdinOnce || spec.TTY) && m.ep.AppAttach == "" {
 		return "", fmt.Errorf("pod %s: its stage1 cannot keep an app's stdin open (annotation %s missing)", p.UUID, stage1.AnnotationAppAttach)
 	}
 	s, err := c.Store()
@@ -251,9 +251,9 @@ func (c *Config) AppAdd(ctx context.Context, ref string, spec AppSpec, env EnvSo
 	m.manifest.Apps = append(m.manifest.Apps, ra)
 	m.manifest.Volumes = append(podVolumes, added...)
 	m.opts.Apps = withGrants(stopSignals(cloneAppOptions(m.opts.Apps), one), map[string]stage1.AppOptions{name.String(): grant})
-	if spec.CRILogPath != "" || spec.Stdin {
+	if spec.CRILogPath != "" || spec.Stdin || spec.TTY {
 		ao := m.opts.Apps[name.String()]
-		ao.CRILogPath, ao.Stdin, ao.StdinOnce = spec.CRILogPath, spec.Stdin, spec.Stdin && spec.StdinOnce
+		ao.CRILogPath, ao.Stdin, ao.StdinOnce, ao.TTY = spec.CRILogPath, spec.Stdin, spec.Stdin && spec.StdinOnce, spec.TTY
 		m.opts.Apps[name.String()] = ao
 	}
 	if err := m.save(); err != nil {

@@ -101,11 +101,14 @@ var ErrNotAttachable = errors.New("app cannot be attached to")
 // of a sandbox through the stage1's app/attach entrypoint: its stdout and
 // stderr get the app's output from then on, and with stdin its stdin goes
 // to the app's (an app added with AppSpec.Stdin; for another app it is
-// dropped). Only apps added with AppSpec.Stdin or a CRI log can be attached
-// to (ErrNotAttachable otherwise). It exits with the app's
+// dropped). Only apps added with AppSpec.Stdin, AppSpec.TTY or a CRI log
+// can be attached to (ErrNotAttachable otherwise). With tty (the app's
+// AppSpec.TTY, required to match), the caller gives the command fd 3
+// (ExtraFiles[0]), on which it writes "ROWS COLS\n" for each size of the
+// client's terminal. It exits with the app's
 // exit status when the app exits; killing it detaches. The app's logs are
 // written as before. It does not take the pod's apps lock.
-func (c *Config) AttachCmd(ctx context.Context, ref, app string, stdin bool) (*exec.Cmd, error) {
+func (c *Config) AttachCmd(ctx context.Context, ref, app string, stdin, tty bool) (*exec.Cmd, error) {
 	p, err := c.pod(ref)
 	if err != nil {
 		return nil, err
@@ -128,17 +131,20 @@ func (c *Config) AttachCmd(ctx context.Context, ref, app string, stdin bool) (*e
 		return nil, fmt.Errorf("pod %s: %w", p.UUID, err)
 	}
 	ao := opts.Apps[app]
-	if !ao.Stdin && ao.CRILogPath == "" {
-		return nil, fmt.Errorf("pod %s: app %s: %w: it was added without stdin or a CRI log", p.UUID, app, ErrNotAttachable)
+	if !ao.Stdin && !ao.TTY && ao.CRILogPath == "" {
+		return nil, fmt.Errorf("pod %s: app %s: %w: it was added without stdin, a terminal or a CRI log", p.UUID, app, ErrNotAttachable)
+	}
+	if tty != ao.TTY {
+		return nil, fmt.Errorf("pod %s: app %s: %w: attach with tty=%v to an app with tty=%v", p.UUID, app, ErrNotAttachable, tty, ao.TTY)
 	}
 	// An attach's stdin to an app without one is dropped, as other
 	// runtimes do.
-	stdin = stdin && ao.Stdin
+	stdin = stdin && (ao.Stdin || ao.TTY)
 	path, err := c.stage1Program(p, ep.AppAttach)
 	if err != nil {
 		return nil, err
 	}
-	ac := exec.CommandContext(ctx, path, stage1.AppArgs{App: app, Stdin: stdin, UUID: p.UUID, Debug: c.Debug}.Argv()...)
+	ac := exec.CommandContext(ctx, path, stage1.AppArgs{App: app, Stdin: stdin, TTY: tty, UUID: p.UUID, Debug: c.Debug}.Argv()...)
 	ac.Dir = p.Path()
 	ac.Cancel = func() error { return ac.Process.Signal(unix.SIGTERM) }
 	ac.WaitDelay = 5 * time.Second

@@ -52,6 +52,9 @@ type AppSpec struct {
 	// attach clients (AttachCmd); StdinOnce closes it when the first
 	// client's stdin ends (CRI stdin and stdin_once).
 	Stdin, StdinOnce bool
+	// TTY, for an app added to a sandbox, gives it a pseudo-terminal as
+	// its stdin, stdout and stderr (CRI tty).
+	TTY bool
 }
 
 // Mount is --mount volume=NAME,target=PATH.

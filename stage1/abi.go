@@ -304,6 +304,10 @@ type AppOptions struct {
 	// stdin ends. Only for a stage1 with AnnotationAppAttach.
 	Stdin     bool `json:"stdin,omitempty"`
 	StdinOnce bool `json:"stdinOnce,omitempty"`
+	// TTY gives the app a pseudo-terminal as its stdin, stdout and stderr
+	// (CRI tty; its output is one stream, stdout). Only for a stage1 with
+	// AnnotationAppAttach.
+	TTY bool `json:"tty,omitempty"`
 }
 
 // Values of AppOptions.GrantedBy.
@@ -423,7 +427,10 @@ type AppArgs struct {
 	Force bool
 	// Stdin (app/attach only): the caller's stdin goes to the app's.
 	Stdin bool
-	UUID  string
+	// TTY (app/attach only): the app is on a terminal, whose size the
+	// caller sends as "ROWS COLS" lines on fd 3.
+	TTY  bool
+	UUID string
 }
 
 // Argv renders the arguments.
@@ -437,6 +444,9 @@ func (a AppArgs) Argv() []string {
 	}
 	if a.Stdin {
 		argv = append(argv, "--stdin")
+	}
+	if a.TTY {
+		argv = append(argv, "--tty")
 	}
 	return append(argv, "--app="+a.App, a.UUID)
 }
@@ -453,6 +463,8 @@ func ParseAppArgs(args []string) (AppArgs, error) {
 			a.Force = true
 		case arg == "--stdin":
 			a.Stdin = true
+		case arg == "--tty":
+			a.TTY = true
 		case strings.HasPrefix(arg, "--app="):
 			a.App = strings.TrimPrefix(arg, "--app=")
 		case !strings.HasPrefix(arg, "--") && i == len(args)-1:

@@ -184,7 +184,7 @@ func TestEntrypointsReopenLog(t *testing.T) {
 }
 
 func TestAppArgs(t *testing.T) {
-	in := AppArgs{Debug: true, Force: true, Stdin: true, App: "web", UUID: "0f0f0f0f-0000-4000-8000-000000000000"}
+	in := AppArgs{Debug: true, Force: true, Stdin: true, TTY: true, App: "web", UUID: "0f0f0f0f-0000-4000-8000-000000000000"}
 	out, err := ParseAppArgs(in.Argv())
 	if err != nil {
 		t.Fatal(err)

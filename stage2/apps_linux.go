@@ -31,6 +31,9 @@ const (
 	// running app's output, and its stdin with EnterRequest.AttachStdin;
 	// the reply comes when the app exits.
 	OpAttach = "attach"
+	// OpResize sets the size of a running app's terminal (an app started
+	// with AppStart.TTY) to EnterRequest.Rows and Cols.
+	OpResize = "resize"
 )
 
 // MaxAppFds bounds the fds of an OpStart request (its rootfs and binds):
@@ -48,6 +51,11 @@ type AppStart struct {
 	// on the host for appending: stage2 writes the app's stdout and stderr
 	// there in the CRI log format, besides its own log.
 	CRILog bool `json:"criLog,omitempty"`
+	// TTY says the two fds before the CRI log's (or last) are the master
+	// and the slave of the app's terminal: the app gets the slave as its
+	// stdin, stdout, stderr and controlling terminal, stage2 keeps the
+	// master (its output is the app's stdout; attach clients write to it).
+	TTY bool `json:"tty,omitempty"`
 }
 
 // Mounter makes the mounts of an added app from the request's fds, and
@@ -131,6 +139,12 @@ func (s *supervisor) appOp(r *enterReq) {
 		if err := s.attach(r); err != nil {
 			fail("%v", err)
 		}
+	case OpResize:
+		if err := s.resize(r.req.App, r.req.Rows, r.req.Cols); err != nil {
+			fail("%v", err)
+			return
+		}
+		replyEnter(r.conn, EnterReply{})
 	case OpReopenLog:
 		if err := s.reopenCRILog(r.req.App, r.fds); err != nil {
 			fail("%v", err)
@@ -162,6 +176,15 @@ func (s *supervisor) addApp(st *AppStart, fds []int) error {
 			return err
 		}
 		fds = fds[:len(fds)-1]
+	}
+	if st.TTY {
+		if len(fds) < 3 {
+			return errors.New("start request with a terminal carries no terminal fds")
+		}
+		if err := s.setTTY(name, fds[len(fds)-2], fds[len(fds)-1]); err != nil {
+			return err
+		}
+		fds = fds[:len(fds)-2]
 	}
 	if err := s.mount(st.Mounts, fds); err != nil {
 		return fmt.Errorf("app %s: mounts: %w", name, err)
@@ -212,6 +235,10 @@ func (s *supervisor) removeApp(name string) error {
 		delete(s.stdins, name)
 	}
 	delete(s.fanouts, name)
+	if t := s.ttys[name]; t != nil {
+		t.close()
+		delete(s.ttys, name)
+	}
 	// The app's records go with it (an app of the same name may be added
 	// later); its log stays until the pod is gone.
 	for _, f := range []string{layout.AppStatus(name), layout.AppStarted(name), layout.AppStopped(name)} {

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/pods/layout"
 )
 
 // attachWriteTimeout is how long an attach client may stall the app's
@@ -95,30 +98,17 @@ func (f *fanout) close() {
 }
 
 // appStdin is the write end of an app's stdin pipe (App.Stdin), shared by
-// its attach clients' copiers.
+// its attach clients' copiers. *os.File is safe for concurrent use, and
+// its Close interrupts a write parked on a full pipe, so closing never
+// waits for a copier (the supervisor's loop closes it).
 type appStdin struct {
-	// mu guards f (nil once closed).
-	mu sync.Mutex
-	f  *os.File
+	f    *os.File
+	once sync.Once
 }
 
-func (s *appStdin) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f == nil {
-		return 0, os.ErrClosed
-	}
-	return s.f.Write(p)
-}
+func (s *appStdin) Write(p []byte) (int, error) { return s.f.Write(p) }
 
-func (s *appStdin) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f != nil {
-		s.f.Close()
-		s.f = nil
-	}
-}
+func (s *appStdin) close() { s.once.Do(func() { s.f.Close() }) }
 
 // attachReq is a pending OpAttach: the reply comes when the app exits.
 type attachReq struct {
@@ -130,7 +120,7 @@ type attachReq struct {
 // attachable reports whether app's output goes through user space, where
 // attach clients can get it: apps with a stdin pipe or a CRI log.
 func (s *supervisor) attachable(app *App) bool {
-	return app.Stdin || s.criLogs[app.Name] != nil
+	return app.Stdin || s.criLogs[app.Name] != nil || s.ttys[app.Name] != nil
 }
 
 // appStdinPipe makes the stdin pipe of an App.Stdin app: it returns the
@@ -167,7 +157,10 @@ func (s *supervisor) attach(r *enterReq) error {
 	if fo == nil {
 		return fmt.Errorf("app %s cannot be attached to: it was started without stdin or a CRI log", name)
 	}
-	if r.req.AttachStdin && s.stdins[name] == nil {
+	if s.ttys[name] != nil && r.req.AttachStdin {
+		// Attach clients write to the terminal: its line discipline is
+		// the app's stdin.
+	} else if r.req.AttachStdin && s.stdins[name] == nil {
 		return fmt.Errorf("app %s has no stdin to attach to", name)
 	}
 	files := make([]*os.File, 0, 3)
@@ -194,6 +187,10 @@ func (s *supervisor) attach(r *enterReq) error {
 	s.attaches[id] = &attachReq{app: name, conn: r.conn, in: in}
 	if in != nil {
 		st, once := s.stdins[name], app.StdinOnce
+		if t := s.ttys[name]; t != nil {
+			// A terminal is not closed when a client's stdin ends.
+			st, once = t.in, false
+		}
 		s.attachers.Add(1)
 		go func() {
 			defer s.attachers.Done()
@@ -267,4 +264,107 @@ func (s *supervisor) endAttaches() {
 		st.close()
 	}
 	s.attachers.Wait()
+}
+
+// appTTY is an app's terminal (AppStart.TTY): stage2 reads the app's
+// output from the master and writes attach clients' input to it.
+type appTTY struct {
+	master, slave *os.File
+	in            *appStdin // a dup of the master, for the clients' input
+	ctl           int       // a dup of the master, for resizes
+}
+
+func (t *appTTY) close() {
+	unix.Close(t.ctl)
+	t.master.Close()
+	if t.slave != nil {
+		t.slave.Close()
+	}
+	t.in.close()
+}
+
+// setTTY keeps an app's terminal, received as fds with its start request
+// (duplicates: the request's fds are closed after it).
+func (s *supervisor) setTTY(app string, master, slave int) error {
+	ctl, err := unix.FcntlInt(uintptr(master), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("app %s: terminal: %w", app, os.NewSyscallError("fcntl", err))
+	}
+	var files [3]*os.File
+	for i, fd := range []int{master, slave, master} {
+		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			for _, f := range files[:i] {
+				f.Close()
+			}
+			unix.Close(ctl)
+			return fmt.Errorf("app %s: terminal: %w", app, os.NewSyscallError("fcntl", err))
+		}
+		files[i] = os.NewFile(uintptr(nfd), "tty")
+	}
+	if old := s.ttys[app]; old != nil {
+		old.close()
+	}
+	s.ttys[app] = &appTTY{master: files[0], slave: files[1], in: &appStdin{f: files[2]}, ctl: ctl}
+	return nil
+}
+
+// startOnTTY starts an app on its terminal: its output, read from the
+// master, goes where a piped app's stdout goes (the pod's stdout, its log,
+// its CRI log, attach clients).
+func (s *supervisor) startOnTTY(app *App, t *appTTY) error {
+	l, err := openAppLog(LogDir, app.Name, DefaultLogCap)
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	appProc := app.Proc
+	pid, err := s.launchWith(appProc, []*os.File{t.slave, t.slave, t.slave}, true)
+	// The app holds the slave now; the master reads EIO once it is gone.
+	t.slave.Close()
+	t.slave = nil
+	if err != nil {
+		l.Close()
+		return err
+	}
+	fo := s.fanouts[app.Name]
+	done := make(chan struct{})
+	master := t.master
+	go func() {
+		defer close(done)
+		var cs *criStream
+		if cri := s.criLogs[app.Name]; cri != nil {
+			cs = newCRIStream(cri, "stdout")
+			defer cs.Close()
+		}
+		var ws []io.Writer
+		if cs != nil {
+			ws = append(ws, cs)
+		}
+		if fo != nil {
+			ws = append(ws, fo.writer("stdout"))
+			defer fo.close()
+		}
+		copyLoop(master, os.Stdout, l, io.MultiWriter(ws...))
+	}()
+	s.logWaits = append(s.logWaits, func() {
+		<-done
+		l.Close()
+	})
+	s.log.Debug("app started on its terminal", "app", app.Name, "pid", pid)
+	s.procs[pid] = proc{app: app, kind: kindMain}
+	s.mains[app.Name] = pid
+	atomicfile.Replace(layout.AppStarted(app.Name), nil, 0o644)
+	return nil
+}
+
+// resize sets the size of an app's terminal.
+func (s *supervisor) resize(app string, rows, cols uint16) error {
+	t := s.ttys[app]
+	if t == nil {
+		return fmt.Errorf("app %s has no terminal", app)
+	}
+	if err := unix.IoctlSetWinsize(t.ctl, unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
+		return fmt.Errorf("app %s: resize: %w", app, os.NewSyscallError("ioctl", err))
+	}
+	return nil
 }

@@ -42,6 +42,9 @@ type EnterRequest struct {
 	Force bool      `json:"force,omitempty"`
 	// AttachStdin (OpAttach): the first fd goes to the app's stdin.
 	AttachStdin bool `json:"attachStdin,omitempty"`
+	// Rows and Cols are OpResize's terminal size.
+	Rows uint16 `json:"rows,omitempty"`
+	Cols uint16 `json:"cols,omitempty"`
 }
 
 // EnterReply is sent back when the command has exited.

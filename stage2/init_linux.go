@@ -94,6 +94,8 @@ type supervisor struct {
 	stdins    map[string]*appStdin
 	attaches  map[uint64]*attachReq
 	attachers sync.WaitGroup
+	// ttys are the terminals of apps started with AppStart.TTY, by app.
+	ttys map[string]*appTTY
 }
 
 // Init is the body of the stage2 binary as the pod's PID 1. It returns the
@@ -127,6 +129,7 @@ func Init(log *slog.Logger, opts ...Option) int {
 		fanouts:   map[string]*fanout{},
 		stdins:    map[string]*appStdin{},
 		attaches:  map[uint64]*attachReq{},
+		ttys:      map[string]*appTTY{},
 		enterGone: make(chan uint64),
 		watchQuit: make(chan struct{}),
 	}
@@ -266,6 +269,9 @@ func (s *supervisor) startApp(app *App) error {
 	stdin := os.Stdin
 	if s.attachable(app) && !app.Terminal {
 		s.fanouts[app.Name] = newFanout()
+	}
+	if t := s.ttys[app.Name]; t != nil && !app.Terminal {
+		return s.startOnTTY(app, t)
 	}
 	if app.Stdin && !app.Terminal {
 		r, err := s.appStdinPipe(app)

@@ -81,15 +81,22 @@ func TestCRIStreams(t *testing.T) {
 	c.MustRun(t, "--insecure-options=image", "app", "add", "--stdin", "--stdin-once", uuid, aci, "--name=shell", "--exec=/bin/sh")
 	c.MustRun(t, "app", "start", "--app=shell", uuid)
 	waitState(t, c, uuid, "shell", "running")
+	// An app on a terminal of its own.
+	c.MustRun(t, "--insecure-options=image", "app", "add", "--stdin", "--tty", uuid, aci, "--name=term", "--exec=/bin/sh")
+	c.MustRun(t, "app", "start", "--app=term", uuid)
+	waitState(t, c, uuid, "term", "running")
 
 	const cid = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	const shellID = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+	const termID = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	resolve := func(id string) (string, string, error) {
 		switch id {
 		case cid:
 			return uuid, "web", nil
 		case shellID:
 			return uuid, "shell", nil
+		case termID:
+			return uuid, "term", nil
 		}
 		return "", "", status.Errorf(codes.NotFound, "no container %q", id)
 	}
@@ -233,8 +240,42 @@ func TestCRIStreams(t *testing.T) {
 	if st := waitState(t, c, uuid, "shell", "exited"); st["exit_code"] != float64(0) {
 		t.Errorf("the attached shell after its stdin ended: %v", st)
 	}
-	if _, err := s.Attach(ctx, &runtime.AttachRequest{ContainerId: cid, Stdout: true, Tty: true}); status.Code(err) != codes.Unimplemented {
-		t.Errorf("Attach with a terminal: %v, want Unimplemented", err)
+	if _, err := s.Attach(ctx, &runtime.AttachRequest{ContainerId: shellID, Stdout: true, Tty: true}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("Attach with a terminal to an app without one: %v, want FailedPrecondition", err)
+	}
+	// Attach to the app on a terminal: its size follows the client's.
+	ar, err = s.Attach(ctx, &runtime.AttachRequest{ContainerId: termID, Stdin: true, Stdout: true, Tty: true})
+	if err != nil {
+		t.Fatalf("Attach with a terminal: %v", err)
+	}
+	ws = wsDial(t, ar.Url, "v4.channel.k8s.io")
+	websocket.Message.Send(ws, append([]byte{4}, `{"Width":101,"Height":31}`...))
+	// Ask until the answer has the size (the resize may land after the
+	// first question).
+	asked := make(chan struct{})
+	stopAsking := make(chan struct{})
+	go func() {
+		defer close(asked)
+		for {
+			websocket.Message.Send(ws, append([]byte{0}, "/inspect --print-tty\n"...))
+			select {
+			case <-stopAsking:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	got = wsRead(t, ws, func(got map[byte][]byte) bool { return strings.Contains(string(got[1]), "TTY_SIZE=31x101") })
+	close(stopAsking)
+	<-asked
+	if out := string(got[1]); !strings.Contains(out, "TTY=yes") || !strings.Contains(out, "TTY_SIZE=31x101") {
+		t.Errorf("Attach with a terminal: %q, want TTY=yes and TTY_SIZE=31x101", out)
+	}
+	websocket.Message.Send(ws, append([]byte{0}, "exit 4\n"...))
+	wsRead(t, ws, nil)
+	ws.Close()
+	if st := waitState(t, c, uuid, "term", "exited"); st["exit_code"] != float64(4) {
+		t.Errorf("the shell on its terminal after exit 4: %v", st)
 	}
 	if _, err := s.Attach(ctx, &runtime.AttachRequest{ContainerId: cid, Stdin: true, Stdout: true}); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("Attach to an app added without stdin or CRI log: %v, want FailedPrecondition", err)

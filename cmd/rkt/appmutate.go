@@ -26,6 +26,7 @@ func newAppAddCmd(g *globalFlags) *cobra.Command {
 			criLog := fs.String("cri-log-path", "", "also write the app's output to this host file in the CRI log format")
 			stdin := fs.Bool("stdin", false, "keep the app's stdin open for attach clients (the CRI server's attach)")
 			stdinOnce := fs.Bool("stdin-once", false, "with --stdin: close the app's stdin when the first attach client's stdin ends")
+			tty := fs.Bool("tty", false, "give the app a pseudo-terminal (for attach clients, the CRI server's tty)")
 			help := fs.BoolP("help", "h", false, "help")
 			if err := fs.Parse(args); err != nil {
 				return &usageError{err}
@@ -56,7 +57,7 @@ func newAppAddCmd(g *globalFlags) *cobra.Command {
 			if *stdinOnce && !*stdin {
 				return &usageError{fmt.Errorf("app add: --stdin-once needs --stdin")}
 			}
-			apps[0].Stdin, apps[0].StdinOnce = *stdin, *stdinOnce
+			apps[0].Stdin, apps[0].StdinOnce, apps[0].TTY = *stdin, *stdinOnce, *tty
 			env := stage0.EnvSources{Inherit: pf.inheritEnv, File: pf.setEnvFile, Set: pf.setEnv}
 			name, err := c.AppAdd(cmd.Context(), pod, apps[0], env, pf.pullPolicy)
 			if err != nil {

@@ -264,7 +264,6 @@ func TestContainerSpecRefused(t *testing.T) {
 			c.Mounts = []*runtimeapi.Mount{{ContainerPath: "/d", HostPath: "/x", Propagation: runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL}}
 		}, codes.Unimplemented},
 		"devices": {func(c *runtimeapi.ContainerConfig) { c.Devices = []*runtimeapi.Device{{HostPath: "/dev/null"}} }, codes.Unimplemented},
-		"tty":     {func(c *runtimeapi.ContainerConfig) { c.Tty = true }, codes.Unimplemented},
 		"privileged": {func(c *runtimeapi.ContainerConfig) {
 			c.Linux = sec(&runtimeapi.LinuxContainerSecurityContext{Privileged: true})
 		}, codes.Unimplemented},

@@ -148,11 +148,9 @@ func containerSpec(id string, cc *runtimeapi.ContainerConfig, sb sandboxMeta, im
 	if len(cc.Devices) > 0 {
 		return spec, meta, status.Error(codes.Unimplemented, "devices: rkt-ng has no way to give an app a host device")
 	}
-	if cc.Tty {
-		return spec, meta, status.Error(codes.Unimplemented, "tty: apps of a rkt sandbox have no terminal")
-	}
-	// stdin stays open for attach clients (stage0/cri/streams).
-	spec.Stdin, spec.StdinOnce = cc.Stdin, cc.Stdin && cc.StdinOnce
+	// stdin stays open for attach clients, tty gives the app a terminal
+	// (stage0/cri/streams).
+	spec.Stdin, spec.StdinOnce, spec.TTY = cc.Stdin, cc.Stdin && cc.StdinOnce, cc.Tty
 	for i, m := range cc.Mounts {
 		if !filepath.IsAbs(m.HostPath) || !path.IsAbs(m.ContainerPath) {
 			return spec, meta, status.Errorf(codes.InvalidArgument, "mount %q -> %q: both paths must be absolute", m.HostPath, m.ContainerPath)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rkt-ng/rkt/cni"
 	"github.com/rkt-ng/rkt/internal/atomicfile"
+	"github.com/rkt-ng/rkt/internal/pty"
 	"github.com/rkt-ng/rkt/pods/layout"
 	"github.com/rkt-ng/rkt/stage1"
 	"github.com/rkt-ng/rkt/stage1/cgroups"
@@ -144,10 +145,13 @@ func AppStart(args []string, log *slog.Logger) (retErr error) {
 	if err != nil {
 		return fmt.Errorf("app %s: %w", name, err)
 	}
-	criLog := p.opts.Apps[name].CRILogPath
+	criLog, tty := p.opts.Apps[name].CRILogPath, p.opts.Apps[name].TTY
 	reserved := 1 // the rootfs
 	if criLog != "" {
 		reserved++
+	}
+	if tty {
+		reserved += 2
 	}
 	if len(binds)+reserved > stage2.MaxAppFds {
 		return fmt.Errorf("app %s: %d mounts, at most %d for an app added to a running pod", name, len(binds), stage2.MaxAppFds-reserved)
@@ -185,6 +189,24 @@ func AppStart(args []string, log *slog.Logger) (retErr error) {
 	if err != nil {
 		return fmt.Errorf("app %s: %w", name, err)
 	}
+	if tty {
+		// The app's terminal: stage2 keeps the master, the app gets the
+		// slave (as `rkt enter` does, the pty is the host's: the pod
+		// gets only these two fds).
+		master, slave, err := pty.Open()
+		if err != nil {
+			return fmt.Errorf("app %s: terminal: %w", name, err)
+		}
+		defer master.Close()
+		defer slave.Close()
+		for _, f := range []*os.File{master, slave} {
+			fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("app %s: terminal: %w", name, os.NewSyscallError("fcntl", err))
+			}
+			fds = append(fds, fd) // closed with the others
+		}
+	}
 	if criLog != "" {
 		fd, err := openCRILog(criLog)
 		if err != nil {
@@ -192,7 +214,7 @@ func AppStart(args []string, log *slog.Logger) (retErr error) {
 		}
 		fds = append(fds, fd) // last, as stage2.AppStart.CRILog says
 	}
-	_, err = callStage2(stage2.EnterRequest{Op: stage2.OpStart, App: name, Start: &stage2.AppStart{App: app, Mounts: mounts, CRILog: criLog != ""}},
+	_, err = callStage2(stage2.EnterRequest{Op: stage2.OpStart, App: name, Start: &stage2.AppStart{App: app, Mounts: mounts, CRILog: criLog != "", TTY: tty}},
 		unix.UnixRights(fds...))
 	return err
 }

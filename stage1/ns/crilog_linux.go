@@ -1,6 +1,7 @@
 package ns
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,11 +77,31 @@ func AppReopenLog(args []string) error {
 // AppAttach is the app/attach entrypoint: its stdout and stderr (and its
 // stdin, with --stdin) go to stage2, which gives them the running app's
 // output (and its stdin) until the app exits; it then exits with the app's
-// exit status. Killing it detaches.
+// exit status. Killing it detaches. With --tty, the sizes its caller writes
+// on fd 3 resize the app's terminal.
 func AppAttach(args []string) (int, error) {
 	aa, err := stage1.ParseAppArgs(args)
 	if err != nil {
 		return 0, err
 	}
+	if aa.TTY {
+		// The caller writes its terminal's sizes on fd 3: each becomes a
+		// resize request. The goroutine ends with fd 3 (its caller) or
+		// with this process.
+		go relaySizes(os.NewFile(3, "sizes"), aa.App)
+	}
 	return callStage2(stage2.EnterRequest{Op: stage2.OpAttach, App: aa.App, AttachStdin: aa.Stdin}, unix.UnixRights(0, 1, 2))
+}
+
+// relaySizes turns "ROWS COLS" lines into OpResize requests of app.
+func relaySizes(f *os.File, app string) {
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var rows, cols uint16
+		if _, err := fmt.Sscanf(sc.Text(), "%d %d", &rows, &cols); err != nil {
+			continue
+		}
+		callStage2(stage2.EnterRequest{Op: stage2.OpResize, App: app, Rows: rows, Cols: cols}, nil)
+	}
 }

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 )
@@ -19,11 +18,9 @@ func (s *Server) Attach(ctx context.Context, req *runtime.AttachRequest) (*runti
 	if err != nil {
 		return nil, err
 	}
-	if req.GetTty() {
-		return nil, status.Error(codes.Unimplemented, "attach with a terminal: rkt-ng apps have no terminal")
-	}
-	// Refused now rather than on the stream: not attachable.
-	if _, err := s.cfg.AttachCmd(ctx, podUUID, app, req.GetStdin()); err != nil {
+	// Refused now rather than on the stream: not attachable, or tty not
+	// the container's.
+	if _, err := s.cfg.AttachCmd(ctx, podUUID, app, req.GetStdin(), req.GetTty()); err != nil {
 		return nil, grpcError(err)
 	}
 	return s.srv.GetAttach(req)
@@ -42,9 +39,40 @@ func (a adapter) Attach(ctx context.Context, containerID string, in io.Reader, o
 	// lasting as long as the app.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ac, err := a.s.cfg.AttachCmd(ctx, podUUID, app, in != nil)
+	ac, err := a.s.cfg.AttachCmd(ctx, podUUID, app, in != nil, tty)
 	if err != nil {
 		return grpcError(err)
+	}
+	if tty {
+		// The client's terminal sizes go to the app's terminal, as
+		// "ROWS COLS" lines on the command's fd 3.
+		r, w, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		ac.ExtraFiles = []*os.File{r}
+		stopSizes := make(chan struct{})
+		sizesDone := make(chan struct{})
+		defer func() {
+			close(stopSizes)
+			<-sizesDone
+		}()
+		go func() {
+			defer close(sizesDone)
+			for {
+				select {
+				case sz, ok := <-resize:
+					if !ok {
+						return
+					}
+					fmt.Fprintf(w, "%d %d\n", sz.Height, sz.Width)
+				case <-stopSizes:
+					return
+				}
+			}
+		}()
+		defer r.Close() // the command has its own copy once started
 	}
 	var w, o io.Writer
 	if errw != nil {
