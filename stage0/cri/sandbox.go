@@ -279,8 +279,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		}
 	}
 	if uuid != "" {
-		rctx := context.WithoutCancel(ctx)
-		if _, rerr := s.stage0.Remove(rctx, uuid); rerr != nil && !errors.Is(rerr, pods.ErrNotFound) {
+		if rerr := s.removePod(context.WithoutCancel(ctx), uuid); rerr != nil {
 			s.log.Warn("remove failed sandbox", "pod", uuid, "err", rerr)
 		}
 	}
@@ -531,28 +530,39 @@ func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePod
 		return nil, err
 	}
 	uuid := sb.pod.UUID
-	// The stage1 may still be cleaning up after the pod's stop.
-	var rerr error
-	for i := 0; i < 100; i++ {
-		_, rerr = s.stage0.Remove(ctx, uuid)
-		if rerr == nil || errors.Is(rerr, pods.ErrNotFound) {
-			rerr = nil
+	if err := s.removePod(ctx, uuid); err != nil {
+		if ctx.Err() != nil {
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		return nil, status.Errorf(codes.Unknown, "remove pod %s: %v", uuid, err)
+	}
+	return &runtimeapi.RemovePodSandboxResponse{}, nil
+}
+
+// removePod removes a pod that ended (rkt rm), waiting up to 10 seconds
+// for its stage1 to finish cleaning up after the stop, and the sandbox's
+// output file. A pod already gone is no error.
+func (s *Server) removePod(ctx context.Context, uuid string) error {
+	var err error
+	for range 100 {
+		_, err = s.stage0.Remove(ctx, uuid)
+		if err == nil || errors.Is(err, pods.ErrNotFound) {
+			err = nil
 			break
 		}
-		if !errors.Is(rerr, pods.ErrRunning) && !errors.Is(rerr, pods.ErrLocked) {
+		if !errors.Is(err, pods.ErrRunning) && !errors.Is(err, pods.ErrLocked) {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return nil, status.FromContextError(ctx.Err()).Err()
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if rerr != nil {
-		return nil, status.Errorf(codes.Unknown, "remove pod %s: %v", uuid, rerr)
+	if err == nil {
+		os.Remove(s.sandboxOutput(uuid))
 	}
-	os.Remove(s.sandboxOutput(uuid))
-	return &runtimeapi.RemovePodSandboxResponse{}, nil
+	return err
 }
 
 // PodSandboxStatus reports a sandbox's state, network and metadata.
