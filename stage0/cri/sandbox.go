@@ -28,6 +28,10 @@ import (
 // sandbox (sandboxMeta as JSON); pods without it are not rkt-cri's.
 const sandboxAnnotation = "rkt-ng.io/cri/sandbox"
 
+// podStopTimeout is the sandboxes' --stop-timeout: how long a stopping
+// app gets between its stop signal and SIGKILL at most.
+const podStopTimeout = 30 * time.Second
+
 // sandboxStartTimeout bounds how long RunPodSandbox waits for the pod.
 const sandboxStartTimeout = 2 * time.Minute
 
@@ -110,7 +114,9 @@ func sandboxArgs(cfg Config, sc *runtimeapi.PodSandboxConfig, runtimeHandler str
 	if err != nil {
 		return nil, meta, status.Errorf(codes.InvalidArgument, "sandbox metadata: %v", err)
 	}
-	args := []string{"app", "sandbox", "--annotation=" + sandboxAnnotation + "=" + string(b)}
+	// The kubelet's default grace period: StopContainer's own timeout
+	// applies when it is shorter (stopApp).
+	args := []string{"app", "sandbox", "--annotation=" + sandboxAnnotation + "=" + string(b), "--stop-timeout=" + podStopTimeout.String()}
 	hostNet := ns.GetNetwork() == runtimeapi.NamespaceMode_NODE
 	if hostNet {
 		args = append(args, "--net=host")
@@ -487,7 +493,7 @@ func (s *Server) stopSandbox(ctx context.Context, sb sandbox) error {
 		}
 		return status.Errorf(codes.Unknown, "stop pod %s: %v", uuid, err)
 	}
-	if err := s.waitStopped(ctx, uuid, 30*time.Second); err != nil {
+	if err := s.waitStopped(ctx, uuid, podStopTimeout+10*time.Second); err != nil {
 		if _, ferr := s.stage0.Stop(ctx, uuid, true); ferr != nil {
 			s.log.Warn("force stop", "pod", uuid, "err", ferr)
 		}
