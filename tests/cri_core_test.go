@@ -308,6 +308,21 @@ func TestCRICoreLifecycle(t *testing.T) {
 		t.Errorf("hog exit %v reason %v, want OOMKilled", hst["exitCode"], hst["reason"])
 	}
 	s.mustCrictl(t, "rm", hog)
+	// An app that ignores its stop signal is killed when the request's
+	// timeout (2 s) passes, not the pod's (30 s).
+	stubborn := s.mustCrictl(t, "create", "--no-pull", pod, ctrCfg("stubborn", "/bin/sh", "-c", `trap "" TERM; while :; do sleep 1; done`), podCfg)
+	s.mustCrictl(t, "start", stubborn)
+	s.waitContainerState(t, stubborn, "CONTAINER_RUNNING")
+	time.Sleep(500 * time.Millisecond) // the trap is set
+	begin := time.Now()
+	s.mustCrictl(t, "stop", "--timeout=2", stubborn)
+	if d := time.Since(begin); d < 2*time.Second || d > 20*time.Second {
+		t.Errorf("stop --timeout=2 of an app ignoring SIGTERM took %v", d)
+	}
+	if sst := s.inspect(t, "inspect", stubborn); sst["state"] != "CONTAINER_EXITED" || fmt.Sprint(sst["exitCode"]) != "137" {
+		t.Errorf("stubborn after stop: %v exit %v, want EXITED 137", sst["state"], sst["exitCode"])
+	}
+	s.mustCrictl(t, "rm", stubborn)
 	if out := s.mustCrictl(t, "ps", "-q"); out != sleeper {
 		t.Errorf("ps -q: %q, want only %s", out, sleeper)
 	}

@@ -36,7 +36,7 @@ func TestSandboxArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"--net=default", "--hostname=web-0", "--ipc=private", "--dns=10.0.0.10", "--dns-search=ns.svc.cluster.local",
+		"--stop-timeout=30s", "--net=default", "--hostname=web-0", "--ipc=private", "--dns=10.0.0.10", "--dns-search=ns.svc.cluster.local",
 		"--dns-opt=ndots:5", "--port=tcp-80-8080:tcp:80:0.0.0.0:8080", "--port=udp-53-5353:udp:53:127.0.0.1:5353",
 		"--sysctl=net.core.somaxconn=1024", "--user-label=app=web",
 	}

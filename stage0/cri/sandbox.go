@@ -28,6 +28,10 @@ import (
 // sandbox (sandboxMeta as JSON); pods without it are not rkt-cri's.
 const sandboxAnnotation = "rkt-ng.io/cri/sandbox"
 
+// podStopTimeout is the sandboxes' --stop-timeout: how long a stopping
+// app gets between its stop signal and SIGKILL at most.
+const podStopTimeout = 30 * time.Second
+
 // sandboxStartTimeout bounds how long RunPodSandbox waits for the pod.
 const sandboxStartTimeout = 2 * time.Minute
 
@@ -110,7 +114,9 @@ func sandboxArgs(cfg Config, sc *runtimeapi.PodSandboxConfig, runtimeHandler str
 	if err != nil {
 		return nil, meta, status.Errorf(codes.InvalidArgument, "sandbox metadata: %v", err)
 	}
-	args := []string{"app", "sandbox", "--annotation=" + sandboxAnnotation + "=" + string(b)}
+	// The kubelet's default grace period: StopContainer's own timeout
+	// applies when it is shorter (stopApp).
+	args := []string{"app", "sandbox", "--annotation=" + sandboxAnnotation + "=" + string(b), "--stop-timeout=" + podStopTimeout.String()}
 	hostNet := ns.GetNetwork() == runtimeapi.NamespaceMode_NODE
 	if hostNet {
 		args = append(args, "--net=host")
@@ -279,8 +285,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		}
 	}
 	if uuid != "" {
-		rctx := context.WithoutCancel(ctx)
-		if _, rerr := s.stage0.Remove(rctx, uuid); rerr != nil && !errors.Is(rerr, pods.ErrNotFound) {
+		if rerr := s.removePod(context.WithoutCancel(ctx), uuid); rerr != nil {
 			s.log.Warn("remove failed sandbox", "pod", uuid, "err", rerr)
 		}
 	}
@@ -401,7 +406,8 @@ func readSandbox(p *pods.Pod) (sandbox, bool) {
 	return sandbox{pod: p, meta: meta}, true
 }
 
-// sandboxes lists rkt-cri's sandboxes (garbage pods excluded).
+// listSandboxes lists rkt-cri's sandboxes that run or ran: pods still
+// being made or removed are left out.
 func (s *Server) listSandboxes() ([]sandbox, error) {
 	pd, err := s.stage0.Pods()
 	if err != nil {
@@ -413,6 +419,12 @@ func (s *Server) listSandboxes() ([]sandbox, error) {
 	}
 	var out []sandbox
 	for _, p := range ps {
+		switch p.State() {
+		case pods.Embryo, pods.Preparing, pods.AbortedPrepare, pods.Prepared, pods.Deleting, pods.ExitedDeleting:
+			// Not yet a sandbox (RunPodSandbox answers once it runs), or
+			// already on its way out.
+			continue
+		}
 		if p.IsGarbage() {
 			continue
 		}
@@ -481,7 +493,7 @@ func (s *Server) stopSandbox(ctx context.Context, sb sandbox) error {
 		}
 		return status.Errorf(codes.Unknown, "stop pod %s: %v", uuid, err)
 	}
-	if err := s.waitStopped(ctx, uuid, 30*time.Second); err != nil {
+	if err := s.waitStopped(ctx, uuid, podStopTimeout+10*time.Second); err != nil {
 		if _, ferr := s.stage0.Stop(ctx, uuid, true); ferr != nil {
 			s.log.Warn("force stop", "pod", uuid, "err", ferr)
 		}
@@ -524,28 +536,39 @@ func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePod
 		return nil, err
 	}
 	uuid := sb.pod.UUID
-	// The stage1 may still be cleaning up after the pod's stop.
-	var rerr error
-	for i := 0; i < 100; i++ {
-		_, rerr = s.stage0.Remove(ctx, uuid)
-		if rerr == nil || errors.Is(rerr, pods.ErrNotFound) {
-			rerr = nil
+	if err := s.removePod(ctx, uuid); err != nil {
+		if ctx.Err() != nil {
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		return nil, status.Errorf(codes.Unknown, "remove pod %s: %v", uuid, err)
+	}
+	return &runtimeapi.RemovePodSandboxResponse{}, nil
+}
+
+// removePod removes a pod that ended (rkt rm), waiting up to 10 seconds
+// for its stage1 to finish cleaning up after the stop, and the sandbox's
+// output file. A pod already gone is no error.
+func (s *Server) removePod(ctx context.Context, uuid string) error {
+	var err error
+	for range 100 {
+		_, err = s.stage0.Remove(ctx, uuid)
+		if err == nil || errors.Is(err, pods.ErrNotFound) {
+			err = nil
 			break
 		}
-		if !errors.Is(rerr, pods.ErrRunning) && !errors.Is(rerr, pods.ErrLocked) {
+		if !errors.Is(err, pods.ErrRunning) && !errors.Is(err, pods.ErrLocked) {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return nil, status.FromContextError(ctx.Err()).Err()
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if rerr != nil {
-		return nil, status.Errorf(codes.Unknown, "remove pod %s: %v", uuid, rerr)
+	if err == nil {
+		os.Remove(s.sandboxOutput(uuid))
 	}
-	os.Remove(s.sandboxOutput(uuid))
-	return &runtimeapi.RemovePodSandboxResponse{}, nil
+	return err
 }
 
 // PodSandboxStatus reports a sandbox's state, network and metadata.
