@@ -90,6 +90,29 @@ func (m *mutablePod) app(name string) (*schema.RuntimeApp, error) {
 }
 
 // save writes the manifest and the options (stage0's files).
+// openMutableApp is openMutable for a call on one app of the sandbox: the
+// name must be valid and the app in the pod.
+func (c *Config) openMutableApp(ref, app string) (*mutablePod, error) {
+	if _, err := stage1.AppName(app); err != nil {
+		return nil, err
+	}
+	m, err := c.openMutable(ref)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.app(app); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// running tells whether app was started and has not finished.
+func (m *mutablePod) running(app string) bool {
+	r := m.pod.AppRecord(app)
+	return !r.Started.IsZero() && r.Finished.IsZero()
+}
+
 func (m *mutablePod) save() error {
 	b, err := json.Marshal(m.opts)
 	if err != nil {
@@ -352,17 +375,11 @@ func (c *Config) releaseApp(p *pods.Pod, name, treeID string) {
 
 // AppStart starts an app that was added and never started.
 func (c *Config) AppStart(ctx context.Context, ref, app string) error {
-	if _, err := stage1.AppName(app); err != nil {
-		return err
-	}
-	m, err := c.openMutable(ref)
+	m, err := c.openMutableApp(ref, app)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if _, err := m.app(app); err != nil {
-		return err
-	}
 	if r := m.pod.AppRecord(app); !r.Started.IsZero() || !r.Finished.IsZero() {
 		return fmt.Errorf("pod %s: app %s was started already; remove it and add it again", m.pod.UUID, app)
 	}
@@ -373,18 +390,12 @@ func (c *Config) AppStart(ctx context.Context, ref, app string) error {
 // pod's stop timeout (at once with force). It returns once the app exited;
 // its exit status is in AppStatus.
 func (c *Config) AppStop(ctx context.Context, ref, app string, force bool) error {
-	if _, err := stage1.AppName(app); err != nil {
-		return err
-	}
-	m, err := c.openMutable(ref)
+	m, err := c.openMutableApp(ref, app)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if _, err := m.app(app); err != nil {
-		return err
-	}
-	if r := m.pod.AppRecord(app); r.Started.IsZero() || !r.Finished.IsZero() {
+	if !m.running(app) {
 		return fmt.Errorf("pod %s: app %s is not running", m.pod.UUID, app)
 	}
 	return c.runApp(ctx, m, m.ep.AppStop, stage1.AppArgs{App: app, Force: force})
@@ -395,18 +406,12 @@ func (c *Config) AppStop(ctx context.Context, ref, app string, force bool) error
 // then it leaves the pod manifest and its rootfs is unmounted and released.
 // Its log stays until the pod is removed.
 func (c *Config) AppRm(ctx context.Context, ref, app string) error {
-	if _, err := stage1.AppName(app); err != nil {
-		return err
-	}
-	m, err := c.openMutable(ref)
+	m, err := c.openMutableApp(ref, app)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if _, err := m.app(app); err != nil {
-		return err
-	}
-	if r := m.pod.AppRecord(app); !r.Started.IsZero() && r.Finished.IsZero() {
+	if m.running(app) {
 		if err := c.runApp(ctx, m, m.ep.AppStop, stage1.AppArgs{App: app}); err != nil {
 			return err
 		}

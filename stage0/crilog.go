@@ -25,24 +25,18 @@ func checkCRILogPath(path string) error {
 // then asks for this (CRI ReopenContainerLog). It fails if the app has no
 // CRI log or is not running.
 func (c *Config) AppReopenLog(ctx context.Context, ref, app string) error {
-	if _, err := stage1.AppName(app); err != nil {
-		return err
-	}
-	m, err := c.openMutable(ref)
+	m, err := c.openMutableApp(ref, app)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if _, err := m.app(app); err != nil {
-		return err
-	}
 	if m.opts.Apps[app].CRILogPath == "" {
 		return fmt.Errorf("pod %s: app %s has no CRI log", m.pod.UUID, app)
 	}
 	if m.ep.AppReopenLog == "" {
 		return fmt.Errorf("pod %s: its stage1 cannot reopen logs (annotation %s missing)", m.pod.UUID, stage1.AnnotationAppReopenLog)
 	}
-	if r := m.pod.AppRecord(app); r.Started.IsZero() || !r.Finished.IsZero() {
+	if !m.running(app) {
 		return fmt.Errorf("pod %s: app %s is not running", m.pod.UUID, app)
 	}
 	return c.runApp(ctx, m, m.ep.AppReopenLog, stage1.AppArgs{App: app})
