@@ -194,22 +194,7 @@ func (s *Server) findContainer(id string) (container, error) {
 	if err != nil {
 		return container{}, err
 	}
-	var found []container
-	for _, ct := range all {
-		if ct.id == id {
-			return ct, nil
-		}
-		if strings.HasPrefix(ct.id, id) {
-			found = append(found, ct)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return container{}, status.Errorf(codes.NotFound, "container %q not found", id)
-	case 1:
-		return found[0], nil
-	}
-	return container{}, status.Errorf(codes.InvalidArgument, "container id %q is ambiguous", id)
+	return byIDPrefix(all, func(x container) string { return x.id }, id, "container")
 }
 
 // grpcError maps a stage0 error to a status.

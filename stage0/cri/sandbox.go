@@ -445,22 +445,7 @@ func (s *Server) findSandbox(id string) (sandbox, error) {
 	if err != nil {
 		return sandbox{}, err
 	}
-	var found []sandbox
-	for _, sb := range all {
-		if sb.pod.UUID == id {
-			return sb, nil
-		}
-		if strings.HasPrefix(sb.pod.UUID, id) {
-			found = append(found, sb)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return sandbox{}, status.Errorf(codes.NotFound, "pod sandbox %q not found", id)
-	case 1:
-		return found[0], nil
-	}
-	return sandbox{}, status.Errorf(codes.InvalidArgument, "pod sandbox id %q is ambiguous", id)
+	return byIDPrefix(all, func(x sandbox) string { return x.pod.UUID }, id, "pod sandbox")
 }
 
 // StopPodSandbox stops the sandbox's containers and its pod. Stopping a
