@@ -269,22 +269,27 @@ func criWaitFor(t *testing.T, what string, timeout time.Duration, cond func() bo
 	}
 }
 
+// startCRIWithImages starts rkt-cri (startCRI) on a local registry holding
+// critest's images and pulls the default and web-server images with crictl.
+func startCRIWithImages(t *testing.T) *criServer {
+	t.Helper()
+	criTool(t, "RKT_CRI", "make")
+	criTool(t, "CRICTL", "make cri-tools")
+	imgs := testutil.PushCRIImages(t, testutil.NewRegistry(t))
+	s := startCRI(t, testutil.NewCtx(t), imgs.Mirrors)
+	s.crictl(t, "pull", testutil.CRIDefaultImage)
+	s.crictl(t, "pull", testutil.CRIWebServerImage)
+	return s
+}
+
 // TestCrictl runs a sandbox with two containers through crictl: a web
 // server and a client that reaches it over the pod's localhost, exec into
 // the client, its logs in the CRI format, a restart of rkt-cri (killed)
 // in the middle with the pod and its logs going on, then stop and remove.
 func TestCrictl(t *testing.T) {
-	criTool(t, "RKT_CRI", "make")
-	criTool(t, "CRICTL", "make cri-tools")
-	c := testutil.NewCtx(t)
-	reg := testutil.NewRegistry(t)
-	imgs := testutil.PushCRIImages(t, reg)
-	s := startCRI(t, c, imgs.Mirrors)
+	s := startCRIWithImages(t)
 	dir := t.TempDir()
 	logDir := filepath.Join(dir, "logs")
-
-	s.crictl(t, "pull", testutil.CRIDefaultImage)
-	s.crictl(t, "pull", testutil.CRIWebServerImage)
 	images := s.crictl(t, "images", "-o", "json")
 	for _, want := range []string{"registry.k8s.io/e2e-test-images/busybox", "registry.k8s.io/e2e-test-images/nginx"} {
 		if !strings.Contains(images, want) {
@@ -443,7 +448,7 @@ func TestCrictl(t *testing.T) {
 		t.Fatalf("sandboxes left: %q", got)
 	}
 	criWaitFor(t, "no running pod left", 30*time.Second, func() bool {
-		m, _ := filepath.Glob(filepath.Join(c.DataDir, "pods", "run", "*"))
+		m, _ := filepath.Glob(filepath.Join(s.dataDir, "pods", "run", "*"))
 		return len(m) == 0
 	})
 	s.crictl(t, "rmi", testutil.CRIDefaultImage)

@@ -40,16 +40,9 @@ func (s *criServer) crictlIn(t *testing.T, stdin string, args ...string) (string
 // shell then ends), PortForward to the pod's web server (websocket), and
 // ReopenContainerLog after the kubelet's kind of rotation.
 func TestCRIStreamsServer(t *testing.T) {
-	criTool(t, "RKT_CRI", "make")
-	criTool(t, "CRICTL", "make cri-tools")
-	c := testutil.NewCtx(t)
-	reg := testutil.NewRegistry(t)
-	imgs := testutil.PushCRIImages(t, reg)
-	s := startCRI(t, c, imgs.Mirrors)
+	s := startCRIWithImages(t)
 	dir := t.TempDir()
 	logDir := filepath.Join(dir, "logs")
-	s.crictl(t, "pull", testutil.CRIDefaultImage)
-	s.crictl(t, "pull", testutil.CRIWebServerImage)
 
 	podCfg := criWriteJSON(t, dir, "pod.json", map[string]any{
 		"metadata":      map[string]any{"name": "streams", "namespace": "streams-test", "uid": "5e7a1c2d-streams", "attempt": 1},
