@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/rkt-ng/rkt/internal/flock"
 	"github.com/rkt-ng/rkt/manifests"
 	"github.com/rkt-ng/rkt/pods"
 	"github.com/rkt-ng/rkt/stage0"
@@ -243,6 +244,16 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		return nil, status.Errorf(codes.Internal, "state dir: %v", err)
 	}
 	defer os.RemoveAll(tmp)
+	// Held while this call lasts: a run directory whose lock is free was
+	// left by a killed rkt-cri (sweepRunDirs).
+	lock, err := flock.OpenDir(tmp)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "state dir: %v", err)
+	}
+	defer lock.Close()
+	if err := lock.Exclusive(); err != nil {
+		return nil, status.Errorf(codes.Internal, "state dir: %v", err)
+	}
 	uuidFile := filepath.Join(tmp, "uuid")
 	outPath := filepath.Join(tmp, "output")
 	out, err := os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -294,6 +305,30 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		return nil, status.Errorf(codes.Unknown, "run pod sandbox: %v: %s", err, tail)
 	}
 	return nil, status.Errorf(codes.Unknown, "run pod sandbox: %v", err)
+}
+
+// sweepRunDirs removes the run-* directories that RunPodSandbox calls of a
+// killed rkt-cri left behind (their lock is free). A sandbox that came up
+// anyway keeps its output, under its UUID as usual.
+func (s *Server) sweepRunDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(s.stateDir(), "run-*"))
+	for _, d := range dirs {
+		l, err := flock.OpenDir(d)
+		if err != nil {
+			continue
+		}
+		if l.TryExclusive() == nil {
+			if b, err := os.ReadFile(filepath.Join(d, "uuid")); err == nil {
+				if p, err := s.getPod(strings.TrimSpace(string(b))); err == nil {
+					os.Rename(filepath.Join(d, "output"), s.sandboxOutput(p.UUID))
+				}
+			}
+			if err := os.RemoveAll(d); err != nil {
+				s.log.Warn("remove stale run directory", "dir", d, "err", err)
+			}
+		}
+		l.Close()
+	}
 }
 
 // globalArgs are rkt's global flags for this server's data directory.

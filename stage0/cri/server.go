@@ -159,6 +159,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if s.images != nil {
 		runtimeapi.RegisterImageServiceServer(g, s.images)
 	}
+	s.sweepRunDirs()
 	if err := s.streams.Start(ctx); err != nil {
 		return err
 	}

@@ -125,6 +125,22 @@ func callStage2(r stage2.EnterRequest, oob []byte) (int, error) {
 	if err := unix.Sendmsg(fd, req, oob, nil, 0); err != nil {
 		return 0, os.NewSyscallError("sendmsg", err)
 	}
+	// Told to stop (SIGTERM: a CRI ExecSync past its timeout, a caller giving
+	// up), the client says so by shutting down its side; stage2 then kills
+	// the command's session and replies once its leader exited. So when this
+	// process exits, the command is gone, not about to be.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	defer signal.Stop(sigs)
+	replied := make(chan struct{})
+	defer close(replied)
+	go func() {
+		select {
+		case <-sigs:
+			unix.Shutdown(fd, unix.SHUT_WR)
+		case <-replied:
+		}
+	}()
 	buf := make([]byte, 64<<10)
 	n, err := unix.Read(fd, buf)
 	if err != nil {
