@@ -58,7 +58,7 @@ func benchKVM(b *bench) error {
 	}
 	// The pod's guest: overhead plus one app without a memory limit.
 	m := &vm.Machine{QEMU: qemu, Kernel: kernel, Initrd: initrd, Accel: accel, MemoryMB: 384,
-		Cmdline: "console=ttyS0 quiet panic=-1 rdinit=/init " + agent.BootOnlyParam}
+		Cmdline: kvm.KernelCmdline + " " + agent.BootOnlyParam}
 	args, err := m.Args()
 	if err != nil {
 		return err
