@@ -42,8 +42,9 @@ const (
 	// KernelPath is the guest kernel, uncompressed (an ELF file booted
 	// through its PVH entry point; internal/vm.KernelELF).
 	KernelPath = "/kvm/vmlinux"
-	// InitrdPath is the guest initramfs, holding the agent and the
-	// kernel modules it loads.
+	// InitrdPath is the guest initramfs, uncompressed, holding the agent,
+	// the kernel modules it loads, and the namespace stage1 and stage2 it
+	// runs the pod with.
 	InitrdPath = "/kvm/initramfs"
 )
 
