@@ -42,8 +42,9 @@ const (
 	// KernelPath is the guest kernel, uncompressed (an ELF file booted
 	// through its PVH entry point; internal/vm.KernelELF).
 	KernelPath = "/kvm/vmlinux"
-	// InitrdPath is the guest initramfs, holding the agent and the
-	// kernel modules it loads.
+	// InitrdPath is the guest initramfs, uncompressed, holding the agent,
+	// the kernel modules it loads, and the namespace stage1 and stage2 it
+	// runs the pod with.
 	InitrdPath = "/kvm/initramfs"
 )
 
@@ -65,6 +66,14 @@ const (
 	// defaultAppMiB is counted for an app without a memory limit.
 	defaultAppMiB = 128
 )
+
+// KernelCmdline is the guest kernel's command line: the console on the
+// serial port, quiet, a panic ends qemu, the agent is the init. acpi=noirq
+// routes the PCI devices' legacy interrupts by the firmware's table instead
+// of ACPI's interrupt links, whose AML the kernel interprets when each
+// virtio device is enabled: about 0.25 s of the module loads under TCG
+// (docs/kvm.md); the virtio devices use MSI-X anyway.
+const KernelCmdline = "console=ttyS0 quiet panic=-1 rdinit=/init acpi=noirq"
 
 // infoAccelerator is the key of stage1.InfoFile naming the accelerator the
 // guest runs with: "kvm" or "tcg".
@@ -177,7 +186,7 @@ func (p *pod) machine(qemu string) (*vm.Machine, error) {
 	if accel == vm.AccelTCG && !strings.HasPrefix(why, "$") {
 		fmt.Fprintf(os.Stderr, "rkt: stage1-kvm: warning: the pod runs under emulation (TCG), much slower than KVM: %s\n", why)
 	}
-	cmdline := "console=ttyS0 quiet panic=-1 rdinit=/init"
+	cmdline := KernelCmdline
 	if p.args.Debug {
 		cmdline += " " + agent.DebugParam
 	}
@@ -441,26 +450,35 @@ func (p *pod) runVM(ctx context.Context, m *vm.Machine) (int, error) {
 		return 0, err
 	}
 	p.log.Debug("qemu started", "pod", p.args.UUID, "pid", cmd.Process.Pid, "accel", m.Accel, "memory_mib", m.MemoryMB, "cpus", m.CPUs)
-	qemuDone := make(chan error, 1)
-	go func() { qemuDone <- cmd.Wait() }()
-	code, err := p.converse(host, req, qemuDone, console)
-	if err != nil {
-		cancel()
-		<-qemuDone
-		return 0, err
-	}
+	q := &qemuProcess{done: make(chan struct{})}
+	go func() {
+		q.err = cmd.Wait()
+		close(q.done)
+	}()
+	code, err := p.converse(host, req, q, console)
 	// The agent synced the guest before its exit message, and 9p writes
 	// reach the host before they return: nothing is left to wait for in
 	// the guest's power-off.
 	cancel()
-	<-qemuDone
-	return code, nil
+	<-q.done
+	return code, err
 }
+
+// qemuProcess is the end of qemu: done is closed once it has exited, with
+// err its Wait's error (read after done).
+type qemuProcess struct {
+	done chan struct{}
+	err  error
+}
+
+// drainAfterExit bounds the reading of what qemu wrote to the agent channel
+// before it exited, and the wait for qemu's exit once the channel ended.
+const drainAfterExit = 5 * time.Second
 
 // converse runs the pod over the channel: it waits for the agent's hello
 // (bounded by the boot timeout), sends the start request, relays output and
 // signals, and returns the exit code of the agent's exit message.
-func (p *pod) converse(host *os.File, req *channel.StartRequest, qemuDone <-chan error, console *tail) (int, error) {
+func (p *pod) converse(host *os.File, req *channel.StartRequest, q *qemuProcess, console *tail) (int, error) {
 	bootTimeout := DefaultBootTimeout
 	if s := os.Getenv(BootTimeoutEnv); s != "" {
 		d, err := time.ParseDuration(s)
@@ -503,6 +521,8 @@ func (p *pod) converse(host *os.File, req *channel.StartRequest, qemuDone <-chan
 	}()
 	boot := time.NewTimer(bootTimeout)
 	defer boot.Stop()
+	qemuDone := q.done
+	var drain <-chan time.Time
 	started := false
 	var pending []os.Signal
 	for {
@@ -511,8 +531,15 @@ func (p *pod) converse(host *os.File, req *channel.StartRequest, qemuDone <-chan
 			if !started {
 				return 0, fmt.Errorf("the guest did not boot within %s (%s); last lines of its console:\n%s", bootTimeout, BootTimeoutEnv, console.lastLines(20))
 			}
-		case err := <-qemuDone:
-			return 0, fmt.Errorf("qemu exited (%v) before the pod reported its exit; last lines of the guest console:\n%s", err, console.lastLines(20))
+		case <-qemuDone:
+			// The agent powers off as soon as it has sent its exit
+			// message, which may still be in the channel's socket
+			// (select picks at random among ready cases): read what is
+			// left, up to the end qemu's exit made, before giving up.
+			qemuDone = nil
+			drain = time.After(drainAfterExit)
+		case <-drain:
+			return 0, p.qemuExited(q, console)
 		case sig := <-sigs:
 			if !started {
 				pending = append(pending, sig)
@@ -523,6 +550,12 @@ func (p *pod) converse(host *os.File, req *channel.StartRequest, qemuDone <-chan
 			}
 		case f := <-frames:
 			if f.err != nil {
+				// The channel ends with qemu: say so when that is why.
+				select {
+				case <-q.done:
+					return 0, p.qemuExited(q, console)
+				case <-time.After(drainAfterExit):
+				}
 				return 0, fmt.Errorf("agent channel: %w; last lines of the guest console:\n%s", f.err, console.lastLines(20))
 			}
 			switch f.t {
@@ -593,6 +626,12 @@ func (p *pod) converse(host *os.File, req *channel.StartRequest, qemuDone <-chan
 			}
 		}
 	}
+}
+
+// qemuExited is the error of a qemu that exited before the agent's exit
+// message.
+func (p *pod) qemuExited(q *qemuProcess, console *tail) error {
+	return fmt.Errorf("qemu exited (%v) before the pod reported its exit; last lines of the guest console:\n%s", q.err, console.lastLines(20))
 }
 
 // relayInput sends rkt run's stdin to the pod (rkt run --interactive), as

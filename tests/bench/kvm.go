@@ -20,7 +20,7 @@ import (
 
 var (
 	kvmImage = flag.String("stage1-kvm", "bin/stage1-kvm.aci", "KVM stage1 image")
-	kvmRuns  = flag.Int("kvm-n", 3, "counted runs per KVM row (each boots a virtual machine)")
+	kvmRuns  = flag.Int("kvm-n", 5, "counted runs per KVM row, alternating with the other row (each boots a virtual machine)")
 )
 
 // benchKVM: warm `rkt run` of /bin/true with the KVM stage1, next to a bare
@@ -58,50 +58,52 @@ func benchKVM(b *bench) error {
 	}
 	// The pod's guest: overhead plus one app without a memory limit.
 	m := &vm.Machine{QEMU: qemu, Kernel: kernel, Initrd: initrd, Accel: accel, MemoryMB: 384,
-		Cmdline: "console=ttyS0 quiet panic=-1 rdinit=/init " + agent.BootOnlyParam}
+		Cmdline: kvm.KernelCmdline + " " + agent.BootOnlyParam}
 	args, err := m.Args()
 	if err != nil {
 		return err
 	}
 	floor := fmt.Sprintf("bare qemu boot to init (%s)", accel)
-	d, rss, err := timeRSS(*kvmRuns, func(int) []string { return append([]string{qemu}, args...) })
+	// Alternated, so that a change of the machine's load during the group
+	// weighs on both rows alike (under TCG a boot takes seconds, and the
+	// load of a shared machine changes in that time).
+	ds, rss, err := timeRSSAlternating(*kvmRuns, append([]string{qemu}, args...),
+		b.rkt("run", "--stage1-path="+img, "--net=none", id))
 	if err != nil {
 		return err
 	}
-	record("kvm", floor, floor, d, fmt.Sprintf("qemu max RSS %d MiB; %s", rss>>10, why))
-	d, rss, err = timeRSS(*kvmRuns, func(int) []string {
-		return b.rkt("run", "--stage1-path="+img, "--net=none", id)
-	})
-	if err != nil {
-		return err
-	}
-	record("kvm", "rkt run stage1-kvm /bin/true (warm)", floor, d, fmt.Sprintf("<= 1.3x bare boot; max RSS %d MiB", rss>>10))
+	record("kvm", floor, floor, ds[0], fmt.Sprintf("qemu max RSS %d MiB; %s", rss[0]>>10, why))
+	record("kvm", "rkt run stage1-kvm /bin/true (warm)", floor, ds[1], fmt.Sprintf("<= 1.3x bare boot; max RSS %d MiB", rss[1]>>10))
 	_, err = b.rktOut("gc", "--grace-period=0s")
 	return err
 }
 
-// timeRSS is timeCmd that also returns the largest max RSS (KiB) of the
-// command and its waited-for descendants (qemu under rkt run).
-func timeRSS(n int, setup func(i int) []string) (time.Duration, int64, error) {
-	var ds []time.Duration
-	var rss int64
+// timeRSSAlternating runs the commands a and b in turn, after one warm-up
+// of each, n counted times each, and returns their median times and the
+// largest max RSS (KiB) of each command and its waited-for descendants
+// (qemu under rkt run).
+func timeRSSAlternating(n int, a, b []string) ([2]time.Duration, [2]int64, error) {
+	argvs := [2][]string{a, b}
+	var ds [2][]time.Duration
+	var rss [2]int64
 	for i := -1; i < n; i++ {
-		argv := setup(i)
-		cmd := exec.Command(argv[0], argv[1:]...)
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
-		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			return 0, 0, fmt.Errorf("%s: %v\n%s", strings.Join(argv, " "), err, out.String())
-		}
-		if i >= 0 {
-			ds = append(ds, time.Since(start))
-		}
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			rss = max(rss, ru.Maxrss)
+		for j, argv := range argvs {
+			cmd := exec.Command(argv[0], argv[1:]...)
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			start := time.Now()
+			if err := cmd.Run(); err != nil {
+				return [2]time.Duration{}, rss, fmt.Errorf("%s: %v\n%s", strings.Join(argv, " "), err, out.String())
+			}
+			if i >= 0 {
+				ds[j] = append(ds[j], time.Since(start))
+			}
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				rss[j] = max(rss[j], ru.Maxrss)
+			}
 		}
 	}
-	return median(ds), rss, nil
+	return [2]time.Duration{median(ds[0]), median(ds[1])}, rss, nil
 }
 
 // extractFromACI copies files of an (uncompressed) ACI, by tar name, to
