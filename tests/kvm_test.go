@@ -413,21 +413,46 @@ func TestKVMNetwork(t *testing.T) {
 }
 
 // TestACEValidatorKVM runs the appc executor conformance suite (main and
-// sidekick in one pod, with the metadata service) in one KVM pod.
+// sidekick in one pod, with the metadata service) in one KVM pod. With KVM
+// every check must pass. Under TCG one cannot: the validator's metadata
+// client gives up after 100 ms (a constant in appc's ace/validator.go),
+// which its first request from an emulated guest misses (measured in
+// docs/kvm.md; TestKVMStopEnterKill checks the metadata service under TCG
+// with a patient client). There the test still runs the whole suite and
+// requires every other check to pass: prestart, sidekick and poststop OK,
+// and main OK or failing on nothing but metadata requests timing out.
 func TestACEValidatorKVM(t *testing.T) {
 	stage1 := requireKVMStage1(t)
-	if accel, why, err := vm.ChooseAccel(&vm.Kernel{}); err != nil || accel != vm.AccelKVM {
-		// TestKVMStopEnterKill checks the metadata service under TCG.
-		t.Skipf("requires KVM (%s): ace-validator's metadata client gives up after 100 ms, which its first request in an emulated (TCG) guest misses (measured in docs/kvm.md); run on a host with a working /dev/kvm", why)
+	accel, _, err := vm.ChooseAccel(&vm.Kernel{})
+	if err != nil {
+		t.Fatal(err)
 	}
 	main, sidekick := testutil.ACEImages(t)
 	c := testutil.NewCtx(t)
 	r := c.Run(t, "--insecure-options=image", "run", "--stage1-path="+stage1, "--net=none", "--mds-register",
 		"--volume", "database,kind=empty", main, sidekick)
-	for _, want := range []string{"prestart OK", "main OK", "sidekick OK", "poststop OK"} {
-		if !strings.Contains(r.Stdout+r.Stderr, want) {
+	wantOK, wantCode := []string{"prestart OK", "main OK", "sidekick OK", "poststop OK"}, 0
+	if accel != vm.AccelKVM && strings.Contains(r.Stdout, "main FAIL") {
+		wantOK, wantCode = []string{"prestart OK", "sidekick OK", "poststop OK"}, 1
+		var fails []string
+		for line := range strings.Lines(r.Stderr) {
+			if f, ok := strings.CutPrefix(strings.TrimSpace(line), "==> "); ok {
+				fails = append(fails, f)
+			}
+		}
+		if len(fails) == 0 {
+			t.Errorf("main failed and said nothing\n%s", r)
+		}
+		for _, f := range fails {
+			if !strings.Contains(f, "/acMetadata/v1/") || !strings.Contains(f, "Client.Timeout exceeded") {
+				t.Errorf("under %s main may fail only on metadata requests timing out; it failed on: %s", accel, f)
+			}
+		}
+	}
+	for _, want := range wantOK {
+		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("%q missing\n%s", want, r)
 		}
 	}
-	wantExit(t, r, 0)
+	wantExit(t, r, wantCode)
 }
