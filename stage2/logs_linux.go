@@ -218,6 +218,11 @@ func (s *supervisor) capture(app *App) (stdout, stderr *os.File, done func(), er
 		// The CRI log and attach clients need the bytes in user space.
 		var also []io.Writer
 		if cri != nil {
+			// The CRI log is where such an app's output goes (the
+			// kubelet reads and rotates it), beside rkt's own capped
+			// log: not also the pod's stdout, which under rkt-cri is a
+			// file nobody rotates.
+			to = nil
 			cs := newCRIStream(cri, stream)
 			defer cs.Close()
 			also = append(also, cs)
@@ -313,7 +318,9 @@ func copyLoop(r, to *os.File, l *appLog, cri io.Writer) {
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			to.Write(buf[:n])
+			if to != nil {
+				to.Write(buf[:n])
+			}
 			l.Write(buf[:n])
 			if cri != nil {
 				cri.Write(buf[:n])

@@ -96,6 +96,11 @@ func TestAppCRILog(t *testing.T) {
 		t.Errorf("CRI log lacks %v: %v", want, recs)
 	}
 	waitLog(t, c, uuid, "talker", "err1") // rkt's own log still gets it
+	// Not the pod's own stdout and stderr too: under rkt-cri those go to a
+	// file that nobody rotates.
+	if out := p.Stdout() + p.Stderr(); strings.Contains(out, "tick") || strings.Contains(out, "err1") {
+		t.Errorf("an app with a CRI log also wrote to the pod's stdout/stderr:\n%s", out)
+	}
 
 	// Rotation: rename the file away, reopen, and the pod writes a new file.
 	if err := os.Rename(path, path+".1"); err != nil {
