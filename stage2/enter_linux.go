@@ -223,7 +223,9 @@ func (s *supervisor) startEnter(r *enterReq) {
 		s.appOp(r)
 		return
 	}
-	defer closeFds(r.fds)
+	// Evaluated at return: the launch below hands the fds to *os.File
+	// values and clears r.fds.
+	defer func() { closeFds(r.fds) }()
 	if r.req.Signal != 0 {
 		s.kill(r)
 		return
@@ -245,7 +247,16 @@ func (s *supervisor) startEnter(r *enterReq) {
 	if r.req.Term != "" {
 		p.Env = withTerm(p.Env, r.req.Term)
 	}
+	// The files own the fds from here: an *os.File closes its fd when it is
+	// collected, so closing the raw fds as well would close, later and at
+	// random, whatever reused those numbers (another request's connection).
 	files := []*os.File{os.NewFile(uintptr(r.fds[0]), "stdin"), os.NewFile(uintptr(r.fds[1]), "stdout"), os.NewFile(uintptr(r.fds[2]), "stderr")}
+	r.fds = nil
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
 	pid, err := s.launchWith(p, files, r.req.Terminal)
 	if err != nil {
 		replyEnter(r.conn, EnterReply{Code: ExitLaunchFailed, Error: err.Error()})
