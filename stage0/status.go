@@ -75,31 +75,17 @@ func StatusOf(p *pods.Pod) PodStatus {
 		st.Ready = p.IsReady()
 	}
 	codes, exitedAt := p.AppStatuses()
-	// Only names and image references are shown: a plain decode of those
-	// fields keeps `rkt list` fast with many pods (the manifest was
-	// validated when the pod was made).
-	if b, err := os.ReadFile(p.ManifestPath()); err == nil {
-		var pm struct {
-			Apps []struct {
-				Name  string `json:"name"`
-				Image struct {
-					Name string `json:"name"`
-					ID   string `json:"id"`
-				} `json:"image"`
-			} `json:"apps"`
+	if apps, err := manifestApps(p); err == nil {
+		var stopped map[string]bool
+		if len(codes) > 0 {
+			stopped = p.StoppedApps()
 		}
-		if json.Unmarshal(b, &pm) == nil {
-			var stopped map[string]bool
-			if len(codes) > 0 {
-				stopped = p.StoppedApps()
+		for _, ra := range apps {
+			a := AppStatus{Name: ra.Name, ImageID: ra.Image.ID, Image: ra.Image.Name, StoppedByRkt: stopped[ra.Name]}
+			if c, ok := codes[a.Name]; ok {
+				a.ExitCode = &c
 			}
-			for _, ra := range pm.Apps {
-				a := AppStatus{Name: ra.Name, ImageID: ra.Image.ID, Image: ra.Image.Name, StoppedByRkt: stopped[ra.Name]}
-				if c, ok := codes[a.Name]; ok {
-					a.ExitCode = &c
-				}
-				st.Apps = append(st.Apps, a)
-			}
+			st.Apps = append(st.Apps, a)
 		}
 	}
 	if st.HasExited() && st.Started != nil {
